@@ -1,0 +1,182 @@
+"""The training config: every knob of nanoGPT's train.py, typed, read from plain data only.
+
+Defaults are nanoGPT's train.py defaults (GPT-2 124M on OpenWebText), so a `--key=value`
+means what it means there. Config files are TOML or JSON and are parsed, never executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from worker.engine.errors import ConfigError
+
+INIT_FROM_CHOICES = ("scratch", "resume")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # or "cuda:N"
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
+COMPILE_CHOICES = ("auto", True, False)
+
+
+@dataclass
+class TrainConfig:
+    # I/O
+    data_dir: str = ""
+    out_dir: str = "out"
+    eval_interval: int = 2000
+    log_interval: int = 1
+    eval_iters: int = 200
+    eval_only: bool = False
+    always_save_checkpoint: bool = True
+    init_from: str = "scratch"
+    # Weights & Biases, as nanoGPT offers; used only when wandb is installed.
+    wandb_log: bool = False
+    wandb_project: str = "nanogpt-studio"
+    wandb_run_name: str = "run"
+    # data
+    gradient_accumulation_steps: int = 40
+    batch_size: int = 12
+    block_size: int = 1024
+    # model
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = False
+    # AdamW
+    learning_rate: float = 6e-4
+    max_iters: int = 600000
+    weight_decay: float = 1e-1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    # learning-rate schedule
+    decay_lr: bool = True
+    warmup_iters: int = 2000
+    lr_decay_iters: int = 600000
+    min_lr: float = 6e-5
+    # system
+    seed: int = 1337
+    device: str = "auto"
+    dtype: str = "auto"
+    compile: bool | str = "auto"
+    # Extra fields the service sets; never changes the math.
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, base: TrainConfig | None = None) -> TrainConfig:
+        """Build a config from plain data, refusing unknown keys and values of the wrong type."""
+        known = {f.name: f for f in fields(cls)}
+        updates: dict[str, Any] = {}
+        for key, raw in values.items():
+            if key not in known:
+                raise ConfigError(f"unknown setting {key!r}", field=key)
+            updates[key] = _coerce(key, known[key].type, raw)
+        return dataclasses.replace(base or cls(), **updates)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def model_args(self, vocab_size: int) -> dict[str, Any]:
+        """The keys nanoGPT stores as `model_args` in a checkpoint."""
+        return {
+            "n_layer": self.n_layer,
+            "n_head": self.n_head,
+            "n_embd": self.n_embd,
+            "block_size": self.block_size,
+            "bias": self.bias,
+            "vocab_size": vocab_size,
+            "dropout": self.dropout,
+        }
+
+    @property
+    def tokens_per_iter(self) -> int:
+        return self.gradient_accumulation_steps * self.batch_size * self.block_size
+
+
+def _coerce(name: str, type_name: Any, raw: Any) -> Any:
+    """Convert a value from TOML, JSON or a command line to the field's type, or say why not."""
+    type_name = str(type_name)
+    if name == "compile":
+        if isinstance(raw, str) and raw.lower() in ("auto", "true", "false"):
+            return {"auto": "auto", "true": True, "false": False}[raw.lower()]
+        if isinstance(raw, bool):
+            return raw
+        raise ConfigError("compile must be true, false or 'auto'", field=name)
+    if type_name == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0"):
+            return raw.lower() in ("true", "1")
+        raise ConfigError(f"{name} must be true or false, got {raw!r}", field=name)
+    if type_name == "int":
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name} must be an integer, got {raw!r}", field=name)
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        if isinstance(raw, str):
+            try:
+                return int(float(raw)) if float(raw).is_integer() else int(raw)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} must be an integer, got {raw!r}", field=name)
+    if type_name == "float":
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name} must be a number, got {raw!r}", field=name)
+        if isinstance(raw, int | float):
+            return float(raw)
+        if isinstance(raw, str):
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} must be a number, got {raw!r}", field=name)
+    if type_name == "str":
+        if isinstance(raw, str):
+            return raw
+        raise ConfigError(f"{name} must be a string, got {raw!r}", field=name)
+    if type_name.startswith("dict"):
+        if isinstance(raw, dict):
+            return {str(k): str(v) for k, v in raw.items()}
+        raise ConfigError(f"{name} must be a table of strings", field=name)
+    raise AssertionError(f"unhandled config type {type_name} for {name}")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file as plain data; nothing in it is executed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}", field="config") from exc
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        elif path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            raise ConfigError(
+                f"config file {path.name} must end in .toml or .json", field="config"
+            )
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path.name} is not valid {path.suffix[1:].upper()}: {exc}", field="config") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name} must hold a table of settings", field="config")
+    return data
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """Parse nanoGPT-style `--key=value` arguments into raw strings (typed later)."""
+    out: dict[str, str] = {}
+    for arg in args:
+        if not arg.startswith("--") or "=" not in arg:
+            raise ConfigError(f"expected --key=value, got {arg!r}", field=arg.lstrip("-") or None)
+        key, value = arg[2:].split("=", 1)
+        out[key] = value
+    return out
