@@ -1,0 +1,56 @@
+"""Random training batches from the token files, with a generator whose state a checkpoint keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
+
+
+class BatchSampler:
+    """Draws (x, y) batches of block_size windows from one split's token file.
+
+    The memmap stays open for the whole run (the file is read-only and its pages are
+    evictable), and one gather fetches inputs and targets together.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        dtype: str,
+        batch_size: int,
+        block_size: int,
+        device: str,
+        generator: torch.Generator,
+    ) -> None:
+        self.tokens = np.memmap(path, dtype=DTYPES[dtype], mode="r")
+        assert len(self.tokens) > block_size, "preflight guarantees a split longer than a block"
+        self.batch_size = batch_size
+        self.block_size = block_size
+        self.device = torch.device(device)
+        self.generator = generator
+        self._offsets = np.arange(block_size + 1, dtype=np.int64)
+        # pinned host memory lets the copy to a GPU overlap with compute
+        self._pin = self.device.type == "cuda"
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(
+            len(self.tokens) - self.block_size, (self.batch_size,), generator=self.generator
+        ).numpy()
+        windows = self.tokens[starts[:, None] + self._offsets].astype(np.int64)  # (B, T+1)
+        batch = torch.from_numpy(windows)
+        if self._pin:
+            batch = batch.pin_memory()
+        batch = batch.to(self.device, non_blocking=True)
+        return batch[:, :-1].contiguous(), batch[:, 1:].contiguous()  # targets: shifted by one
+
+
+def new_generator(seed: int) -> torch.Generator:
+    """A CPU generator: its state is a plain tensor, safe to store in a checkpoint."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator

@@ -1,0 +1,154 @@
+"""Checks a run's config against itself and its data before any work starts.
+
+Every problem names the field at fault, so the CLI, the API (422) and the form can point at it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from worker.engine.checkpoint import LATEST, load_checkpoint
+from worker.engine.config import INIT_FROM_CHOICES, TrainConfig
+from worker.engine.errors import ConfigError, DataError, EngineError
+
+POSITIVE_INTS = (
+    "batch_size", "block_size", "n_layer", "n_head", "n_embd", "gradient_accumulation_steps",
+    "eval_interval", "eval_iters", "log_interval", "max_iters",
+)  # fmt: skip
+# Model shape the checkpoint fixes; a resume must not silently change it.
+SHAPE_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias")
+
+
+def preflight(cfg: TrainConfig, meta: Mapping[str, Any] | None = None) -> None:
+    """Raise the first problem found, or return when the run can start."""
+    problems = find_problems(cfg, meta)
+    if problems:
+        raise problems[0]
+
+
+def find_problems(cfg: TrainConfig, meta: Mapping[str, Any] | None = None) -> list[EngineError]:
+    """Every problem with the config, its data and (on resume) its checkpoint."""
+    problems: list[EngineError] = list(_config_problems(cfg))
+    if meta is None:
+        meta = _read_meta_if_any(cfg.data_dir)
+    if meta is not None:
+        problems.extend(_data_problems(cfg, meta))
+        if cfg.init_from == "resume" and not problems:
+            problems.extend(_resume_problems(cfg, meta))
+    return problems
+
+
+def _config_problems(cfg: TrainConfig) -> list[EngineError]:
+    out: list[EngineError] = []
+    for name in POSITIVE_INTS:
+        if getattr(cfg, name) < 1:
+            out.append(ConfigError(f"{name} must be at least 1", field=name))
+    if cfg.n_head >= 1 and cfg.n_embd % cfg.n_head:
+        out.append(
+            ConfigError(
+                f"n_embd ({cfg.n_embd}) must be divisible by n_head ({cfg.n_head}) so every "
+                "head gets the same width",
+                field="n_embd",
+            )
+        )
+    if not 0.0 <= cfg.dropout < 1.0:
+        out.append(ConfigError("dropout must be at least 0 and below 1", field="dropout"))
+    if cfg.learning_rate <= 0:
+        out.append(ConfigError("learning_rate must be above 0", field="learning_rate"))
+    if cfg.min_lr < 0 or cfg.min_lr > cfg.learning_rate:
+        out.append(ConfigError("min_lr must be between 0 and learning_rate", field="min_lr"))
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(cfg, name) < 1.0:
+            out.append(ConfigError(f"{name} must be at least 0 and below 1", field=name))
+    if cfg.weight_decay < 0:
+        out.append(ConfigError("weight_decay must not be negative", field="weight_decay"))
+    if cfg.grad_clip < 0:
+        out.append(
+            ConfigError("grad_clip must not be negative (0 turns it off)", field="grad_clip")
+        )
+    if cfg.warmup_iters < 0:
+        out.append(ConfigError("warmup_iters must not be negative", field="warmup_iters"))
+    if cfg.decay_lr and cfg.lr_decay_iters <= cfg.warmup_iters:
+        out.append(
+            ConfigError(
+                f"lr_decay_iters ({cfg.lr_decay_iters}) must be greater than warmup_iters "
+                f"({cfg.warmup_iters}): the cosine decay starts where the warmup ends",
+                field="lr_decay_iters",
+            )
+        )
+    if cfg.init_from not in INIT_FROM_CHOICES:
+        choices = ", ".join(INIT_FROM_CHOICES)
+        out.append(ConfigError(f"init_from must be one of {choices}", field="init_from"))
+    device_kind = cfg.device.split(":")[0]
+    if device_kind not in ("auto", "cpu", "cuda", "mps"):
+        out.append(ConfigError("device must be auto, cpu, cuda, cuda:N or mps", field="device"))
+    if cfg.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        out.append(ConfigError("dtype must be auto, float32, bfloat16 or float16", field="dtype"))
+    return out
+
+
+def _data_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineError]:
+    out: list[EngineError] = []
+    for split in ("train", "val"):
+        tokens = int(meta.get(f"{split}_tokens", 0))
+        if tokens <= cfg.block_size:
+            # a window needs block_size inputs plus one more token as the last target
+            fits = tokens - 1
+            advice = (
+                f"the largest block_size that fits is {fits}"
+                if fits >= 1
+                else "the data is too small for any block_size; upload more text"
+            )
+            name = "training" if split == "train" else "validation"
+            out.append(
+                DataError(
+                    f"block_size {cfg.block_size} needs more than {cfg.block_size} tokens in the "
+                    f"{name} split, which has {tokens}; {advice}",
+                    field="block_size",
+                )
+            )
+            break  # one message about block_size is enough
+    return out
+
+
+def _resume_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineError]:
+    path = Path(cfg.out_dir) / LATEST
+    if not path.is_file():
+        return [ConfigError(f"cannot resume: no checkpoint at {path}", field="init_from")]
+    checkpoint = load_checkpoint(path)
+    out: list[EngineError] = []
+    saved_tokenizer = checkpoint.get("tokenizer")
+    if saved_tokenizer is not None and saved_tokenizer != meta.get("tokenizer"):
+        out.append(
+            DataError(
+                "cannot resume: the checkpoint was trained with a different tokenizer or "
+                "vocabulary than this data was prepared with",
+                field="data_dir",
+            )
+        )
+    for name in SHAPE_FIELDS:
+        saved = checkpoint["model_args"][name]
+        if saved != getattr(cfg, name):
+            out.append(
+                ConfigError(
+                    f"cannot resume with {name}={getattr(cfg, name)}: the checkpoint was "
+                    f"trained with {name}={saved}",
+                    field=name,
+                )
+            )
+    return out
+
+
+def _read_meta_if_any(data_dir: str) -> dict[str, Any] | None:
+    if not data_dir:
+        return None
+    path = Path(data_dir) / "meta.json"
+    if not path.is_file():
+        raise DataError(f"no prepared data in {data_dir} (meta.json is missing)", field="data_dir")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}", field="data_dir") from exc

@@ -1,0 +1,112 @@
+"""Building a run's model and optimizer, fresh or from a checkpoint, and saving them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worker.engine.checkpoint import LATEST, clean_state_dict, load_checkpoint
+from worker.engine.config import TrainConfig
+from worker.engine.device import Runtime
+from worker.engine.model import GPT, GPTConfig
+
+
+@dataclass
+class RunState:
+    model: GPT  # the plain module; checkpoints are saved from it, never from a compiled wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    data_rng: torch.Generator
+    iter_num: int
+    best_val_loss: float
+    last_eval_iter: int | None  # iteration of the last evaluation, so a resume does not repeat it
+    model_args: dict[str, Any]
+
+
+def build_run_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> RunState:
+    """A fresh model, or the model, optimizer and RNGs exactly as a checkpoint left them."""
+    checkpoint = None
+    if cfg.init_from == "resume":
+        checkpoint = load_checkpoint(Path(cfg.out_dir) / LATEST, map_location=runtime.device)
+        model_args = {**checkpoint["model_args"], "dropout": cfg.dropout}
+    else:
+        model_args = cfg.model_args(vocab_size)
+    torch.manual_seed(cfg.seed)
+    model = GPT(GPTConfig(**model_args)).to(runtime.device)
+    if checkpoint is not None:
+        model.load_state_dict(clean_state_dict(checkpoint["model"]))
+    optimizer = model.configure_optimizer(
+        weight_decay=cfg.weight_decay,
+        learning_rate=cfg.learning_rate,
+        betas=(cfg.beta1, cfg.beta2),
+        device_type=runtime.device_type,
+    )
+    # fp16 needs loss scaling to keep small gradients from flushing to zero; bf16 does not
+    scaler = torch.amp.GradScaler(runtime.device_type, enabled=runtime.dtype == "float16")
+    data_rng = torch.Generator()
+    data_rng.manual_seed(cfg.seed + 1)
+    state = RunState(
+        model=model,
+        optimizer=optimizer,
+        scaler=scaler,
+        data_rng=data_rng,
+        iter_num=0,
+        best_val_loss=1e9,
+        last_eval_iter=None,
+        model_args=model_args,
+    )
+    if checkpoint is not None:
+        _restore(state, checkpoint, runtime)
+    return state
+
+
+def _restore(state: RunState, checkpoint: dict[str, Any], runtime: Runtime) -> None:
+    if "optimizer" in checkpoint:
+        state.optimizer.load_state_dict(checkpoint["optimizer"])
+    state.iter_num = int(checkpoint["iter_num"])
+    state.best_val_loss = float(checkpoint["best_val_loss"])
+    saved = checkpoint.get("resume")
+    if not saved:
+        return  # a nanoGPT checkpoint: weights and optimizer only, RNGs start afresh
+    torch.set_rng_state(saved["torch_rng"].cpu())
+    if saved.get("cuda_rng") is not None and runtime.device_type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda_rng"].cpu(), torch.device(runtime.device))
+    state.data_rng.set_state(saved["data_rng"].cpu())
+    if saved.get("scaler"):
+        state.scaler.load_state_dict(saved["scaler"])
+    state.last_eval_iter = saved.get("last_eval_iter")
+
+
+def checkpoint_payload(
+    state: RunState,
+    cfg: TrainConfig,
+    runtime: Runtime,
+    *,
+    tokenizer_meta: dict[str, Any],
+    data_rng_state: torch.Tensor,
+    val_loss: float | None,
+) -> dict[str, Any]:
+    """nanoGPT's checkpoint keys, plus the tokenizer and what exact resume needs, as plain data."""
+    cuda_rng = None
+    if runtime.device_type == "cuda":
+        cuda_rng = torch.cuda.get_rng_state(torch.device(runtime.device))
+    return {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "model_args": dict(state.model_args),
+        "iter_num": state.iter_num,
+        "best_val_loss": float(state.best_val_loss),
+        "config": {**cfg.to_dict(), "dataset": Path(cfg.data_dir).name},
+        "tokenizer": tokenizer_meta,
+        "val_loss": val_loss,
+        "resume": {
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": cuda_rng,
+            "data_rng": data_rng_state,
+            "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else None,
+            "last_eval_iter": state.last_eval_iter,
+        },
+    }

@@ -1,0 +1,266 @@
+"""The training loop: nanoGPT's train.py as a function with a typed config and callbacks."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worker.engine.batches import BatchSampler
+from worker.engine.checkpoint import BEST, LATEST, save_checkpoint
+from worker.engine.config import TrainConfig
+from worker.engine.device import Runtime, memory_in_use, resolve_runtime
+from worker.engine.errors import DivergedError
+from worker.engine.events import (
+    CheckpointEvent,
+    EvalEvent,
+    LogEvent,
+    StartInfo,
+    TrainCallbacks,
+    TrainResult,
+)
+from worker.engine.preflight import preflight
+from worker.engine.prepare import read_meta
+from worker.engine.run_state import RunState, build_run_state, checkpoint_payload
+from worker.engine.schedule import learning_rate_at
+
+# A rough CPU rate (FLOP/s) for deciding whether a run is long enough to repay compiling.
+_CPU_FLOPS_GUESS = 2e11
+
+
+def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainResult:
+    """Train (or resume) a GPT on cfg.data_dir, checkpointing into cfg.out_dir."""
+    callbacks = callbacks or TrainCallbacks()
+    meta = read_meta(cfg.data_dir)
+    preflight(cfg, meta)
+    flops_guess = 6 * cfg.n_layer * 12 * cfg.n_embd**2 * cfg.tokens_per_iter * cfg.max_iters
+    runtime = resolve_runtime(
+        cfg.device, cfg.dtype, cfg.compile, expected_seconds=flops_guess / _CPU_FLOPS_GUESS
+    )
+    state = build_run_state(cfg, runtime, int(meta["vocab_size"]))
+    return _Loop(cfg, callbacks, runtime, state, meta).run()
+
+
+class _Loop:
+    """One run's loop; its fields are what survives between iterations."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        callbacks: TrainCallbacks,
+        runtime: Runtime,
+        state: RunState,
+        meta: dict[str, Any],
+    ) -> None:
+        self.cfg, self.callbacks, self.runtime, self.state = cfg, callbacks, runtime, state
+        self.tokenizer_meta = meta["tokenizer"]
+        self.out_dir = Path(cfg.out_dir)
+        self.model: Any = torch.compile(state.model) if runtime.compile else state.model
+        data = Path(cfg.data_dir)
+
+        def sampler(split: str, generator: torch.Generator) -> BatchSampler:
+            return BatchSampler(
+                data / f"{split}.bin",
+                dtype=meta["dtype"],
+                batch_size=cfg.batch_size,
+                block_size=cfg.block_size,
+                device=runtime.device,
+                generator=generator,
+            )
+
+        self.train_batches = sampler("train", state.data_rng)
+        # Evaluation draws from its own generator, re-seeded each time: every evaluation sees
+        # the same batches (comparable numbers) and never disturbs the training stream.
+        self.eval_rng = torch.Generator()
+        self.eval_batches = {s: sampler(s, self.eval_rng) for s in ("train", "val")}
+        self.last_val_loss: float | None = None
+        self.last_loss: float | None = None
+        self.saved_iter: int | None = None  # iteration of the newest ckpt.pt written
+
+    def run(self) -> TrainResult:
+        cfg, state, runtime = self.cfg, self.state, self.runtime
+        start_iter = state.iter_num
+        self.callbacks.on_start(
+            StartInfo(
+                device=runtime.device,
+                device_name=runtime.device_name,
+                dtype=runtime.dtype,
+                compile=runtime.compile,
+                n_params=state.model.num_params(),
+                tokens_per_iter=cfg.tokens_per_iter,
+                start_iter=start_iter,
+                max_iters=cfg.max_iters,
+            )
+        )
+        self.callbacks.on_message(
+            f"{state.model.num_params() / 1e6:.2f}M parameters on {runtime.device_name}, "
+            f"{runtime.dtype}{', compiled' if runtime.compile else ''}; "
+            f"{cfg.tokens_per_iter:,} tokens per iteration"
+            + (f"; resuming at iteration {start_iter}" if start_iter else "")
+        )
+        # The state before drawing a batch is what a checkpoint must store, because the
+        # batch for the next step is drawn (prefetched) before the checkpoint is written.
+        rng_before_batch = state.data_rng.get_state()
+        x, y = self.train_batches.next()
+        started = time.perf_counter()
+        timer, iters_timed, dt_avg = started, 0, None
+        eval_seconds = 0.0
+        loss: torch.Tensor | None = None
+        while True:
+            it = state.iter_num
+            lr = learning_rate_at(it, cfg)
+            for group in state.optimizer.param_groups:
+                group["lr"] = lr
+            if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and state.last_eval_iter != it:
+                t_eval = time.perf_counter()
+                self._evaluate(lr, rng_before_batch)
+                eval_seconds = time.perf_counter() - t_eval
+                timer, iters_timed = time.perf_counter(), 0  # evaluation is not step time
+                if cfg.eval_only:
+                    return self._result("completed")
+            if it >= cfg.max_iters:
+                self._save_latest(rng_before_batch)
+                return self._result("completed")
+            if self.callbacks.should_stop():
+                if loss is not None:
+                    self._check_finite(float(loss.item()) * cfg.gradient_accumulation_steps, it)
+                self.callbacks.on_message(f"stopping at iteration {it}; checkpoint saved")
+                self._save_latest(rng_before_batch)
+                return self._result("stopped")
+
+            for _ in range(cfg.gradient_accumulation_steps):
+                with runtime.autocast():
+                    _, loss = self.model(x, y)
+                    assert loss is not None
+                    loss = loss / cfg.gradient_accumulation_steps  # mean over micro-steps
+                # draw the next batch while the device works through this backward pass
+                rng_before_batch = state.data_rng.get_state()
+                x, y = self.train_batches.next()
+                state.scaler.scale(loss).backward()
+            if cfg.grad_clip > 0.0:
+                state.scaler.unscale_(state.optimizer)
+                torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+            state.optimizer.zero_grad(set_to_none=True)
+            state.iter_num += 1
+            iters_timed += 1
+
+            if state.iter_num % cfg.log_interval == 0 or state.iter_num == cfg.max_iters:
+                # .item() waits for the device, so only here, once per log interval
+                lossf = float(loss.item()) * cfg.gradient_accumulation_steps
+                self._check_finite(lossf, state.iter_num)
+                now = time.perf_counter()
+                dt = (now - timer) / iters_timed
+                # the first iterations include warm-up (and compilation): keep them out
+                dt_avg = (
+                    dt
+                    if dt_avg is None or state.iter_num - start_iter <= 5
+                    else (0.9 * dt_avg + 0.1 * dt)
+                )
+                timer, iters_timed = now, 0
+                self._log(lossf, lr, dt, dt_avg, now - started, eval_seconds)
+
+    def _log(
+        self, lossf: float, lr: float, dt: float, dt_avg: float, elapsed: float, eval_s: float
+    ) -> None:
+        cfg, it = self.cfg, self.state.iter_num
+        self.last_loss = lossf
+        mfu = None
+        if self.runtime.peak_flops:
+            flops = self.state.model.flops_per_token() * cfg.tokens_per_iter
+            mfu = flops / dt_avg / self.runtime.peak_flops
+        remaining = cfg.max_iters - it
+        evals_left = remaining // cfg.eval_interval + 1
+        event = LogEvent(
+            iter=it,
+            loss=lossf,
+            lr=lr,
+            tokens_per_sec=cfg.tokens_per_iter / dt,
+            mfu=mfu,
+            elapsed_s=elapsed,
+            eta_s=remaining * dt_avg + evals_left * eval_s,
+            memory_bytes=memory_in_use(self.runtime.device),
+            dt_ms=dt * 1000,
+        )
+        self.callbacks.on_log(event)
+        mfu_text = f", mfu {mfu * 100:.2f}%" if mfu is not None else ""
+        self.callbacks.on_message(f"iter {it}: loss {lossf:.4f}, time {dt * 1000:.2f}ms{mfu_text}")
+
+    @torch.no_grad()
+    def _evaluate(self, lr: float, rng_before_batch: torch.Tensor) -> None:
+        cfg, state = self.cfg, self.state
+        self.model.eval()
+        losses: dict[str, float] = {}
+        for split, batches in self.eval_batches.items():
+            self.eval_rng.manual_seed(cfg.seed + 2)
+            total = torch.zeros((), device=self.runtime.device)
+            for _ in range(cfg.eval_iters):
+                x, y = batches.next()
+                with self.runtime.autocast():
+                    _, loss = self.model(x, y)
+                assert loss is not None
+                total += loss.float()
+            losses[split] = float(total.item()) / cfg.eval_iters
+        self.model.train()
+        it = state.iter_num
+        for value in losses.values():
+            self._check_finite(value, it)
+        state.last_eval_iter = it
+        self.last_val_loss = losses["val"]
+        self.callbacks.on_eval(EvalEvent(it, losses["train"], losses["val"], lr))
+        self.callbacks.on_message(
+            f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+        )
+        improved = losses["val"] < state.best_val_loss
+        if improved:
+            state.best_val_loss = losses["val"]
+        if it == 0 or cfg.eval_only:
+            return  # nothing learned yet (or nothing to keep): no checkpoint
+        if improved or cfg.always_save_checkpoint:
+            self._save(LATEST, "latest", rng_before_batch)
+        if improved:
+            self._save(BEST, "best", rng_before_batch)
+
+    def _save_latest(self, rng_before_batch: torch.Tensor) -> None:
+        """Keep the run's end state, unless the evaluation at this iteration just did."""
+        if self.state.iter_num > 0 and self.saved_iter != self.state.iter_num:
+            self._save(LATEST, "latest", rng_before_batch)
+
+    def _save(self, name: str, kind: Any, rng_before_batch: torch.Tensor) -> None:
+        payload = checkpoint_payload(
+            self.state,
+            self.cfg,
+            self.runtime,
+            tokenizer_meta=self.tokenizer_meta,
+            data_rng_state=rng_before_batch,
+            val_loss=self.last_val_loss,
+        )
+        path = self.out_dir / name
+        size = save_checkpoint(payload, path)
+        if kind == "latest":
+            self.saved_iter = self.state.iter_num
+        self.callbacks.on_checkpoint(
+            CheckpointEvent(self.state.iter_num, path, kind, self.last_val_loss, size)
+        )
+
+    def _check_finite(self, value: float, it: int) -> None:
+        if not math.isfinite(value):
+            raise DivergedError(
+                f"the loss became {value} at iteration {it}; training stopped and the last "
+                "good checkpoint was kept (try a lower learning_rate or a grad_clip)",
+                field="learning_rate",
+            )
+
+    def _result(self, status: Any) -> TrainResult:
+        latest = self.out_dir / LATEST
+        return TrainResult(
+            status=status,
+            iter_num=self.state.iter_num,
+            best_val_loss=self.state.best_val_loss,
+            last_loss=self.last_loss,
+            checkpoint=latest if latest.exists() else None,
+        )
