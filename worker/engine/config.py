@@ -68,7 +68,9 @@ class TrainConfig:
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, base: TrainConfig | None = None) -> TrainConfig:
+    def from_mapping(
+        cls, values: Mapping[str, Any], *, base: TrainConfig | None = None
+    ) -> TrainConfig:
         """Build a config from plain data, refusing unknown keys and values of the wrong type."""
         known = {f.name: f for f in fields(cls)}
         updates: dict[str, Any] = {}
@@ -154,18 +156,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}", field="config") from exc
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}", field="config"
+        ) from exc
     try:
         if path.suffix == ".json":
             data = json.loads(text)
         elif path.suffix == ".toml":
             data = tomllib.loads(text)
         else:
-            raise ConfigError(
-                f"config file {path.name} must end in .toml or .json", field="config"
-            )
+            raise ConfigError(f"config file {path.name} must end in .toml or .json", field="config")
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path.name} is not valid {path.suffix[1:].upper()}: {exc}", field="config") from exc
+        raise ConfigError(
+            f"{path.name} is not valid {path.suffix[1:].upper()}: {exc}", field="config"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name} must hold a table of settings", field="config")
     return data
