@@ -1,0 +1,112 @@
+"""Access: `Authorization: Bearer <token>` for scripts, a session cookie for the browser.
+
+A GET of any page with `?token=...` trades the token for an HttpOnly, SameSite=Lax cookie
+holding an HMAC of the token (never the token), then redirects to the URL without it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.datastructures import URL
+from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.errors import LoginRequiredError, error_response
+from app.core.access import session_matches, session_value, token_matches
+from app.core.errors import ForbiddenError, StudioError
+
+COOKIE_NAME = "studio_session"
+COOKIE_MAX_AGE = 30 * 24 * 3600
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class UnauthorizedError(StudioError):
+    status = 401
+    code = "unauthorized"
+
+
+class TokenExchangeMiddleware:
+    """Turns `?token=` on a GET into the session cookie and a clean redirect."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        if "token=" not in query:
+            await self.app(scope, receive, send)
+            return
+        pairs = parse_qsl(query, keep_blank_values=True)
+        given = next((v for k, v in pairs if k == "token"), None)
+        if given is None:
+            await self.app(scope, receive, send)
+            return
+        if not token_matches(given, self.token):
+            response = error_response(401, "unauthorized", "wrong token", "token")
+            await response(scope, receive, send)
+            return
+        rest = urlencode([(k, v) for k, v in pairs if k != "token"])
+        target = URL(scope=scope).replace(query=rest)
+        location = target.path + (f"?{rest}" if rest else "")
+        response = RedirectResponse(location, status_code=303)
+        set_session_cookie(response, self.token, secure=target.scheme == "https")
+        await response(scope, receive, send)
+
+
+def set_session_cookie(response: RedirectResponse, token: str, *, secure: bool) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        session_value(token),
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+
+
+def _bearer(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value else None
+
+
+def has_session(conn: HTTPConnection, token: str) -> bool:
+    return session_matches(conn.cookies.get(COOKIE_NAME), token)
+
+
+def check_api_access(conn: HTTPConnection, token: str) -> None:
+    """Bearer token, or the session cookie on a same-origin request; else 401."""
+    bearer = _bearer(conn)
+    if bearer is not None:
+        if token_matches(bearer, token):
+            return
+        raise UnauthorizedError("wrong token", field="authorization")
+    if has_session(conn, token):
+        method = conn.scope.get("method", "GET")
+        if method not in _SAFE_METHODS and not _same_origin(conn):
+            # SameSite=Lax still lets another port of this host post with our cookie.
+            raise ForbiddenError("cross-origin request refused", field="origin")
+        return
+    raise UnauthorizedError("missing token: send `Authorization: Bearer <token>`")
+
+
+def check_page_access(conn: HTTPConnection, token: str) -> None:
+    if not has_session(conn, token):
+        raise LoginRequiredError(
+            str(conn.url.path) + (f"?{conn.url.query}" if conn.url.query else "")
+        )
+
+
+def _same_origin(conn: HTTPConnection) -> bool:
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True  # not a browser's cross-site request (browsers send Origin on those)
+    host = conn.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host

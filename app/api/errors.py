@@ -1,0 +1,105 @@
+"""One JSON error shape for every error: {"error": {"code", "message", "field"}}."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException
+
+from app.core.errors import StudioError
+from worker.engine.errors import DataError, EngineError
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    503: "unavailable",
+}
+# Where the request data a validation error points at lives; not part of the field name.
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+class LoginRequiredError(Exception):
+    """Raised by page dependencies: the browser is sent to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[object, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in _LOCATIONS]
+    return ".".join(parts) or None
+
+
+async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StudioError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+
+
+async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngineError)
+    return error_response(422, exc.reason, exc.message, exc.field)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _field_name(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid request"))
+    if first.get("type") == "extra_forbidden":
+        message = f"unknown field {field!r}"
+    elif field:
+        message = f"{field}: {message}"
+    return error_response(422, "invalid", message, field)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"))
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return error_response(exc.status_code, code, message, None, dict(exc.headers or {}) or None)
+
+
+async def _login_required(_request: Request, exc: Exception) -> RedirectResponse:
+    assert isinstance(exc, LoginRequiredError)
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal", "internal server error; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StudioError, _studio_error)
+    app.add_exception_handler(EngineError, _engine_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(LoginRequiredError, _login_required)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+__all__ = ["DataError", "LoginRequiredError", "error_response", "install_error_handlers"]

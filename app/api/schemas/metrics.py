@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MetricPoint(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="Row id; the SSE event id")
+    iter: int
+    train_loss: float | None = Field(description="Loss of this step's batch")
+    val_loss: float | None = Field(description="Set on evaluated steps")
+    eval_train_loss: float | None = Field(description="Evaluated train loss, on evaluated steps")
+    lr: float | None
+    tokens_per_sec: float | None
+    mfu: float | None
+    memory_bytes: int | None
+    elapsed_s: float | None
+    logged_at: datetime
+
+
+class MetricHistory(BaseModel):
+    run_id: int
+    total: int = Field(description="Points stored")
+    downsampled: bool
+    points: list[MetricPoint]
+
+
+class LogLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    line: str
+    logged_at: datetime
+
+
+class LogPage(BaseModel):
+    items: list[LogLineOut]
+    next_after: int | None = Field(description="Pass as ?after= for the next page")
+
+
+class CheckpointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(description="ckpt.pt (latest) or best.pt")
+    iter: int
+    val_loss: float | None
+    size_bytes: int
+    created_at: datetime

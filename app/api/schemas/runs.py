@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import StrictBody
+from app.api.schemas.datasets import Tokenizer
+
+State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
+Reason = Literal["config", "data", "oom", "diverged", "worker_lost", "internal"]
+
+
+class RunCreate(StrictBody):
+    dataset_id: int
+    tokenizer: Tokenizer = "char"
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+    preset: str | None = Field(default=None, description="tiny-cpu, shakespeare-char, gpt2-small")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="TrainConfig fields, applied over the preset"
+    )
+    name: str | None = Field(default=None, max_length=200)
+
+
+class RunResume(StrictBody):
+    max_iters: int | None = Field(default=None, ge=1, description="Train on to this iteration")
+
+
+class RunClone(StrictBody):
+    name: str | None = Field(default=None, max_length=200)
+    dataset_id: int | None = None
+    tokenizer: Tokenizer | None = None
+    val_fraction: float | None = Field(default=None, gt=0.0, lt=1.0)
+    config: dict[str, Any] = Field(default_factory=dict, description="Overrides of the config")
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    dataset_id: int | None
+    tokenizer: str
+    val_fraction: float
+    preset: str | None
+    config: dict[str, Any] = Field(description="The full TrainConfig")
+    state: State
+    failure_reason: Reason | None
+    failure_message: str | None
+    cancel_requested: bool
+    iter: int
+    max_iters: int
+    progress: float = Field(description="iter / max_iters, 0..1")
+    best_val_loss: float | None
+    last_train_loss: float | None
+    last_val_loss: float | None
+    tokens_per_sec: float | None
+    mfu: float | None
+    eta_s: float | None
+    device: str | None
+    attempts: int
+    queue_position: int | None = Field(description="1 = next to start; only while queued")
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunList(BaseModel):
+    items: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PresetOut(BaseModel):
+    name: str
+    description: str
+    config: dict[str, Any]

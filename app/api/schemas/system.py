@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    broker: bool
+    workers: int = Field(description="Workers that reported in the last minute")
+
+
+class WorkerOut(BaseModel):
+    name: str
+    queues: list[str]
+    pid: int | None
+    devices: list[dict[str, Any]] = Field(
+        description="{kind: cpu|cuda|mps, name, memory_total, memory_free}"
+    )
+    started_at: float | None
+    seen_at: float | None
+
+
+class QueuedRun(BaseModel):
+    id: int
+    name: str
+    position: int
+
+
+class SystemOut(BaseModel):
+    workers: list[WorkerOut]
+    queues: dict[str, int] = Field(description="Messages waiting per queue")
+    queued_runs: list[QueuedRun]

@@ -1,0 +1,200 @@
+"""The ORM: the database is the truth about datasets, preparations, runs and their history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Autoincrementing integer keys that are never reused (SQLite needs AUTOINCREMENT for that),
+# so a deleted run's id never names a new run's files or streams.
+_TABLE_ARGS: dict[str, Any] = {"sqlite_autoincrement": True}
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_created_at", "created_at"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    characters: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    preview: Mapped[str] = mapped_column(Text)
+    vocab: Mapped[list[str]]
+    gpt2_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    preparations: Mapped[list[Preparation]] = relationship(
+        back_populates="dataset",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Preparation.id",
+        lazy="selectin",
+    )
+
+
+class Preparation(Base):
+    """A dataset tokenized with one tokenizer and split: datasets/<id>/<tok>-val<f>/."""
+
+    __tablename__ = "preparations"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "tokenizer", "val_fraction", name="uq_preparation"),
+        Index("ix_preparations_state", "state"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    tokenizer: Mapped[str] = mapped_column(String(16))
+    val_fraction: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    train_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    val_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    vocab_size: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    dataset: Mapped[Dataset] = relationship(back_populates="preparations")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_created_at", "created_at"),
+        Index("ix_runs_state_queued_at", "state", "queued_at"),
+        Index("ix_runs_dataset_id", "dataset_id"),
+        Index("ix_runs_preparation_id", "preparation_id"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # A finished run outlives its dataset: the checkpoint carries the tokenizer.
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    preparation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("preparations.id", ondelete="SET NULL")
+    )
+    tokenizer: Mapped[str] = mapped_column(String(16))
+    val_fraction: Mapped[float] = mapped_column(Float)
+    preset: Mapped[str | None] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(String(16))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    iter: Mapped[int] = mapped_column(Integer, default=0)
+    max_iters: Mapped[int] = mapped_column(Integer)
+    best_val_loss: Mapped[float | None] = mapped_column(Float)
+    last_train_loss: Mapped[float | None] = mapped_column(Float)
+    last_val_loss: Mapped[float | None] = mapped_column(Float)
+    tokens_per_sec: Mapped[float | None] = mapped_column(Float)
+    mfu: Mapped[float | None] = mapped_column(Float)
+    eta_s: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Metric(Base):
+    """One logged step: the loss of the step, plus the eval losses when it was evaluated."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (UniqueConstraint("run_id", "iter", name="uq_metric_run_iter"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    iter: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    eval_train_loss: Mapped[float | None] = mapped_column(Float)
+    lr: Mapped[float | None] = mapped_column(Float)
+    tokens_per_sec: Mapped[float | None] = mapped_column(Float)
+    mfu: Mapped[float | None] = mapped_column(Float)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    elapsed_s: Mapped[float | None] = mapped_column(Float)
+    logged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LogLine(Base):
+    __tablename__ = "log_lines"
+    __table_args__ = (Index("ix_log_lines_run_id_id", "run_id", "id"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    line: Mapped[str] = mapped_column(Text)
+    logged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkpoint(Base):
+    """A checkpoint file of a run: ckpt.pt (latest) or best.pt, updated when rewritten."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        UniqueConstraint("run_id", "name", name="uq_checkpoint_run_name"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    iter: Mapped[int] = mapped_column(Integer)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

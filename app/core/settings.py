@@ -1,0 +1,78 @@
+"""One settings object for every process: env prefix STUDIO_, `.env` read when present."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STUDIO_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".studio"),
+        description="Uploads, prepared tokens, checkpoints, the SQLite file and the token.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; empty means a SQLite file in data_dir."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Broker and pub/sub; empty means `serve` starts valkey."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = Field(
+        default=None, description="Access token; empty means one kept in data_dir/token."
+    )
+    max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
+    # Jobs: a run whose heartbeat is older than stale_after_s is reaped.
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    stale_after_s: float = Field(default=60.0, gt=0)
+    reaper_interval_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    # How often the training process writes buffered metrics and checks for cancel.
+    flush_interval_s: float = Field(default=0.2, gt=0)
+    sample_timeout_s: float = Field(default=120.0, gt=0)
+    sampler_cache_size: int = Field(default=2, ge=1)
+    train_concurrency: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    @field_validator("database_url", "redis_url", "token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    def dataset_dir(self, dataset_id: int) -> Path:
+        return self.datasets_dir / str(dataset_id)
+
+    def prepared_dir(self, dataset_id: int, tokenizer: str, val_fraction: float) -> Path:
+        # One folder per (tokenizer, split), so re-splitting never touches data a run uses.
+        return self.dataset_dir(dataset_id) / f"{tokenizer}-val{val_fraction:g}"
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.runs_dir / str(run_id)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

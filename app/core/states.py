@@ -1,0 +1,37 @@
+"""The vocabularies of the job state machines, shared by the API and the workers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    PREPARING = "preparing"  # waiting for its dataset to be tokenized
+    QUEUED = "queued"  # on the train queue
+    RUNNING = "running"  # claimed by a worker; the training process heartbeats
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_RUN_STATES = (RunState.PREPARING, RunState.QUEUED, RunState.RUNNING)
+FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+class PrepState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class FailureReason(StrEnum):
+    CONFIG = "config"
+    DATA = "data"
+    OOM = "oom"
+    DIVERGED = "diverged"
+    WORKER_LOST = "worker_lost"
+    INTERNAL = "internal"
+
+
+TOKENIZERS = ("char", "gpt2")

@@ -1,0 +1,54 @@
+"""A run's TrainConfig: preset + user config, checked by the engine before anything is queued."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.core.errors import InvalidError
+from worker.engine.config import TrainConfig
+from worker.engine.errors import EngineError
+from worker.engine.presets import PRESETS, preset_config
+
+# Set by the service for every run; a user value would point a run at other files.
+SERVICE_FIELDS = ("data_dir", "out_dir", "init_from")
+
+
+def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfig:
+    for name in SERVICE_FIELDS:
+        if name in config:
+            hint = (
+                " (resume a run with POST /api/v1/runs/{id}/resume)" if name == "init_from" else ""
+            )
+            raise InvalidError(f"{name} is set by the service{hint}", field=name)
+    if preset is not None and preset not in PRESETS:
+        choices = ", ".join(sorted(PRESETS))
+        raise InvalidError(f"unknown preset {preset!r}; choose one of {choices}", field="preset")
+    if preset is not None:
+        cfg = preset_config(preset, dict(config))
+    else:
+        cfg = TrainConfig.from_mapping(dict(config))
+    return cfg
+
+
+def check_config(cfg: TrainConfig, meta: Mapping[str, Any]) -> None:
+    """Every preflight check of the engine; the first problem becomes a 422 naming its field."""
+    from worker.engine.preflight import find_problems
+
+    problems: list[EngineError] = find_problems(cfg, meta)
+    if problems:
+        raise problems[0]
+
+
+def stored_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as kept in the row: paths are filled in by the worker from its settings."""
+    data = cfg.to_dict()
+    data["data_dir"] = ""
+    data["out_dir"] = ""
+    data["init_from"] = "scratch"
+    return data
+
+
+def user_fields(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored config without the fields the service owns, to build a clone from."""
+    return {k: v for k, v in config.items() if k not in SERVICE_FIELDS}
