@@ -1,0 +1,101 @@
+"""Character-level tokenizer: one id per distinct character of the training text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from worker.engine.errors import DataError
+from worker.engine.tokenizer_base import check_ids
+
+# Marks code points outside the vocabulary in the lookup table.
+_UNKNOWN = np.uint32(0xFFFFFFFF)
+# Unknown characters named in one error message; more are counted, not listed.
+_MAX_NAMED = 20
+
+
+def code_points(text: str) -> np.ndarray:
+    """The code point of every character of `text` as an array, without a Python loop."""
+    if text.isascii():  # O(1) in CPython; ASCII bytes are the code points
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def unknown_characters_message(unknown: Iterable[str]) -> str:
+    """'characters not in this model's vocabulary: 'é', '\\t'', deduplicated, in order."""
+    distinct = list(dict.fromkeys(unknown))
+    named = ", ".join(repr(c) for c in distinct[:_MAX_NAMED])
+    more = len(distinct) - _MAX_NAMED
+    suffix = f" and {more} more" if more > 0 else ""
+    return f"characters not in this model's vocabulary: {named}{suffix}"
+
+
+class CharTokenizer:
+    """Maps each character to its index in `chars` (sorted when built from text)."""
+
+    kind = "char"
+
+    def __init__(self, chars: Sequence[str]) -> None:
+        _check_chars(chars)
+        self.chars: tuple[str, ...] = tuple(chars)
+        self.vocab_size = len(self.chars)
+        self._ids = {c: i for i, c in enumerate(self.chars)}
+        # nanoGPT's char models start an empty prompt from a newline
+        self.start_id = self._ids.get("\n", 0)
+        points = np.array([ord(c) for c in self.chars], dtype=np.int64)
+        # at least 256 entries so ASCII bytes (uint8) index it without a bounds check
+        self._lookup = np.full(max(256, int(points.max()) + 1), _UNKNOWN, dtype=np.uint32)
+        self._lookup[points] = np.arange(self.vocab_size, dtype=np.uint32)
+
+    @classmethod
+    def from_text_vocabulary(cls, chars: Iterable[str]) -> CharTokenizer:
+        return cls(sorted(set(chars)))
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> CharTokenizer:
+        chars = meta.get("chars")
+        if not isinstance(chars, list):
+            raise DataError("char tokenizer metadata has no 'chars' list", field="tokenizer")
+        return cls(chars)
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self._ids[c] for c in text]
+        except KeyError:
+            unknown = (c for c in text if c not in self._ids)
+            raise DataError(unknown_characters_message(unknown), field="prompt") from None
+
+    def encode_bulk(self, text: str) -> np.ndarray:
+        """Training text to uint32 ids, vectorised: a table lookup per code point."""
+        points = code_points(text)
+        if points.size and int(points.max()) >= self._lookup.size:
+            ids = np.full(points.size, _UNKNOWN, dtype=np.uint32)
+            known = points < self._lookup.size
+            ids[known] = self._lookup[points[known]]
+        else:
+            ids = self._lookup[points]
+        if (ids == _UNKNOWN).any():
+            unknown = (chr(p) for p in points[ids == _UNKNOWN])
+            raise DataError(unknown_characters_message(unknown), field="file")
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        check_ids(ids, self.vocab_size)
+        return "".join([self.chars[i] for i in ids])
+
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        return self.decode(ids).encode("utf-8")
+
+    def to_meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "chars": list(self.chars)}
+
+
+def _check_chars(chars: Sequence[str]) -> None:
+    if not chars:
+        raise DataError("a char vocabulary needs at least one character", field="tokenizer")
+    if any(not isinstance(c, str) or len(c) != 1 for c in chars):
+        raise DataError("a char vocabulary holds single characters only", field="tokenizer")
+    if len(set(chars)) != len(chars):
+        raise DataError("a char vocabulary lists a character twice", field="tokenizer")

@@ -1,0 +1,285 @@
+"""A text file to token files: out_dir/train.bin, val.bin (nanoGPT's layout) and meta.json.
+
+Two streaming passes, so memory stays flat whatever the file's size:
+1. scan: validate, count characters and lines, collect the char vocabulary, find the split;
+2. encode: chunk by chunk into temporary files that become out_dir only when all is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from worker.engine.errors import ConfigError, DataError
+from worker.engine.staging import check_target, staged_directory
+from worker.engine.textscan import TextChunk, file_size, iter_text_chunks
+from worker.engine.textstats import Progress, TextStats, TextTally, inspect_text
+from worker.engine.tokenizer_base import Tokenizer
+from worker.engine.tokenizers import KINDS, CharTokenizer, get_tokenizer
+
+__all__ = [
+    "PrepareResult",
+    "Progress",
+    "TextStats",
+    "inspect_text",
+    "prepare",
+    "read_meta",
+    "token_memmap",
+]
+
+META_FORMAT = 1
+META_FILE = "meta.json"
+SPLITS = ("train", "val")
+Split = Literal["train", "val"]
+DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
+# A training example is one input token and the token that follows it.
+MIN_SPLIT_TOKENS = 2
+# Share of the work in the scan pass, for a progress bar that moves evenly: BPE encoding is
+# slow next to scanning; a char lookup is about as fast as the scan.
+_SCAN_SHARE = {"char": 0.35, "gpt2": 0.03}
+_META_KEYS = ("format", "tokenizer", "vocab_size", "dtype", "train_tokens", "val_tokens")
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    out_dir: Path
+    tokenizer: str  # kind
+    vocab_size: int
+    dtype: str
+    train_tokens: int
+    val_tokens: int
+    val_fraction: float
+    split_at_line_boundary: bool  # False: no line break after the split point, cut mid-line
+    source_sha256: str
+    characters: int
+    lines: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "out_dir": str(self.out_dir)}
+
+
+def prepare(
+    input_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    tokenizer: str = "char",
+    val_fraction: float = 0.1,
+    progress: Progress | None = None,
+) -> PrepareResult:
+    """Tokenizes input_path into out_dir. The last val_fraction of the text (by bytes, moved
+    on to the next line start) is the validation split. Raises ConfigError for bad options and
+    DataError for unusable text; either way nothing is left behind.
+
+    progress(done, total) is called after every chunk and at the end; total is the file's
+    size and done an estimate of the bytes' worth of work finished over both passes.
+    """
+    _check_options(tokenizer, val_fraction)
+    check_target(out_dir)
+    total = file_size(input_path)
+    report = _ProgressReport(progress, total, _SCAN_SHARE.get(tokenizer, 0.1))
+    scan = _scan(input_path, total, tokenizer, val_fraction, report)
+    encoder: Tokenizer = (
+        CharTokenizer(scan.tally.vocab) if tokenizer == "char" else get_tokenizer(tokenizer)
+    )
+    dtype = "uint32" if encoder.vocab_size > 0xFFFF else "uint16"
+    with staged_directory(out_dir, last=[META_FILE]) as staging:
+        counts, sha256 = _encode(input_path, staging, encoder, dtype, scan.split, report)
+        _check_lengths(counts)
+        result = PrepareResult(
+            out_dir=Path(out_dir),
+            tokenizer=encoder.kind,
+            vocab_size=encoder.vocab_size,
+            dtype=dtype,
+            train_tokens=counts["train"],
+            val_tokens=counts["val"],
+            val_fraction=val_fraction,
+            split_at_line_boundary=scan.split_at_line_boundary,
+            source_sha256=sha256,
+            characters=scan.tally.characters,
+            lines=scan.tally.lines,
+            bytes=total,
+        )
+        meta = {
+            **result.to_dict(),
+            "format": META_FORMAT,
+            "tokenizer": encoder.to_meta(),  # the kind and, for char, the vocabulary
+        }
+        del meta["out_dir"]  # the data may move; meta.json describes only what is beside it
+        (staging / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+    report.done()
+    return result
+
+
+def read_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """data_dir/meta.json, checked; DataError (field="data_dir") if missing or corrupt."""
+    path = Path(data_dir) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            f"no prepared data in {data_dir} ({META_FILE} is missing)", field="data_dir"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}", field="data_dir") from exc
+    if not isinstance(meta, dict) or any(key not in meta for key in _META_KEYS):
+        raise DataError(f"{path} is not prepared-data metadata", field="data_dir")
+    if meta["format"] != META_FORMAT or meta["dtype"] not in DTYPES:
+        raise DataError(
+            f"{path} has format {meta['format']!r}, dtype {meta['dtype']!r}; "
+            f"this version reads format {META_FORMAT}; prepare the data again",
+            field="data_dir",
+        )
+    return meta
+
+
+def token_memmap(data_dir: str | os.PathLike[str], split: Split) -> np.memmap:
+    """A read-only view of one split's ids, with the dtype meta.json names."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'val', not {split!r}")
+    meta = read_meta(data_dir)
+    dtype = np.dtype(DTYPES[meta["dtype"]])
+    path = Path(data_dir) / f"{split}.bin"
+    expected = int(meta[f"{split}_tokens"]) * dtype.itemsize
+    actual = path.stat().st_size if path.is_file() else None
+    if actual != expected:
+        raise DataError(
+            f"{path} holds {actual} bytes where meta.json promises {expected}; "
+            "prepare the data again",
+            field="data_dir",
+        )
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def _check_options(tokenizer: str, val_fraction: float) -> None:
+    if tokenizer not in KINDS:
+        known = ", ".join(repr(k) for k in KINDS)
+        raise ConfigError(
+            f"unknown tokenizer {tokenizer!r}; choose one of {known}", field="tokenizer"
+        )
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
+        raise ConfigError(
+            f"val_fraction must be a number, not {val_fraction!r}", field="val_fraction"
+        )
+    if not 0 < val_fraction < 1:
+        raise ConfigError(
+            f"val_fraction must be between 0 and 1 (exclusive), not {val_fraction}",
+            field="val_fraction",
+        )
+
+
+class _ProgressReport:
+    """Maps each pass's bytes onto one 0..total scale."""
+
+    def __init__(self, callback: Progress | None, total: int, scan_share: float) -> None:
+        self._callback = callback
+        self._total = total
+        self._scan_share = scan_share
+
+    def scanned(self, done: int) -> None:
+        self._emit(self._scan_share * done)
+
+    def encoded(self, done: int) -> None:
+        self._emit(self._scan_share * self._total + (1 - self._scan_share) * done)
+
+    def done(self) -> None:
+        self._emit(self._total)
+
+    def _emit(self, done: float) -> None:
+        if self._callback is not None:
+            self._callback(min(round(done), self._total), self._total)
+
+
+@dataclass
+class _Scan:
+    tally: TextTally
+    split: int  # file offset where the validation text starts
+    split_at_line_boundary: bool
+
+
+def _scan(
+    path: str | os.PathLike[str],
+    total: int,
+    tokenizer: str,
+    val_fraction: float,
+    report: _ProgressReport,
+) -> _Scan:
+    tally = TextTally(collect_vocab=tokenizer == "char")
+    finder: _SplitFinder | None = None
+    for chunk in iter_text_chunks(path):
+        if finder is None:  # the first chunk says where the text starts (after any BOM)
+            finder = _SplitFinder(chunk.start, total, val_fraction)
+        tally.add(chunk)
+        finder.add(chunk)
+        report.scanned(chunk.end)
+    tally.check_usable()
+    assert finder is not None  # a usable file has a chunk
+    split, at_line = finder.result()
+    return _Scan(tally=tally, split=split, split_at_line_boundary=at_line)
+
+
+class _SplitFinder:
+    """The validation split starts at the first line start at or after the cut point (the
+    last val_fraction of the text's bytes); if none is left, at the cut point itself."""
+
+    def __init__(self, text_start: int, total: int, val_fraction: float) -> None:
+        self._total = total
+        self._cut = text_start + round((total - text_start) * (1 - val_fraction))
+        self._line_start: int | None = None
+        self._char_start: int | None = None
+
+    def add(self, chunk: TextChunk) -> None:
+        if self._line_start is not None or chunk.end < self._cut:
+            return
+        # a line starts at the cut when the byte before it is a newline
+        search_from = max(self._cut - 1 - chunk.start, 0)
+        newline = chunk.data.find(b"\n", search_from)
+        if newline >= 0 and chunk.start + newline + 1 < self._total:
+            self._line_start = chunk.start + newline + 1
+        if self._char_start is None and chunk.start <= self._cut < chunk.end:
+            index = self._cut - chunk.start
+            while index < len(chunk.data) and 0x80 <= chunk.data[index] < 0xC0:
+                index += 1  # move off a continuation byte to the next character
+            self._char_start = chunk.start + index
+
+    def result(self) -> tuple[int, bool]:
+        if self._line_start is not None:
+            return self._line_start, True
+        return (self._char_start if self._char_start is not None else self._total), False
+
+
+def _encode(
+    path: str | os.PathLike[str],
+    staging: Path,
+    encoder: Tokenizer,
+    dtype: str,
+    split: int,
+    report: _ProgressReport,
+) -> tuple[dict[str, int], str]:
+    counts = dict.fromkeys(SPLITS, 0)
+    sha256 = hashlib.sha256()
+    with (staging / "train.bin").open("wb") as train, (staging / "val.bin").open("wb") as val:
+        for chunk in iter_text_chunks(path, cut_at=[split], hasher=sha256):
+            ids = encoder.encode_bulk(chunk.text).astype(DTYPES[dtype], copy=False)
+            name = "train" if chunk.start < split else "val"
+            (train if name == "train" else val).write(ids.data)
+            counts[name] += ids.size
+            report.encoded(chunk.end)
+    return counts, sha256.hexdigest()
+
+
+def _check_lengths(counts: dict[str, int]) -> None:
+    if min(counts.values()) >= MIN_SPLIT_TOKENS:
+        return
+    raise DataError(
+        f"the file is too short: it gives {counts['train']} training and {counts['val']} "
+        f"validation tokens, and each split needs at least {MIN_SPLIT_TOKENS} (an input and "
+        "the token after it); add more text or change val_fraction",
+        field="file",
+    )

@@ -1,0 +1,200 @@
+"""Reads a text file in line-aligned chunks, refusing what is not usable UTF-8 text.
+
+inspect_text and prepare both read through here, so a file is judged the same way by both,
+and memory stays flat: a few chunks of a few MB, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from worker.engine.errors import DataError
+
+BOM = b"\xef\xbb\xbf"
+CHUNK_BYTES = 8 << 20
+# A UTF-8 character is at most 4 bytes: a lead byte and up to 3 continuation bytes.
+_MAX_CONTINUATION = 3
+_CR = ord("\r")
+# Candidate cut points tried per separator (a run of blank lines must not cost seconds).
+_MAX_TRIES = 1000
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    text: str
+    data: bytes  # text as UTF-8, exactly as in the file
+    start: int  # file offset of data[0] (3 for the first chunk after a BOM)
+    newlines: int  # "\n" in text
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+
+def file_size(path: str | os.PathLike[str]) -> int:
+    """The size in bytes, or a DataError naming a missing or unreadable input."""
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise DataError(f"cannot read the input file {path}: {exc.strerror}", field="file") from exc
+    if not Path(path).is_file():
+        raise DataError(f"the input {path} is not a regular file", field="file")
+    return stat.st_size
+
+
+def iter_text_chunks(
+    path: str | os.PathLike[str],
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    cut_at: Iterable[int] = (),
+    hasher: Hasher | None = None,
+) -> Iterator[TextChunk]:
+    """Chunks of at most chunk_bytes that end at a line end where the file has one.
+
+    Raises DataError (field="file") for invalid UTF-8 or a NUL byte, naming where it is.
+    A UTF-8 byte-order mark is skipped. No chunk crosses a file offset in `cut_at` (each
+    must fall between characters). `hasher` gets every byte of the file, BOM included.
+    """
+    cuts = sorted(cut_at)
+    where = _Position()
+    try:
+        file = Path(path).open("rb")  # noqa: SIM115 (the generator closes it)
+    except OSError as exc:
+        raise DataError(f"cannot read the input file {path}: {exc.strerror}", field="file") from exc
+    with file:
+        yield from _chunks(file, chunk_bytes, cuts, hasher, where)
+
+
+def _chunks(
+    file: BinaryIO, chunk_bytes: int, cuts: list[int], hasher: Hasher | None, where: _Position
+) -> Iterator[TextChunk]:
+    def read(size: int) -> bytes:
+        block = file.read(size)
+        if hasher is not None:
+            hasher.update(block)
+        return block
+
+    head = read(len(BOM))
+    buffer, offset = (b"", len(BOM)) if head == BOM else (head, 0)
+    at_end = False
+    while True:
+        while not at_end and len(buffer) < chunk_bytes:
+            block = read(chunk_bytes - len(buffer))
+            at_end = not block
+            buffer += block
+        if not buffer:
+            return
+        cut = len(buffer) if at_end else _last_safe_cut(buffer)
+        cut = next((c - offset for c in cuts if offset < c < offset + cut), cut)
+        data, buffer = buffer[:cut], buffer[cut:]
+        chunk = _decode(data, offset, where)
+        where.advance(chunk)
+        yield chunk
+        offset += cut
+
+
+def _last_safe_cut(buffer: bytes) -> int:
+    """Where to end a chunk that is not the file's last, as late as possible.
+
+    Best is just before a line break (or else a space) that follows a non-space character:
+    GPT-2's pre-tokenizer never joins text across such a point, so chunks encoded one by one
+    give exactly the ids of the whole text. Failing that (no such point in the second half
+    of the buffer), after the last newline, or before the last character.
+    """
+    floor = len(buffer) // 2
+    for separator in (b"\n", b" "):
+        end = len(buffer)
+        for _ in range(_MAX_TRIES):
+            index = buffer.rfind(separator, floor, end)
+            if index <= 0:
+                break
+            cut = index - 1 if separator == b"\n" and buffer[index - 1] == _CR else index
+            if cut > 0 and _follows_non_space(buffer, cut):
+                return cut
+            end = index
+    newline = buffer.rfind(b"\n")
+    if newline >= 0:
+        return newline + 1
+    cut = len(buffer) - 1
+    while cut > 0 and len(buffer) - cut <= _MAX_CONTINUATION and _is_continuation(buffer[cut]):
+        cut -= 1
+    return cut if cut > 0 else len(buffer)
+
+
+def _follows_non_space(buffer: bytes, cut: int) -> bool:
+    """Whether the character that ends at buffer[cut] is not whitespace."""
+    start = cut - 1
+    while start > 0 and cut - start <= _MAX_CONTINUATION and _is_continuation(buffer[start]):
+        start -= 1
+    try:
+        character = buffer[start:cut].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    # str.isspace() covers all of Unicode's White_Space (and more), so this errs safe
+    return not character.isspace()
+
+
+def _is_continuation(byte: int) -> bool:
+    return 0x80 <= byte < 0xC0
+
+
+class _Position:
+    """Lines and columns before the current chunk, to say where a bad byte is."""
+
+    def __init__(self) -> None:
+        self.lines_before = 0
+        self.columns_before = 0  # characters since the last newline
+
+    def advance(self, chunk: TextChunk) -> None:
+        self.lines_before += chunk.newlines
+        last_newline = chunk.text.rfind("\n")
+        if last_newline >= 0:
+            self.columns_before = len(chunk.text) - last_newline - 1
+        else:
+            self.columns_before += len(chunk.text)
+
+    def describe(self, data: bytes, index: int, offset: int) -> str:
+        """'byte offset 1234 (line 5, column 7)' for data[index]; 1-based line and column."""
+        before = data[:index]  # valid UTF-8: the first problem is at index
+        line = self.lines_before + before.count(b"\n") + 1
+        last_newline = before.rfind(b"\n")
+        if last_newline >= 0:
+            column = len(before[last_newline + 1 :].decode("utf-8")) + 1
+        else:
+            column = self.columns_before + len(before.decode("utf-8")) + 1
+        return f"byte offset {offset + index} (line {line}, column {column})"
+
+
+def _decode(data: bytes, offset: int, where: _Position) -> TextChunk:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        nul = data.find(b"\0", 0, exc.start)
+        if nul >= 0:
+            raise _nul_error(data, nul, offset, where) from None
+        bad = data[exc.start]
+        place = where.describe(data, exc.start, offset)
+        raise DataError(
+            f"not UTF-8 text: invalid byte 0x{bad:02x} at {place}; "
+            "save the file with UTF-8 encoding and try again",
+            field="file",
+        ) from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise _nul_error(data, nul, offset, where)
+    return TextChunk(text=text, data=data, start=offset, newlines=data.count(b"\n"))
+
+
+def _nul_error(data: bytes, index: int, offset: int, where: _Position) -> DataError:
+    place = where.describe(data, index, offset)
+    return DataError(
+        f"not a text file: NUL byte at {place}; this looks like a binary file", field="file"
+    )

@@ -1,0 +1,39 @@
+"""What every tokenizer offers: the Protocol the CLI, prepare, training and sampling use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Tokenizer(Protocol):
+    kind: str  # "char" | "gpt2"; the key in meta["tokenizer"]["kind"]
+    vocab_size: int  # ids the model may emit
+    start_id: int  # the first token when sampling from an empty prompt
+
+    def encode(self, text: str) -> list[int]:
+        """A prompt to ids; DataError (field="prompt") when the text cannot be encoded."""
+        ...
+
+    def encode_bulk(self, text: str) -> np.ndarray:
+        """Training text to an array of ids (uint32), as fast as the machine allows."""
+        ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        """Raw UTF-8; a GPT-2 token may hold part of a character."""
+        ...
+
+    def to_meta(self) -> dict[str, Any]:
+        """Plain JSON data from which tokenizer_from_meta rebuilds this tokenizer."""
+        ...
+
+
+def check_ids(ids: Sequence[int], vocab_size: int) -> None:
+    """ValueError for an id outside 0..vocab_size-1 (a negative one would index from the end)."""
+    for token_id in ids:
+        if not 0 <= token_id < vocab_size:
+            raise ValueError(f"token id {token_id} is outside the vocabulary (0..{vocab_size - 1})")
