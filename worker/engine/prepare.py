@@ -18,7 +18,7 @@ import numpy as np
 
 from worker.engine.errors import ConfigError, DataError
 from worker.engine.staging import check_target, staged_directory
-from worker.engine.textscan import TextChunk, file_size, iter_text_chunks
+from worker.engine.textscan import CHUNK_BYTES, TextChunk, file_size, iter_text_chunks
 from worker.engine.textstats import Progress, TextStats, TextTally, inspect_text
 from worker.engine.tokenizer_base import Tokenizer
 from worker.engine.tokenizers import KINDS, CharTokenizer, get_tokenizer
@@ -72,6 +72,7 @@ def prepare(
     tokenizer: str = "char",
     val_fraction: float = 0.1,
     progress: Progress | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> PrepareResult:
     """Tokenizes input_path into out_dir. The last val_fraction of the text (by bytes, moved
     on to the next line start) is the validation split. Raises ConfigError for bad options and
@@ -79,18 +80,21 @@ def prepare(
 
     progress(done, total) is called after every chunk and at the end; total is the file's
     size and done an estimate of the bytes' worth of work finished over both passes.
+    chunk_bytes bounds the text held at once (memory is a small multiple of it).
     """
     _check_options(tokenizer, val_fraction)
     check_target(out_dir)
     total = file_size(input_path)
     report = _ProgressReport(progress, total, _SCAN_SHARE.get(tokenizer, 0.1))
-    scan = _scan(input_path, total, tokenizer, val_fraction, report)
+    scan = _scan(input_path, total, tokenizer, val_fraction, report, chunk_bytes)
     encoder: Tokenizer = (
         CharTokenizer(scan.tally.vocab) if tokenizer == "char" else get_tokenizer(tokenizer)
     )
     dtype = "uint32" if encoder.vocab_size > 0xFFFF else "uint16"
     with staged_directory(out_dir, last=[META_FILE]) as staging:
-        counts, sha256 = _encode(input_path, staging, encoder, dtype, scan.split, report)
+        counts, sha256 = _encode(
+            input_path, staging, encoder, dtype, scan.split, report, chunk_bytes
+        )
         _check_lengths(counts)
         result = PrepareResult(
             out_dir=Path(out_dir),
@@ -209,10 +213,11 @@ def _scan(
     tokenizer: str,
     val_fraction: float,
     report: _ProgressReport,
+    chunk_bytes: int,
 ) -> _Scan:
     tally = TextTally(collect_vocab=tokenizer == "char")
     finder: _SplitFinder | None = None
-    for chunk in iter_text_chunks(path):
+    for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes):
         if finder is None:  # the first chunk says where the text starts (after any BOM)
             finder = _SplitFinder(chunk.start, total, val_fraction)
         tally.add(chunk)
@@ -261,11 +266,12 @@ def _encode(
     dtype: str,
     split: int,
     report: _ProgressReport,
+    chunk_bytes: int,
 ) -> tuple[dict[str, int], str]:
     counts = dict.fromkeys(SPLITS, 0)
     sha256 = hashlib.sha256()
     with (staging / "train.bin").open("wb") as train, (staging / "val.bin").open("wb") as val:
-        for chunk in iter_text_chunks(path, cut_at=[split], hasher=sha256):
+        for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes, cut_at=[split], hasher=sha256):
             ids = encoder.encode_bulk(chunk.text).astype(DTYPES[dtype], copy=False)
             name = "train" if chunk.start < split else "val"
             (train if name == "train" else val).write(ids.data)

@@ -13,7 +13,7 @@ import numpy as np
 from worker.engine.char_tokenizer import code_points
 from worker.engine.errors import DataError
 from worker.engine.gpt2_tokenizer import GPT2Tokenizer
-from worker.engine.textscan import TextChunk, file_size, iter_text_chunks
+from worker.engine.textscan import CHUNK_BYTES, TextChunk, file_size, iter_text_chunks
 
 Progress = Callable[[int, int], None]
 _CODE_POINTS = 0x110000
@@ -102,6 +102,7 @@ def inspect_text(
     *,
     preview_chars: int = 1000,
     progress: Progress | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> TextStats:
     """Validates and describes a text file in one streaming pass (DataError if unusable).
 
@@ -112,7 +113,7 @@ def inspect_text(
     gpt2 = GPT2Tokenizer()
     gpt2_tokens = 0
     sha256 = hashlib.sha256()
-    for chunk in iter_text_chunks(input_path, hasher=sha256):
+    for chunk in iter_text_chunks(input_path, chunk_bytes=chunk_bytes, hasher=sha256):
         tally.add(chunk)
         gpt2_tokens += gpt2.encode_bulk(chunk.text).size
         if progress is not None:

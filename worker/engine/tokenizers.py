@@ -68,7 +68,7 @@ class StreamDecoder:
         self._tokenizer = tokenizer
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def push(self, token_id: int) -> str:
+    def feed(self, token_id: int) -> str:
         """The complete text this id finishes (often all of it, sometimes '')."""
         return self._utf8.decode(self._tokenizer.decode_bytes([token_id]))
 

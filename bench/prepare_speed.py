@@ -1,0 +1,105 @@
+"""How fast prepare turns text into token files, and how much memory it needs, by file size.
+
+    .venv/bin/python bench/prepare_speed.py [--sizes 10,100,1000] [--tokenizers char,gpt2]
+
+Inputs are tinyshakespeare.txt repeated to each size (MB) in a temporary directory. Each run
+is a fresh subprocess, so its peak RSS (VmHWM) is prepare's own, imports included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE = Path("/work/shared/data/tinyshakespeare.txt")
+MB = 1_000_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="input sizes in MB")
+    parser.add_argument("--tokenizers", default="char,gpt2")
+    parser.add_argument("--source", type=Path, default=SOURCE, help="text to repeat")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("KIND", "INPUT", "OUT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        run_child(*args.child)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kinds = args.tokenizers.split(",")
+    print(
+        f"{'tokenizer':<9} {'input MB':>9} {'tokens':>13} {'seconds':>8} {'MB/s':>7} "
+        f"{'RSS before MB':>13} {'peak RSS MB':>11}"
+    )
+    with tempfile.TemporaryDirectory(prefix="prepare-bench-") as scratch:
+        for size in sizes:
+            text_path = Path(scratch) / f"input-{size}MB.txt"
+            make_input(args.source, text_path, size * MB)
+            for kind in kinds:
+                row = run_in_subprocess(kind, text_path, Path(scratch) / f"out-{kind}")
+                mb = text_path.stat().st_size / MB
+                print(
+                    f"{kind:<9} {mb:>9.1f} {row['tokens']:>13,} {row['seconds']:>8.2f} "
+                    f"{mb / row['seconds']:>7.1f} {row['rss_before_mb']:>13.0f} "
+                    f"{row['peak_rss_mb']:>11.0f}",
+                    flush=True,
+                )
+            text_path.unlink()
+
+
+def make_input(source: Path, path: Path, size: int) -> None:
+    """Whole copies of source until the file reaches `size` bytes."""
+    text = source.read_bytes()
+    with path.open("wb") as file:
+        written = 0
+        while written < size:
+            file.write(text)
+            written += len(text)
+
+
+def run_in_subprocess(kind: str, text_path: Path, out_dir: Path) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", kind, str(text_path), str(out_dir)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    for path in out_dir.glob("*"):
+        path.unlink()
+    out_dir.rmdir()
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_child(kind: str, input_path: str, out_dir: str) -> None:
+    sys.path.insert(0, str(REPO))
+    from worker.engine.gpt2_tokenizer import gpt2_encoding
+    from worker.engine.prepare import prepare
+
+    gpt2_encoding()  # building the encoding is start-up, not throughput
+    rss_before = vm_kib("VmRSS")
+    start = time.perf_counter()
+    result = prepare(input_path, out_dir, tokenizer=kind)
+    seconds = time.perf_counter() - start
+    report = {
+        "tokens": result.train_tokens + result.val_tokens,
+        "seconds": seconds,
+        "rss_before_mb": rss_before / 1024,
+        "peak_rss_mb": vm_kib("VmHWM") / 1024,
+    }
+    print(json.dumps(report))
+
+
+def vm_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in KiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+if __name__ == "__main__":
+    main()
