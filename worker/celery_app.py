@@ -10,6 +10,7 @@ from app.core.broker import QUEUES
 from app.core.settings import get_settings
 
 TASK_ROUTES = {
+    "studio.inspect": {"queue": "prepare"},
     "studio.prepare": {"queue": "prepare"},
     "studio.train": {"queue": "train"},
     "studio.sample": {"queue": "sample"},

@@ -45,3 +45,15 @@ def client(settings: Settings) -> redis.Redis:
 
 def publish(conn: redis.Redis, channel: str, message: dict[str, Any]) -> None:
     conn.publish(channel, json.dumps(message, separators=(",", ":")))
+
+
+def async_client(app: object) -> redis.asyncio.Redis:
+    """The API process's asyncio client (one pool per app), made on first use."""
+    import redis.asyncio
+
+    state = app.state  # type: ignore[attr-defined]
+    if getattr(state, "redis", None) is None:
+        state.redis = redis.asyncio.Redis.from_url(
+            require_url(state.settings), socket_connect_timeout=5, health_check_interval=30
+        )
+    return state.redis

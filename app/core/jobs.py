@@ -8,6 +8,7 @@ from typing import Any
 from app.core.broker import require_url
 from app.core.settings import get_settings
 
+INSPECT = "studio.inspect"
 PREPARE = "studio.prepare"
 TRAIN = "studio.train"
 SAMPLE = "studio.sample"
@@ -18,6 +19,10 @@ def _send(name: str, args: list[Any], queue: str, **options: Any) -> None:
     from worker.celery_app import celery_app  # celery only; no torch
 
     celery_app.send_task(name, args=args, queue=queue, **options)
+
+
+def enqueue_inspect(dataset_id: int) -> None:
+    _send(INSPECT, [dataset_id], "prepare")
 
 
 def enqueue_prepare(preparation_id: int) -> None:

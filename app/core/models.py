@@ -62,13 +62,19 @@ class Dataset(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # A large upload is described by a job after it is stored: "inspecting" until then.
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
     bytes: Mapped[int] = mapped_column(BigInteger)
-    characters: Mapped[int] = mapped_column(BigInteger)
-    lines: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    preview: Mapped[str] = mapped_column(Text)
-    vocab: Mapped[list[str]]
+    characters: Mapped[int | None] = mapped_column(BigInteger)
+    lines: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    preview: Mapped[str | None] = mapped_column(Text)
+    vocab: Mapped[list[str] | None]
     gpt2_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     preparations: Mapped[list[Preparation]] = relationship(

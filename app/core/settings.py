@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=None, description="Access token; empty means one kept in data_dir/token."
     )
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
+    # Uploads up to this size are described (GPT-2 token count included) before the reply;
+    # larger ones by a job, so the upload itself runs at disk speed.
+    inspect_inline_bytes: int = Field(default=32 * 1024**2, ge=0)
     # Jobs: a run whose heartbeat is older than stale_after_s is reaped.
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     stale_after_s: float = Field(default=60.0, gt=0)

@@ -18,6 +18,12 @@ ACTIVE_RUN_STATES = (RunState.PREPARING, RunState.QUEUED, RunState.RUNNING)
 FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
 
 
+class DatasetState(StrEnum):
+    INSPECTING = "inspecting"  # stored; a job is counting characters and tokens
+    READY = "ready"
+    FAILED = "failed"  # not usable text; `error` says why
+
+
 class PrepState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

@@ -12,22 +12,6 @@ from app.core.models import Dataset, Preparation, Run, utcnow
 from app.core.states import ACTIVE_RUN_STATES, PrepState
 
 
-def create_dataset(session: Session, *, name: str, stats: dict[str, Any]) -> Dataset:
-    dataset = Dataset(
-        name=name,
-        bytes=stats["bytes"],
-        characters=stats["characters"],
-        lines=stats["lines"],
-        sha256=stats["sha256"],
-        preview=stats["preview"],
-        vocab=list(stats["vocab"]),
-        gpt2_tokens=stats.get("gpt2_tokens"),
-    )
-    session.add(dataset)
-    session.flush()
-    return dataset
-
-
 def find_dataset_by_sha(session: Session, *, sha256: str, name: str) -> Dataset | None:
     query = select(Dataset).where(Dataset.sha256 == sha256, Dataset.name == name)
     return session.scalars(query.order_by(Dataset.id).limit(1)).first()

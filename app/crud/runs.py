@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import ConflictError, NotFoundError
 from app.core.models import Checkpoint, Dataset, Run, utcnow
-from app.core.states import ACTIVE_RUN_STATES, FINISHED_RUN_STATES, PrepState, RunState
+from app.core.states import (
+    ACTIVE_RUN_STATES,
+    FINISHED_RUN_STATES,
+    DatasetState,
+    PrepState,
+    RunState,
+)
 from app.crud.datasets import get_dataset, prepared_meta, request_preparation
 from app.crud.run_config import build_config, check_config, stored_config, user_fields
 from worker.engine.config import TrainConfig
@@ -37,6 +43,7 @@ def create_run(
 ) -> tuple[Run, Followup]:
     dataset = get_dataset(session, dataset_id=dataset_id)
     cfg = build_config(preset=preset, config=config)
+    require_ready(dataset)
     return _insert_run(
         session,
         dataset=dataset,
@@ -88,6 +95,18 @@ def _insert_run(
     elif needs_job:
         followup.prepare.append(prep.id)
     return run, followup
+
+
+def require_ready(dataset: Dataset) -> None:
+    if dataset.state == DatasetState.INSPECTING:
+        raise ConflictError(
+            f"dataset {dataset.id} is still being inspected; start the run when it is ready",
+            field="dataset_id",
+        )
+    if dataset.state == DatasetState.FAILED:
+        raise ConflictError(
+            f"dataset {dataset.id} is not usable: {dataset.error}", field="dataset_id"
+        )
 
 
 def get_run(session: Session, *, run_id: int) -> Run:
@@ -200,6 +219,7 @@ def clone_run(
             f"run {run_id}'s dataset was deleted; pass dataset_id", field="dataset_id"
         )
     dataset = get_dataset(session, dataset_id=target)
+    require_ready(dataset)
     build_config(preset=None, config=overrides)  # refuses service-owned fields
     cfg = TrainConfig.from_mapping({**user_fields(source.config), **overrides})
     return _insert_run(

@@ -29,13 +29,18 @@ class DatasetOut(BaseModel):
 
     id: int
     name: str
+    state: Literal["inspecting", "ready", "failed"] = Field(
+        description="A large upload is described by a job: the figures below are null until ready"
+    )
+    progress: float = Field(description="0..1 while inspecting")
+    error: str | None
     bytes: int
-    characters: int
-    lines: int
-    sha256: str
+    characters: int | None
+    lines: int | None
+    sha256: str | None
     created_at: datetime
-    preview: str = Field(description="The first characters of the text")
-    vocab: list[str] = Field(description="Distinct characters, sorted")
+    preview: str | None = Field(description="The first 1000 characters of the text")
+    vocab: list[str] | None = Field(description="Distinct characters, sorted by code point")
     gpt2_tokens: int | None = Field(description="Length in GPT-2 BPE tokens")
     preparations: list[PreparationOut]
 

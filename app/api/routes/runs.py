@@ -1,0 +1,148 @@
+"""Runs: create (validated before anything is queued), list, get, cancel, resume, clone,
+delete. Jobs are enqueued by task name after the transaction commits."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy.orm import Session
+
+from app.api.deps import SessionDep, SettingsDep
+from app.api.schemas.common import ERROR_RESPONSES
+from app.api.schemas.runs import (
+    PresetOut,
+    RunClone,
+    RunCreate,
+    RunList,
+    RunOut,
+    RunResume,
+    State,
+)
+from app.core import jobs
+from app.core.models import Run
+from app.crud import runs as crud
+from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+presets_router = APIRouter(prefix="/presets", tags=["runs"])
+
+
+def run_out(run: Run, positions: dict[int, int]) -> RunOut:
+    return RunOut.model_validate(
+        {
+            **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
+            "progress": min(1.0, run.iter / run.max_iters) if run.max_iters else 0.0,
+            "queue_position": positions.get(run.id),
+        }
+    )
+
+
+def _one(session: Session, run: Run) -> RunOut:
+    return run_out(run, crud.queue_positions(session))
+
+
+def _commit_and_enqueue(session: Session, followup: crud.Followup) -> None:
+    session.commit()
+    for prep_id in followup.prepare:
+        jobs.enqueue_prepare(prep_id)
+    for run_id in followup.train:
+        jobs.enqueue_train(run_id)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_run(body: RunCreate, session: SessionDep) -> RunOut:
+    """Preset + config are checked by the engine's preflight (422 naming the field) before
+    the run is stored and queued. A dataset not yet prepared with the tokenizer is prepared
+    first (state `preparing`)."""
+    run, followup = crud.create_run(
+        session,
+        dataset_id=body.dataset_id,
+        tokenizer=body.tokenizer,
+        val_fraction=body.val_fraction,
+        preset=body.preset,
+        config=body.config,
+        name=body.name,
+    )
+    _commit_and_enqueue(session, followup)
+    return _one(session, run)
+
+
+@router.get("")
+def list_runs(
+    session: SessionDep,
+    state: State | None = None,
+    dataset_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RunList:
+    """Newest first."""
+    items, total = crud.list_runs(
+        session, state=state, dataset_id=dataset_id, limit=limit, offset=offset
+    )
+    positions = crud.queue_positions(session)
+    return RunList(
+        items=[run_out(r, positions) for r in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{run_id}")
+def get_run(run_id: int, session: SessionDep) -> RunOut:
+    return _one(session, crud.get_run(session, run_id=run_id))
+
+
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel_run(run_id: int, session: SessionDep) -> RunOut:
+    """A waiting run is cancelled at once; a running one stops within a second or so,
+    after writing a checkpoint (watch `state`)."""
+    run = crud.cancel_run(session, run_id=run_id)
+    session.commit()
+    return _one(session, run)
+
+
+@router.post("/{run_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+def resume_run(run_id: int, session: SessionDep, body: RunResume | None = None) -> RunOut:
+    """Continue a finished run from its latest checkpoint, on the same curve."""
+    run, followup = crud.resume_run(
+        session, run_id=run_id, max_iters=body.max_iters if body else None
+    )
+    _commit_and_enqueue(session, followup)
+    return _one(session, run)
+
+
+@router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED)
+def clone_run(run_id: int, session: SessionDep, body: RunClone | None = None) -> RunOut:
+    """A new run with this run's config and the given overrides, from scratch."""
+    body = body or RunClone()
+    run, followup = crud.clone_run(
+        session,
+        run_id=run_id,
+        name=body.name,
+        dataset_id=body.dataset_id,
+        tokenizer=body.tokenizer,
+        val_fraction=body.val_fraction,
+        overrides=body.config,
+    )
+    _commit_and_enqueue(session, followup)
+    return _one(session, run)
+
+
+@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_run(run_id: int, session: SessionDep, settings: SettingsDep) -> None:
+    """Deletes the run, its history and its files; refused (409) while it is active."""
+    crud.delete_run(session, run_id=run_id)
+    session.commit()
+    shutil.rmtree(settings.run_dir(run_id), ignore_errors=True)
+
+
+@presets_router.get("")
+def list_presets() -> list[PresetOut]:
+    """The named starting points and the full config each gives."""
+    out = []
+    for name, description in PRESET_DESCRIPTIONS.items():
+        config = preset_config(name).to_dict()
+        for key in ("data_dir", "out_dir", "init_from"):
+            config.pop(key, None)
+        out.append(PresetOut(name=name, description=description, config=config))
+    return out

@@ -1,0 +1,91 @@
+"""Health (unauthenticated, cheap) and what the workers report about themselves."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import SessionDep, SettingsDep, require_api_access
+from app.api.schemas.common import ERROR_RESPONSES
+from app.api.schemas.system import Health, QueuedRun, SystemOut, WorkerOut
+from app.core.broker import QUEUES, WORKER_KEY_PREFIX, client
+from app.core.db import get_db
+from app.core.settings import Settings
+from app.crud.runs import list_runs, queue_positions
+
+router = APIRouter(tags=["system"])
+
+
+def _database_ok() -> bool:
+    try:
+        with get_db().session() as session:
+            session.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def read_workers(settings: Settings) -> list[dict]:
+    conn = client(settings)
+    try:
+        keys = sorted(conn.scan_iter(match=WORKER_KEY_PREFIX + "*", count=100))
+        values = conn.mget(keys) if keys else []
+    finally:
+        conn.close()
+    return [json.loads(v) for v in values if v]
+
+
+def _broker_and_workers(settings: Settings) -> tuple[bool, int]:
+    try:
+        return True, len(read_workers(settings))
+    except Exception:
+        return False, 0
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def health(request: Request) -> JSONResponse:
+    """Database, broker and the number of live workers; 503 when a part is down."""
+    settings = request.app.state.settings
+    database = await run_in_threadpool(_database_ok)
+    broker, workers = await run_in_threadpool(_broker_and_workers, settings)
+    ok = database and broker and workers > 0
+    body = Health(
+        status="ok" if ok else "degraded", database=database, broker=broker, workers=workers
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if database and broker else 503)
+
+
+@router.get("/system", dependencies=[Depends(require_api_access)], responses=ERROR_RESPONSES)
+def system(session: SessionDep, settings: SettingsDep) -> SystemOut:
+    """Workers with their devices, queue lengths, and the order of queued runs."""
+    conn = client(settings)
+    try:
+        lengths = {name: int(conn.llen(name)) for name in QUEUES}
+    finally:
+        conn.close()
+    workers = [
+        WorkerOut(
+            name=w.get("name", "?"),
+            queues=w.get("queues", []),
+            pid=w.get("pid"),
+            devices=w.get("devices", []),
+            started_at=w.get("started_at"),
+            seen_at=w.get("seen_at"),
+        )
+        for w in read_workers(settings)
+    ]
+    positions = queue_positions(session)
+    queued, _ = list_runs(session, state="queued", limit=500)
+    runs = sorted(
+        (
+            QueuedRun(id=r.id, name=r.name, position=positions[r.id])
+            for r in queued
+            if r.id in positions
+        ),
+        key=lambda q: q.position,
+    )
+    return SystemOut(workers=workers, queues=lengths, queued_runs=runs)

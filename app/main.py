@@ -1,0 +1,70 @@
+"""The FastAPI application: REST API under /api/v1 (OpenAPI at /docs) plus the pages."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from app.api.auth import TokenExchangeMiddleware
+from app.api.deps import require_api_access
+from app.api.errors import install_error_handlers
+from app.api.routes import datasets, metrics, runs, samples, system
+from app.core.access import load_or_create_token
+from app.core.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(system.router)  # /health is open; /system checks access itself
+    guarded = APIRouter(dependencies=[Depends(require_api_access)])
+    for module in (datasets, runs, metrics, samples):
+        guarded.include_router(module.router)
+    guarded.include_router(runs.presets_router)
+    api.include_router(guarded)
+    return api
+
+
+def include_pages(app: FastAPI) -> None:
+    """Hook for the dashboard: `app.web` exports `router` (Jinja2 pages; use
+    `app.api.deps.PageAccess` on pages). Until it exists, placeholder pages stand in."""
+    if importlib.util.find_spec("app.web") is not None:
+        from app.web import router as pages_router  # type: ignore[attr-defined]
+
+        app.include_router(pages_router)
+        return
+    from app.api.routes import placeholder_pages
+
+    app.include_router(placeholder_pages.router)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    redis = getattr(app.state, "redis", None)
+    if redis is not None:
+        await redis.aclose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = FastAPI(
+        title="nanoGPT Studio",
+        version="0.1.0",
+        summary="From a raw text file to a trained GPT you can talk to.",
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    app.state.token = load_or_create_token(settings)
+    app.state.redis = None
+    install_error_handlers(app)
+    app.include_router(_api_router())
+    include_pages(app)
+    app.add_middleware(TokenExchangeMiddleware, token=app.state.token)
+    return app
