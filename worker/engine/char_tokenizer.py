@@ -10,8 +10,6 @@ import numpy as np
 from worker.engine.errors import DataError
 from worker.engine.tokenizer_base import check_ids
 
-# Marks code points outside the vocabulary in the lookup table.
-_UNKNOWN = np.uint32(0xFFFFFFFF)
 # Unknown characters named in one error message; more are counted, not listed.
 _MAX_NAMED = 20
 
@@ -45,9 +43,13 @@ class CharTokenizer:
         # nanoGPT's char models start an empty prompt from a newline
         self.start_id = self._ids.get("\n", 0)
         points = np.array([ord(c) for c in self.chars], dtype=np.int64)
+        # the narrowest ids that fit (what prepare stores), with the top value marking
+        # code points outside the vocabulary
+        dtype = np.uint16 if self.vocab_size <= 0xFFFF else np.uint32
+        self._unknown = np.iinfo(dtype).max
         # at least 256 entries so ASCII bytes (uint8) index it without a bounds check
-        self._lookup = np.full(max(256, int(points.max()) + 1), _UNKNOWN, dtype=np.uint32)
-        self._lookup[points] = np.arange(self.vocab_size, dtype=np.uint32)
+        self._lookup = np.full(max(256, int(points.max()) + 1), self._unknown, dtype=dtype)
+        self._lookup[points] = np.arange(self.vocab_size, dtype=dtype)
 
     @classmethod
     def from_text_vocabulary(cls, chars: Iterable[str]) -> CharTokenizer:
@@ -68,16 +70,17 @@ class CharTokenizer:
             raise DataError(unknown_characters_message(unknown), field="prompt") from None
 
     def encode_bulk(self, text: str) -> np.ndarray:
-        """Training text to uint32 ids, vectorised: a table lookup per code point."""
+        """Training text to ids (uint16, or uint32 past 65535 characters): a table lookup per
+        code point, vectorised."""
         points = code_points(text)
         if points.size and int(points.max()) >= self._lookup.size:
-            ids = np.full(points.size, _UNKNOWN, dtype=np.uint32)
+            ids = np.full(points.size, self._unknown, dtype=self._lookup.dtype)
             known = points < self._lookup.size
             ids[known] = self._lookup[points[known]]
         else:
             ids = self._lookup[points]
-        if (ids == _UNKNOWN).any():
-            unknown = (chr(p) for p in points[ids == _UNKNOWN])
+        if (ids == self._unknown).any():
+            unknown = (chr(p) for p in points[ids == self._unknown])
             raise DataError(unknown_characters_message(unknown), field="file")
         return ids
 

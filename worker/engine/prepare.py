@@ -223,6 +223,7 @@ def _scan(
         tally.add(chunk)
         finder.add(chunk)
         report.scanned(chunk.end)
+        del chunk  # freed before the next chunk is read: flat memory
     tally.check_usable()
     assert finder is not None  # a usable file has a chunk
     split, at_line = finder.result()
@@ -277,6 +278,7 @@ def _encode(
             (train if name == "train" else val).write(ids.data)
             counts[name] += ids.size
             report.encoded(chunk.end)
+            del chunk, ids  # freed before the next chunk is read: flat memory
     return counts, sha256.hexdigest()
 
 

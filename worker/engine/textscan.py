@@ -24,13 +24,13 @@ _MAX_TRIES = 1000
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class TextChunk:
     text: str
-    data: bytes  # text as UTF-8, exactly as in the file
+    data: bytearray  # text as UTF-8, exactly as in the file (read it, do not change it)
     start: int  # file offset of data[0] (3 for the first chunk after a BOM)
     newlines: int  # "\n" in text
 
@@ -64,44 +64,56 @@ def iter_text_chunks(
     must fall between characters). `hasher` gets every byte of the file, BOM included.
     """
     cuts = sorted(cut_at)
-    where = _Position()
     try:
-        file = Path(path).open("rb")  # noqa: SIM115 (the generator closes it)
+        file = Path(path).open("rb", buffering=0)  # noqa: SIM115 (the generator closes it)
     except OSError as exc:
         raise DataError(f"cannot read the input file {path}: {exc.strerror}", field="file") from exc
     with file:
-        yield from _chunks(file, chunk_bytes, cuts, hasher, where)
+        yield from _chunks(file, chunk_bytes, cuts, hasher)
 
 
 def _chunks(
-    file: BinaryIO, chunk_bytes: int, cuts: list[int], hasher: Hasher | None, where: _Position
+    file: BinaryIO, chunk_bytes: int, cuts: list[int], hasher: Hasher | None
 ) -> Iterator[TextChunk]:
-    def read(size: int) -> bytes:
-        block = file.read(size)
-        if hasher is not None:
-            hasher.update(block)
-        return block
-
-    head = read(len(BOM))
-    buffer, offset = (b"", len(BOM)) if head == BOM else (head, 0)
-    at_end = False
+    # Each chunk is read into a buffer of one fixed size; what follows the cut is read again
+    # with the next chunk. No concatenating or copying, and the allocator reuses the same
+    # blocks chunk after chunk (varying sizes would fragment the heap, and RSS would creep).
+    where = _Position()
+    offset = len(BOM) if file.read(len(BOM)) == BOM else 0
+    if hasher is not None and offset:
+        hasher.update(BOM)
     while True:
-        while not at_end and len(buffer) < chunk_bytes:
-            block = read(chunk_bytes - len(buffer))
-            at_end = not block
-            buffer += block
-        if not buffer:
+        file.seek(offset)
+        data = bytearray(chunk_bytes)
+        size = _read_into(file, data)
+        if size == 0:
             return
-        cut = len(buffer) if at_end else _last_safe_cut(buffer)
+        cut = size if size < chunk_bytes else _last_safe_cut(data)
         cut = next((c - offset for c in cuts if offset < c < offset + cut), cut)
-        data, buffer = buffer[:cut], buffer[cut:]
+        del data[cut:]
+        if hasher is not None:
+            hasher.update(data)
         chunk = _decode(data, offset, where)
         where.advance(chunk)
         yield chunk
+        del chunk, data  # not alive while the next chunk is read
         offset += cut
 
 
-def _last_safe_cut(buffer: bytes) -> int:
+def _read_into(file: BinaryIO, buffer: bytearray) -> int:
+    """Fills buffer unless the file ends first; returns the bytes read."""
+    view = memoryview(buffer)
+    filled = 0
+    while filled < len(buffer):
+        count = file.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    view.release()
+    return filled
+
+
+def _last_safe_cut(buffer: bytearray) -> int:
     """Where to end a chunk that is not the file's last, as late as possible.
 
     Best is just before a line break (or else a space) that follows a non-space character:
@@ -129,7 +141,7 @@ def _last_safe_cut(buffer: bytes) -> int:
     return cut if cut > 0 else len(buffer)
 
 
-def _follows_non_space(buffer: bytes, cut: int) -> bool:
+def _follows_non_space(buffer: bytearray, cut: int) -> bool:
     """Whether the character that ends at buffer[cut] is not whitespace."""
     start = cut - 1
     while start > 0 and cut - start <= _MAX_CONTINUATION and _is_continuation(buffer[start]):
@@ -161,7 +173,7 @@ class _Position:
         else:
             self.columns_before += len(chunk.text)
 
-    def describe(self, data: bytes, index: int, offset: int) -> str:
+    def describe(self, data: bytearray, index: int, offset: int) -> str:
         """'byte offset 1234 (line 5, column 7)' for data[index]; 1-based line and column."""
         before = data[:index]  # valid UTF-8: the first problem is at index
         line = self.lines_before + before.count(b"\n") + 1
@@ -173,7 +185,7 @@ class _Position:
         return f"byte offset {offset + index} (line {line}, column {column})"
 
 
-def _decode(data: bytes, offset: int, where: _Position) -> TextChunk:
+def _decode(data: bytearray, offset: int, where: _Position) -> TextChunk:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -193,7 +205,7 @@ def _decode(data: bytes, offset: int, where: _Position) -> TextChunk:
     return TextChunk(text=text, data=data, start=offset, newlines=data.count(b"\n"))
 
 
-def _nul_error(data: bytes, index: int, offset: int, where: _Position) -> DataError:
+def _nul_error(data: bytearray, index: int, offset: int, where: _Position) -> DataError:
     place = where.describe(data, index, offset)
     return DataError(
         f"not a text file: NUL byte at {place}; this looks like a binary file", field="file"

@@ -118,6 +118,7 @@ def inspect_text(
         gpt2_tokens += gpt2.encode_bulk(chunk.text).size
         if progress is not None:
             progress(chunk.end, total)
+        del chunk  # freed before the next chunk is read: flat memory
     tally.check_usable()
     if progress is not None:
         progress(total, total)

@@ -18,7 +18,8 @@ class Tokenizer(Protocol):
         ...
 
     def encode_bulk(self, text: str) -> np.ndarray:
-        """Training text to an array of ids (uint32), as fast as the machine allows."""
+        """Training text to an array of ids (an unsigned dtype wide enough for vocab_size),
+        as fast as the machine allows; equal to encoding the text whole."""
         ...
 
     def decode(self, ids: Sequence[int]) -> str: ...
