@@ -17,6 +17,9 @@ TASK_ROUTES = {
 }
 
 
+INCLUDE = ["worker.lifecycle", "worker.tasks.prepare", "worker.tasks.train", "worker.tasks.sample"]
+
+
 def make_celery() -> Celery:
     settings = get_settings()
     app = Celery(
