@@ -10,13 +10,14 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 
 def _cpu() -> dict[str, Any]:
     total = free = None
     try:
-        with open("/proc/meminfo", encoding="ascii") as f:
+        with Path("/proc/meminfo").open(encoding="ascii") as f:
             info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
         total, free = info.get("MemTotal"), info.get("MemAvailable")
     except OSError:

@@ -57,7 +57,13 @@ def train_run(run_id: int) -> str:
             stderr=stderr,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        code = child.wait()
+        # Shutdown (SIGTERM to this process group): the training process checkpoints and
+        # re-queues its run; this process waits for it instead of dying first.
+        previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+        try:
+            code = child.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if code == 0:
         return "done"
     # The process died without recording an outcome (a crash, the OOM killer, a bug).

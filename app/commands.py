@@ -1,0 +1,141 @@
+"""Service commands for `nanogpt-studio`: serve, api, worker, migrate.
+
+`worker.cli` calls `register(subparsers)`; `python -m app.commands ...` runs them alone.
+Importing this module is light: FastAPI, Celery and uvicorn are imported by the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _apply(args: argparse.Namespace) -> Any:
+    """Command-line flags become STUDIO_* variables, so child processes see them too."""
+    for flag in ("host", "port", "data_dir"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[f"STUDIO_{flag.upper()}"] = str(value)
+    from app.core.settings import get_settings
+
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _serve(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
+    from app.supervisor import serve
+
+    return serve(_apply(args))
+
+
+def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
+    import uvicorn
+
+    settings = _apply(args)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
+    settings = _apply(args)
+    if not settings.redis_url:
+        print("error: set STUDIO_REDIS_URL (or run everything with `serve`)", file=sys.stderr)
+        return 2
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    from app.core.broker import QUEUES
+
+    unknown = sorted(set(queues) - set(QUEUES))
+    if unknown:
+        print(
+            f"error: unknown queue(s) {', '.join(unknown)}; use {', '.join(QUEUES)}",
+            file=sys.stderr,
+        )
+        return 2
+    concurrency = args.concurrency or (1 if "train" in queues else 2)
+    from worker.celery_app import celery_app
+
+    name = f"{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
+    celery_app.worker_main(
+        [
+            "worker",
+            "--queues",
+            ",".join(queues),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--hostname",
+            name,
+            "--loglevel",
+            settings.log_level.upper(),
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
+    from app.core.migrate import upgrade
+
+    settings = _apply(args)
+    upgrade(settings.sqlalchemy_url, args.revision)
+    print(f"database at {args.revision}: {settings.sqlalchemy_url.split('@')[-1]}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, *, address: bool) -> None:
+    parser.add_argument("--data-dir", dest="data_dir", type=Path, help="STUDIO_DATA_DIR")
+    if address:
+        parser.add_argument("--host", help="STUDIO_HOST (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, help="STUDIO_PORT (default 8000)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="run everything: API, workers, and (without URLs) SQLite and valkey"
+    )
+    _common(serve, address=True)
+    serve.set_defaults(handler=_serve)
+
+    api = subparsers.add_parser("api", help="run the web server alone")
+    _common(api, address=True)
+    api.set_defaults(handler=_api)
+
+    worker = subparsers.add_parser("worker", help="run a Celery worker alone")
+    worker.add_argument(
+        "--queues",
+        default="prepare,train,sample",
+        help="comma-separated: prepare, train, sample (one train worker per GPU)",
+    )
+    worker.add_argument("--concurrency", type=int, help="jobs at once (train: 1)")
+    _common(worker, address=False)
+    worker.set_defaults(handler=_worker)
+
+    migrate = subparsers.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head")
+    _common(migrate, address=False)
+    migrate.set_defaults(handler=_migrate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.commands")
+    register(parser.add_subparsers(title="commands", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    return int(args.handler(args, []) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
