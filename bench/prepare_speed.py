@@ -3,13 +3,18 @@
     .venv/bin/python bench/prepare_speed.py [--sizes 10,100,1000] [--tokenizers char,gpt2]
 
 Inputs are tinyshakespeare.txt repeated to each size (MB) in a temporary directory. Each run
-is a fresh subprocess, so its peak RSS (VmHWM) is prepare's own, imports included.
+is a fresh subprocess, so its peak RSS (VmHWM) is prepare's own, imports included. Columns:
+seconds and MB/s are wall clock for prepare() alone (both passes, fsync included); CPU s is
+user + system time over all threads; RSS0 is the resident size after imports, before
+prepare; peak is VmHWM at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,23 +40,27 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.tokenizers.split(",")
-    print(
-        f"{'tokenizer':<9} {'input MB':>9} {'tokens':>13} {'seconds':>8} {'MB/s':>7} "
-        f"{'RSS before MB':>13} {'peak RSS MB':>11}"
-    )
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at start")
+    columns = ("tokenizer", "input MB", "tokens", "seconds", "MB/s", "CPU s", "RSS0 MB", "peak MB")
+    print(" | ".join(columns))
     with tempfile.TemporaryDirectory(prefix="prepare-bench-") as scratch:
         for size in sizes:
             text_path = Path(scratch) / f"input-{size}MB.txt"
             make_input(args.source, text_path, size * MB)
+            mb = text_path.stat().st_size / MB
             for kind in kinds:
                 row = run_in_subprocess(kind, text_path, Path(scratch) / f"out-{kind}")
-                mb = text_path.stat().st_size / MB
-                print(
-                    f"{kind:<9} {mb:>9.1f} {row['tokens']:>13,} {row['seconds']:>8.2f} "
-                    f"{mb / row['seconds']:>7.1f} {row['rss_before_mb']:>13.0f} "
-                    f"{row['peak_rss_mb']:>11.0f}",
-                    flush=True,
+                cells = (
+                    kind,
+                    f"{mb:.1f}",
+                    f"{row['tokens']:,}",
+                    f"{row['seconds']:.2f}",
+                    f"{mb / row['seconds']:.1f}",
+                    f"{row['cpu_seconds']:.2f}",
+                    f"{row['rss_before_mb']:.0f}",
+                    f"{row['peak_rss_mb']:.0f}",
                 )
+                print(" | ".join(cells), flush=True)
             text_path.unlink()
 
 
@@ -81,16 +90,30 @@ def run_child(kind: str, input_path: str, out_dir: str) -> None:
 
     gpt2_encoding()  # building the encoding is start-up, not throughput
     rss_before = vm_kib("VmRSS")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     result = prepare(input_path, out_dir, tokenizer=kind)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     report = {
         "tokens": result.train_tokens + result.val_tokens,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "rss_before_mb": rss_before / 1024,
         "peak_rss_mb": vm_kib("VmHWM") / 1024,
     }
     print(json.dumps(report))
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def cpu_seconds() -> float:
+    """User and system time of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def vm_kib(field: str) -> int:

@@ -143,7 +143,8 @@ def test_char_bulk_encoding_matches_encode_for_any_script() -> None:
     text = "naïve 日本語 👋🏽\n" * 3
     char = CharTokenizer.from_text_vocabulary(text)
     assert char.encode_bulk(text).tolist() == char.encode(text)
-    assert char.encode_bulk("e a").tolist() == char.encode("e a")  # the ASCII path
+    assert char.encode_bulk("e a").tolist() == char.encode("e a")  # the byte-table path
+    assert char.encode_bulk("naïve").tolist() == char.encode("naïve")  # Latin-1 too
     with pytest.raises(DataError, match="'z'"):
         char.encode_bulk("z")
     with pytest.raises(DataError, match="'😀'"):  # beyond the lookup table's end

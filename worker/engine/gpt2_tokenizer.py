@@ -31,7 +31,7 @@ RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930
 PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 
 # Bulk text is cut into pieces of about this many characters, encoded on all cores.
-PIECE_CHARS = 1 << 17
+PIECE_CHARS = 1 << 16
 # A cut just before ASCII whitespace that follows a non-space character is also a boundary
 # between the regex's pieces, so encoding the pieces separately gives exactly the ids of
 # encoding the whole text. (Python's \S is narrower than the regex's, which keeps this safe.)

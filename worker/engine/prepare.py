@@ -116,7 +116,8 @@ def prepare(
             "tokenizer": encoder.to_meta(),  # the kind and, for char, the vocabulary
         }
         del meta["out_dir"]  # the data may move; meta.json describes only what is beside it
-        (staging / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+        meta_text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
+        (staging / META_FILE).write_text(meta_text, encoding="utf-8")
     report.done()
     return result
 

@@ -6,6 +6,7 @@ and memory stays flat: a few chunks of a few MB, whatever the file's size.
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ class TextChunk:
     text: str
     data: bytearray  # text as UTF-8, exactly as in the file (read it, do not change it)
     start: int  # file offset of data[0] (3 for the first chunk after a BOM)
-    newlines: int  # "\n" in text
 
     @property
     def end(self) -> int:
@@ -78,10 +78,10 @@ def _chunks(
     # Each chunk is read into a buffer of one fixed size; what follows the cut is read again
     # with the next chunk. No concatenating or copying, and the allocator reuses the same
     # blocks chunk after chunk (varying sizes would fragment the heap, and RSS would creep).
-    where = _Position()
-    offset = len(BOM) if file.read(len(BOM)) == BOM else 0
-    if hasher is not None and offset:
+    text_start = len(BOM) if file.read(len(BOM)) == BOM else 0
+    if hasher is not None and text_start:
         hasher.update(BOM)
+    offset = text_start
     while True:
         file.seek(offset)
         data = bytearray(chunk_bytes)
@@ -93,10 +93,15 @@ def _chunks(
         del data[cut:]
         if hasher is not None:
             hasher.update(data)
-        chunk = _decode(data, offset, where)
-        where.advance(chunk)
-        yield chunk
-        del chunk, data  # not alive while the next chunk is read
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _refusal(file, text_start, offset, data, exc.start) from None
+        nul = data.find(b"\0")
+        if nul >= 0:
+            raise _refusal(file, text_start, offset, data, nul)
+        yield TextChunk(text=text, data=data, start=offset)
+        del data, text  # not alive while the next chunk is read
         offset += cut
 
 
@@ -158,55 +163,43 @@ def _is_continuation(byte: int) -> bool:
     return 0x80 <= byte < 0xC0
 
 
-class _Position:
-    """Lines and columns before the current chunk, to say where a bad byte is."""
-
-    def __init__(self) -> None:
-        self.lines_before = 0
-        self.columns_before = 0  # characters since the last newline
-
-    def advance(self, chunk: TextChunk) -> None:
-        self.lines_before += chunk.newlines
-        last_newline = chunk.text.rfind("\n")
-        if last_newline >= 0:
-            self.columns_before = len(chunk.text) - last_newline - 1
-        else:
-            self.columns_before += len(chunk.text)
-
-    def describe(self, data: bytearray, index: int, offset: int) -> str:
-        """'byte offset 1234 (line 5, column 7)' for data[index]; 1-based line and column."""
-        before = data[:index]  # valid UTF-8: the first problem is at index
-        line = self.lines_before + before.count(b"\n") + 1
-        last_newline = before.rfind(b"\n")
-        if last_newline >= 0:
-            column = len(before[last_newline + 1 :].decode("utf-8")) + 1
-        else:
-            column = self.columns_before + len(before.decode("utf-8")) + 1
-        return f"byte offset {offset + index} (line {line}, column {column})"
-
-
-def _decode(data: bytearray, offset: int, where: _Position) -> TextChunk:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        nul = data.find(b"\0", 0, exc.start)
-        if nul >= 0:
-            raise _nul_error(data, nul, offset, where) from None
-        bad = data[exc.start]
-        place = where.describe(data, exc.start, offset)
-        raise DataError(
-            f"not UTF-8 text: invalid byte 0x{bad:02x} at {place}; "
-            "save the file with UTF-8 encoding and try again",
-            field="file",
-        ) from None
-    nul = data.find(b"\0")
+def _refusal(
+    file: BinaryIO, text_start: int, offset: int, data: bytearray, index: int
+) -> DataError:
+    """The error for the first bad byte at or before data[index]: a NUL or invalid UTF-8."""
+    nul = data.find(b"\0", 0, index + 1)
     if nul >= 0:
-        raise _nul_error(data, nul, offset, where)
-    return TextChunk(text=text, data=data, start=offset, newlines=data.count(b"\n"))
-
-
-def _nul_error(data: bytearray, index: int, offset: int, where: _Position) -> DataError:
-    place = where.describe(data, index, offset)
+        place = _describe_place(file, text_start, offset + nul)
+        return DataError(
+            f"not a text file: NUL byte at {place}; this looks like a binary file", field="file"
+        )
+    place = _describe_place(file, text_start, offset + index)
     return DataError(
-        f"not a text file: NUL byte at {place}; this looks like a binary file", field="file"
+        f"not UTF-8 text: invalid byte 0x{data[index]:02x} at {place}; "
+        "save the file with UTF-8 encoding and try again",
+        field="file",
     )
+
+
+def _describe_place(file: BinaryIO, text_start: int, offset: int) -> str:
+    """'byte offset 1234 (line 5, column 7)', 1-based line and column (in characters).
+
+    Found by reading the file again up to `offset` (all valid UTF-8): only failures pay.
+    """
+    file.seek(text_start)
+    newlines, line_start, position = 0, text_start, text_start
+    while position < offset:
+        block = file.read(min(CHUNK_BYTES, offset - position))
+        newlines += block.count(b"\n")
+        last = block.rfind(b"\n")
+        if last >= 0:
+            line_start = position + last + 1
+        position += len(block)
+    file.seek(line_start)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    columns, position = 0, line_start
+    while position < offset:
+        block = file.read(min(CHUNK_BYTES, offset - position))
+        columns += len(utf8.decode(block))
+        position += len(block)
+    return f"byte offset {offset} (line {newlines + 1}, column {columns + 1})"
