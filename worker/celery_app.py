@@ -17,7 +17,7 @@ TASK_ROUTES = {
 }
 
 
-INCLUDE = ["worker.lifecycle", "worker.tasks.prepare", "worker.tasks.train", "worker.tasks.sample"]
+INCLUDE = ["worker.tasks.prepare", "worker.tasks.train", "worker.tasks.sample"]
 
 
 def make_celery() -> Celery:
@@ -52,3 +52,7 @@ def make_celery() -> Celery:
 
 celery_app = make_celery()
 app = celery_app  # `celery -A worker.celery_app` finds `app`
+
+# The worker's own duties (registry, reaper) hook Celery's signals; import it wherever the
+# app is, because a prefork worker's main process does not import `include` modules itself.
+import worker.lifecycle  # noqa: E402, F401
