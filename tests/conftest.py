@@ -1,0 +1,111 @@
+"""Shared fixtures. The service's real parts (database, broker, API, workers) come from
+tests/studio_stack.py; each backend (SQLite, and PostgreSQL when STUDIO_TEST_DATABASE_URL
+is set) gets its own database, broker and processes for the whole session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from studio_stack import TOKEN, Stack, broker_url, missing, reset_database, use_environment
+
+PG_URL = os.environ.get("STUDIO_TEST_DATABASE_URL")
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+# Short leases so the reaper tests run in seconds.
+FAST_JOBS = {
+    "STUDIO_STALE_AFTER_S": "6",
+    "STUDIO_REAPER_INTERVAL_S": "1",
+    "STUDIO_HEARTBEAT_INTERVAL_S": "1",
+    "STUDIO_SAMPLE_TIMEOUT_S": "60",
+    "STUDIO_TOKEN": TOKEN,
+}
+
+
+def database_url(backend: str, data_dir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{data_dir / 'studio.db'}"
+    if not PG_URL:
+        missing("PostgreSQL (set STUDIO_TEST_DATABASE_URL)")
+    return PG_URL
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Database (migrated, empty) + broker; this process's settings point at them."""
+    data_dir = tmp_path_factory.mktemp(f"studio-{backend}")
+    url = database_url(backend, data_dir)
+    reset_database(url)
+    with broker_url(data_dir) as redis_url:
+        env = {
+            **FAST_JOBS,
+            "STUDIO_DATA_DIR": str(data_dir),
+            "STUDIO_DATABASE_URL": url,
+            "STUDIO_REDIS_URL": redis_url,
+        }
+        use_environment(env)
+        yield env
+
+
+@pytest.fixture(scope="session")
+def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The API and both workers, running."""
+    use_environment(services)
+    stack = Stack(services, tmp_path_factory.mktemp("logs"))
+    try:
+        stack.start_api()
+        stack.start_train_worker()
+        stack.start_prepare_worker()
+        stack.wait_for_workers(2)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def api(stack: Stack, services: dict[str, str]) -> Iterator[object]:
+    use_environment(services)
+    with stack.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A SQLite database and an embedded valkey with no workers: jobs wait in the queue."""
+    from studio_stack import embedded_broker
+
+    data_dir = tmp_path_factory.mktemp("local")
+    url = f"sqlite:///{data_dir / 'studio.db'}"
+    reset_database(url)
+    with embedded_broker(data_dir / "valkey") as redis_url:
+        env = {
+            **FAST_JOBS,
+            "STUDIO_DATA_DIR": str(data_dir),
+            "STUDIO_DATABASE_URL": url,
+            "STUDIO_REDIS_URL": redis_url,
+        }
+        use_environment(env)
+        yield env
+
+
+@pytest.fixture
+def client(local_env: dict[str, str]) -> Iterator[object]:
+    """The app in this process (TestClient), authenticated with the Bearer token."""
+    from fastapi.testclient import TestClient
+
+    from app.core.settings import get_settings
+    from app.main import create_app
+
+    use_environment(local_env)
+    app = create_app(get_settings())
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as test_client:
+        yield test_client

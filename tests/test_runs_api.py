@@ -1,0 +1,96 @@
+"""Runs through the API without workers: validation before anything is queued, listing,
+queue positions, cancel, clone, delete, resume rules."""
+
+import pytest
+from studio_stack import assert_error
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
+        "max_iters": 20, "lr_decay_iters": 20, "warmup_iters": 2, "eval_interval": 10,
+        "eval_iters": 2, "log_interval": 5, "device": "cpu", "compile": False}  # fmt: skip
+
+
+@pytest.fixture
+def dataset(client):
+    return client.post("/api/v1/datasets/sample").json()
+
+
+def create(client, dataset, **body):
+    payload = {"dataset_id": dataset["id"], "tokenizer": "char", "config": dict(TINY), **body}
+    return client.post("/api/v1/runs", json=payload)
+
+
+def test_create_gives_the_full_config_and_prepares_first(client, dataset):
+    response = create(client, dataset, preset="tiny-cpu", name="first")
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["name"] == "first"
+    assert run["state"] == "preparing"  # the dataset has no char preparation yet
+    assert run["config"]["n_embd"] == 32 and run["config"]["dropout"] == 0.0
+    assert run["config"]["data_dir"] == "" and run["max_iters"] == 20
+    prep = client.get(f"/api/v1/datasets/{dataset['id']}").json()["preparations"]
+    assert [(p["tokenizer"], p["state"]) for p in prep] == [("char", "queued")]
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"n_embd": 30, "n_head": 4}, "n_embd"),  # not divisible
+        ({"bogus_knob": 1}, "bogus_knob"),
+        ({"n_layer": "many"}, "n_layer"),
+        ({"block_size": 2_000_000}, "block_size"),  # more than the data holds
+        ({"data_dir": "/etc"}, "data_dir"),
+        ({"init_from": "resume"}, "init_from"),
+    ],
+)
+def test_invalid_configs_are_refused_naming_the_field(client, dataset, config, field):
+    before = client.get("/api/v1/runs").json()["total"]
+    assert_error(create(client, dataset, config={**TINY, **config}), 422, field=field)
+    assert client.get("/api/v1/runs").json()["total"] == before  # nothing stored or queued
+
+
+def test_unknown_preset_and_missing_dataset(client, dataset):
+    assert_error(create(client, dataset, preset="gpt5"), 422, field="preset")
+    missing = {"dataset_id": 424242, "tokenizer": "char", "config": TINY}
+    assert_error(client.post("/api/v1/runs", json=missing), 404, field="dataset_id")
+    assert_error(create(client, dataset, tokenizer="bpe"), 422, "invalid", "tokenizer")
+
+
+def test_list_filters_and_pages_newest_first(client, dataset):
+    ids = [create(client, dataset).json()["id"] for _ in range(3)]
+    page = client.get("/api/v1/runs", params={"limit": 2, "dataset_id": dataset["id"]}).json()
+    assert [r["id"] for r in page["items"]] == ids[::-1][:2]
+    assert page["total"] >= 3 and page["limit"] == 2
+    preparing = client.get("/api/v1/runs", params={"state": "preparing"}).json()
+    assert all(r["state"] == "preparing" for r in preparing["items"])
+    assert_error(client.get("/api/v1/runs", params={"state": "bogus"}), 422, field="state")
+
+
+def test_cancel_a_waiting_run_then_delete_it(client, dataset):
+    run = create(client, dataset).json()
+    assert_error(client.delete(f"/api/v1/runs/{run['id']}"), 409, "conflict")
+    cancelled = client.post(f"/api/v1/runs/{run['id']}/cancel").json()
+    assert cancelled["state"] == "cancelled" and cancelled["finished_at"]
+    assert_error(client.post(f"/api/v1/runs/{run['id']}/cancel"), 409)
+    # No checkpoint was ever written: nothing to resume.
+    assert_error(client.post(f"/api/v1/runs/{run['id']}/resume"), 409)
+    assert client.delete(f"/api/v1/runs/{run['id']}").status_code == 204
+    assert_error(client.get(f"/api/v1/runs/{run['id']}"), 404)
+
+
+def test_clone_overrides_and_validates(client, dataset):
+    source = create(client, dataset, name="src").json()
+    clone = client.post(f"/api/v1/runs/{source['id']}/clone", json={"config": {"n_layer": 2}})
+    assert clone.status_code == 201
+    assert clone.json()["config"]["n_layer"] == 2 and clone.json()["name"] == "src (clone)"
+    bad = client.post(f"/api/v1/runs/{source['id']}/clone", json={"config": {"n_head": 5}})
+    assert_error(bad, 422, field="n_embd")
+
+
+def test_dataset_in_use_cannot_be_deleted(client, dataset):
+    create(client, dataset)
+    assert_error(client.delete(f"/api/v1/datasets/{dataset['id']}"), 409, "conflict")
+
+
+def test_presets_are_listed(client):
+    names = {p["name"] for p in client.get("/api/v1/presets").json()}
+    assert {"tiny-cpu", "shakespeare-char", "gpt2-small"} <= names
