@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
-
 
 class BatchSampler:
-    """Draws (x, y) batches of block_size windows from one split's token file.
+    """Draws (x, y) batches of block_size windows from one split's tokens.
 
-    The memmap stays open for the whole run (the file is read-only and its pages are
-    evictable), and one gather fetches inputs and targets together.
+    The tokens are a memmap kept open for the whole run (the file is read-only and its pages
+    are evictable), and one gather fetches inputs and targets together.
     """
 
     def __init__(
         self,
-        path: Path,
+        tokens: np.ndarray,
         *,
-        dtype: str,
         batch_size: int,
         block_size: int,
         device: str,
         generator: torch.Generator,
     ) -> None:
-        self.tokens = np.memmap(path, dtype=DTYPES[dtype], mode="r")
+        self.tokens = tokens
         assert len(self.tokens) > block_size, "preflight guarantees a split longer than a block"
         self.batch_size = batch_size
         self.block_size = block_size
@@ -47,10 +42,3 @@ class BatchSampler:
             batch = batch.pin_memory()
         batch = batch.to(self.device, non_blocking=True)
         return batch[:, :-1].contiguous(), batch[:, 1:].contiguous()  # targets: shifted by one
-
-
-def new_generator(seed: int) -> torch.Generator:
-    """A CPU generator: its state is a plain tensor, safe to store in a checkpoint."""
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator

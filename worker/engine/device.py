@@ -71,9 +71,10 @@ def resolve_runtime(
     device_type = device.split(":")[0]
     dtype = _resolve_dtype(dtype, device_type)
     if compile == "auto":
-        # On CUDA compiling pays for itself within minutes; on a CPU it takes a minute or
-        # more of C++ compilation, so only a long run repays it.
-        compile = device_type == "cuda" or (device_type == "cpu" and expected_seconds > 1800)
+        # On CUDA compiling pays for itself within minutes. On a CPU it costs a minute of C++
+        # compilation and the compiled step measured slower here (docs/benchmarks.md), so a
+        # CPU run compiles only when asked to.
+        compile = device_type == "cuda"
     name = _device_name(device)
     return Runtime(
         device=device,

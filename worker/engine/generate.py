@@ -66,15 +66,11 @@ def generate_ids(
                 cache.length = 0  # re-read the shortened window from scratch
                 logits = forward(context)
                 continue
-        if cache is None:
-            logits = forward(context)
-        else:
-            logits = forward([token])
+        # the cache already holds the context: only the new token needs a forward pass
+        logits = forward(context) if cache is None else forward([token])
 
 
-def pick_token(
-    logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
-) -> int:
+def pick_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
     """Choose the next token from (1, vocab) logits by temperature, top-k and top-p."""
     logits = logits.float()
     if sampling.vocab_limit is not None:

@@ -5,7 +5,6 @@ Every problem names the field at fault, so the CLI, the API (422) and the form c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from worker.engine.checkpoint import LATEST, load_checkpoint
 from worker.engine.config import INIT_FROM_CHOICES, TrainConfig
 from worker.engine.errors import ConfigError, DataError, EngineError
+from worker.engine.prepare import read_meta
 
 POSITIVE_INTS = (
     "batch_size", "block_size", "n_layer", "n_head", "n_embd", "gradient_accumulation_steps",
@@ -32,8 +32,8 @@ def preflight(cfg: TrainConfig, meta: Mapping[str, Any] | None = None) -> None:
 def find_problems(cfg: TrainConfig, meta: Mapping[str, Any] | None = None) -> list[EngineError]:
     """Every problem with the config, its data and (on resume) its checkpoint."""
     problems: list[EngineError] = list(_config_problems(cfg))
-    if meta is None:
-        meta = _read_meta_if_any(cfg.data_dir)
+    if meta is None and cfg.data_dir:
+        meta = read_meta(cfg.data_dir)
     if meta is not None:
         problems.extend(_data_problems(cfg, meta))
         if cfg.init_from == "resume" and not problems:
@@ -140,15 +140,3 @@ def _resume_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineEr
                 )
             )
     return out
-
-
-def _read_meta_if_any(data_dir: str) -> dict[str, Any] | None:
-    if not data_dir:
-        return None
-    path = Path(data_dir) / "meta.json"
-    if not path.is_file():
-        raise DataError(f"no prepared data in {data_dir} (meta.json is missing)", field="data_dir")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}", field="data_dir") from exc

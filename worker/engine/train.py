@@ -23,12 +23,9 @@ from worker.engine.events import (
     TrainResult,
 )
 from worker.engine.preflight import preflight
-from worker.engine.prepare import read_meta
+from worker.engine.prepare import SPLITS, Split, read_meta, token_memmap
 from worker.engine.run_state import RunState, build_run_state, checkpoint_payload
 from worker.engine.schedule import learning_rate_at
-
-# A rough CPU rate (FLOP/s) for deciding whether a run is long enough to repay compiling.
-_CPU_FLOPS_GUESS = 2e11
 
 
 def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainResult:
@@ -36,10 +33,7 @@ def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainRes
     callbacks = callbacks or TrainCallbacks()
     meta = read_meta(cfg.data_dir)
     preflight(cfg, meta)
-    flops_guess = 6 * cfg.n_layer * 12 * cfg.n_embd**2 * cfg.tokens_per_iter * cfg.max_iters
-    runtime = resolve_runtime(
-        cfg.device, cfg.dtype, cfg.compile, expected_seconds=flops_guess / _CPU_FLOPS_GUESS
-    )
+    runtime = resolve_runtime(cfg.device, cfg.dtype, cfg.compile)
     state = build_run_state(cfg, runtime, int(meta["vocab_size"]))
     return _Loop(cfg, callbacks, runtime, state, meta).run()
 
@@ -59,12 +53,10 @@ class _Loop:
         self.tokenizer_meta = meta["tokenizer"]
         self.out_dir = Path(cfg.out_dir)
         self.model: Any = torch.compile(state.model) if runtime.compile else state.model
-        data = Path(cfg.data_dir)
 
-        def sampler(split: str, generator: torch.Generator) -> BatchSampler:
+        def sampler(split: Split, generator: torch.Generator) -> BatchSampler:
             return BatchSampler(
-                data / f"{split}.bin",
-                dtype=meta["dtype"],
+                token_memmap(cfg.data_dir, split),
                 batch_size=cfg.batch_size,
                 block_size=cfg.block_size,
                 device=runtime.device,
@@ -75,7 +67,7 @@ class _Loop:
         # Evaluation draws from its own generator, re-seeded each time: every evaluation sees
         # the same batches (comparable numbers) and never disturbs the training stream.
         self.eval_rng = torch.Generator()
-        self.eval_batches = {s: sampler(s, self.eval_rng) for s in ("train", "val")}
+        self.eval_batches = {s: sampler(s, self.eval_rng) for s in SPLITS}
         self.last_val_loss: float | None = None
         self.last_loss: float | None = None
         self.saved_iter: int | None = None  # iteration of the newest ckpt.pt written

@@ -1,0 +1,207 @@
+"""`nanogpt-studio`: nanoGPT's prepare / train / sample workflow, plus the service commands.
+
+Engine commands take nanoGPT's knob names as `--key=value`; the service commands (serve, api,
+worker, migrate) come from app.commands and are imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from worker.engine.errors import EngineError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    if extra and not getattr(args, "takes_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.handler(args, extra) or 0)
+    except EngineError as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        print(f"error: {where}{exc.message}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nanogpt-studio",
+        description="Prepare text, train a GPT on it and sample from it (nanoGPT's workflow).",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    prep = commands.add_parser("prepare", help="turn a text file into train.bin/val.bin/meta.json")
+    prep.add_argument("input", type=Path, help="a UTF-8 text file")
+    prep.add_argument("--tokenizer", choices=("char", "gpt2"), default="char")
+    prep.add_argument("--out", type=Path, required=True, help="folder for the token files")
+    prep.add_argument("--val_fraction", type=float, default=0.1)
+    prep.set_defaults(handler=_prepare)
+
+    train = commands.add_parser(
+        "train",
+        help="train a GPT (knobs as --key=value, e.g. --n_layer=4)",
+        epilog="Any TrainConfig field can be set as --key=value; later sources win: "
+        "preset, then --config file, then --key=value.",
+    )
+    train.add_argument("--data", required=True, help="a folder made by `prepare`")
+    train.add_argument("--out", required=True, help="folder for checkpoints")
+    train.add_argument("--config", type=Path, help="a .toml or .json file of settings")
+    train.add_argument("--preset", help="tiny-cpu, shakespeare-char or gpt2-small")
+    train.set_defaults(handler=_train, takes_overrides=True)
+
+    sample = commands.add_parser("sample", help="generate text from a checkpoint")
+    sample.add_argument("--ckpt", required=True, help="a run folder (its ckpt.pt) or a .pt file")
+    sample.add_argument("--start", default="\n", help='prompt; "FILE:path" reads it from a file')
+    sample.set_defaults(handler=_sample, takes_overrides=True)
+
+    try:
+        from app.commands import register
+    except ImportError:  # the engine alone, without the service installed
+        pass
+    else:
+        register(commands)
+    return parser
+
+
+def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.engine.prepare import prepare
+
+    bar = ProgressBar(f"prepare {args.input.name}")
+    result = prepare(
+        args.input,
+        args.out,
+        tokenizer=args.tokenizer,
+        val_fraction=args.val_fraction,
+        progress=bar.update,
+    )
+    bar.close()
+    print(
+        f"{result.characters:,} characters, {result.lines:,} lines; "
+        f"vocabulary {result.vocab_size:,}; "
+        f"train {result.train_tokens:,} tokens, val {result.val_tokens:,} tokens -> {args.out}"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from worker.engine.config import TrainConfig, load_config_file, parse_overrides
+    from worker.engine.events import TrainCallbacks
+    from worker.engine.presets import preset_config
+    from worker.engine.train import train
+
+    cfg = preset_config(args.preset) if args.preset else TrainConfig()
+    if args.config:
+        cfg = TrainConfig.from_mapping(load_config_file(args.config), base=cfg)
+    cfg = TrainConfig.from_mapping(
+        {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
+    )
+
+    class PrintAndStopOnCtrlC(TrainCallbacks):
+        stop_requested = False
+
+        def on_message(self, line: str) -> None:
+            print(line, flush=True)
+
+        def should_stop(self) -> bool:
+            return self.stop_requested
+
+    callbacks = PrintAndStopOnCtrlC()
+
+    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        if callbacks.stop_requested:
+            raise KeyboardInterrupt  # a second Ctrl-C: leave without waiting
+        callbacks.stop_requested = True
+        print("\nstopping after this iteration (Ctrl-C again to quit at once)", flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = train(cfg, callbacks)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    where = f"; checkpoint {result.checkpoint}" if result.checkpoint else ""
+    print(
+        f"{result.status} at iteration {result.iter_num}, best val loss "
+        f"{result.best_val_loss:.4f}{where}"
+    )
+    return 0
+
+
+SAMPLE_KNOBS: dict[str, type] = {
+    "num_samples": int,
+    "max_new_tokens": int,
+    "temperature": float,
+    "top_k": int,
+    "top_p": float,
+    "seed": int,
+}
+
+
+def _sample(args: argparse.Namespace, extra: list[str]) -> int:
+    from worker.engine.config import parse_overrides
+    from worker.engine.errors import ConfigError
+    from worker.engine.sample import SampleOptions, load_sampler
+
+    overrides = parse_overrides(extra)
+    device = overrides.pop("device", "auto")
+    options: dict[str, Any] = {}
+    for key, raw in overrides.items():
+        if key not in SAMPLE_KNOBS:
+            known = ", ".join([*SAMPLE_KNOBS, "device"])
+            raise ConfigError(f"unknown sampling setting {key!r}; known: {known}", field=key)
+        try:
+            options[key] = None if raw.lower() == "none" else SAMPLE_KNOBS[key](raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {raw!r}", field=key) from None
+    sample_options = SampleOptions(**options)
+    sample_options.check()
+    prompt = args.start
+    if prompt.startswith("FILE:"):
+        prompt = Path(prompt[5:]).read_text(encoding="utf-8")
+    sampler = load_sampler(args.ckpt, device=device)
+    for index in range(sample_options.num_samples):
+        sys.stdout.write(prompt)
+        for piece in sampler.stream(prompt, sample_options, index):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n---------------\n")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.drawn = 0.0
+
+    def update(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.drawn < 0.1 and done < total:
+            return
+        self.drawn = now
+        fraction = done / total if total else 1.0
+        filled = int(30 * fraction)
+        rate = done / max(now - self.started, 1e-9) / 1e6
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {fraction:6.1%} {rate:7.1f} MB/s"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
