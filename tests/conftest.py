@@ -23,6 +23,8 @@ FAST_JOBS = {
     "STUDIO_HEARTBEAT_INTERVAL_S": "1",
     "STUDIO_SAMPLE_TIMEOUT_S": "60",
     "STUDIO_TOKEN": TOKEN,
+    # Uploads above this are described by a job, so the tests cover that path too.
+    "STUDIO_INSPECT_INLINE_BYTES": "200000",
 }
 
 

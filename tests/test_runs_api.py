@@ -6,7 +6,8 @@ from studio_stack import assert_error
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
         "max_iters": 20, "lr_decay_iters": 20, "warmup_iters": 2, "eval_interval": 10,
-        "eval_iters": 2, "log_interval": 5, "device": "cpu", "compile": False}  # fmt: skip
+        "eval_iters": 2, "log_interval": 5, "device": "cpu", "compile": False,
+        "gradient_accumulation_steps": 1}  # fmt: skip
 
 
 @pytest.fixture

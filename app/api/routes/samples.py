@@ -124,7 +124,8 @@ async def _sse(messages: AsyncIterator[dict], pubsub: Any, prompt: str, name: st
     pieces: list[str] = []
     try:
         async for data in messages:
-            kind = data.pop("type")
+            kind = data["type"]
+            data = {k: v for k, v in data.items() if k != "type"}
             if kind == "token":
                 pieces.append(data["text"])
             elif kind == "done":

@@ -1,0 +1,193 @@
+"""The whole service with real processes: upload → prepare → train → live metrics → sample,
+cancel and resume, duplicates, a killed worker, failures. Tiny models, CPU."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sse_client import until_done
+
+from app.core.jobs import enqueue_train
+
+pytestmark = pytest.mark.service
+
+SHAKESPEARE = Path(__file__).resolve().parents[1] / "app" / "sample_data" / "tinyshakespeare.txt"
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
+        "max_iters": 40, "lr_decay_iters": 40, "warmup_iters": 2, "eval_interval": 10,
+        "eval_iters": 2, "log_interval": 1, "device": "cpu", "compile": False,
+        "always_save_checkpoint": True, "gradient_accumulation_steps": 1}  # fmt: skip
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def wait_for(api, run_id: int, until, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api.get(f"/runs/{run_id}").json()
+        if until(run):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} stuck: {run}")
+
+
+def finished(run) -> bool:
+    return run["state"] in FINISHED
+
+
+@pytest.fixture(scope="module")
+def dataset(stack):
+    """300 kB of Shakespeare, uploaded as multipart: big enough to be described by a job."""
+    with stack.client() as api:
+        text = SHAKESPEARE.read_bytes()[:300_000]
+        response = api.post("/datasets", files={"file": ("../../etc/passwd", text, "text/plain")})
+        assert response.status_code == 201, response.text
+        dataset = response.json()
+        assert dataset["name"] == "passwd"  # a display name only; stored as input.txt
+        deadline = time.monotonic() + 60
+        while dataset["state"] == "inspecting" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            dataset = api.get(f"/datasets/{dataset['id']}").json()
+        assert dataset["state"] == "ready" and dataset["characters"] == 300_000
+        return dataset
+
+
+def start(api, dataset, **config):
+    body = {"dataset_id": dataset["id"], "tokenizer": "char", "config": {**TINY, **config}}
+    response = api.post("/runs", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_upload_prepare_train_stream_sample(api, dataset):
+    run = start(api, dataset)
+    assert run["state"] in ("preparing", "queued")
+    done = wait_for(api, run["id"], finished)
+    assert done["state"] == "succeeded", done
+    assert done["iter"] == 40 and done["best_val_loss"] is not None and done["device"] == "cpu"
+
+    history = api.get(f"/runs/{run['id']}/metrics").json()
+    assert [p["iter"] for p in history["points"]] == list(range(41))
+    assert [p["iter"] for p in history["points"] if p["val_loss"] is not None] == [
+        0,
+        10,
+        20,
+        30,
+        40,
+    ]
+    thin = api.get(f"/runs/{run['id']}/metrics", params={"points": 10}).json()
+    assert thin["downsampled"] and len(thin["points"]) <= 12
+    assert {0, 10, 20, 30, 40} <= {p["iter"] for p in thin["points"]}
+
+    events, end = until_done(api, f"/runs/{run['id']}/metrics/stream")
+    assert [e.data["iter"] for e in events] == list(range(41))
+    assert end.data["state"] == "succeeded"
+    middle = events[20].id
+    rest, _ = until_done(
+        api, f"/runs/{run['id']}/metrics/stream", headers={"Last-Event-ID": str(middle)}
+    )
+    assert [e.id for e in rest] == [e.id for e in events[21:]]
+
+    ckpts = {c["name"]: c for c in api.get(f"/runs/{run['id']}/checkpoints").json()}
+    assert ckpts["ckpt.pt"]["iter"] == 40 and ckpts["ckpt.pt"]["size_bytes"] > 0
+    blob = api.get(f"/runs/{run['id']}/checkpoints/ckpt.pt")
+    assert blob.status_code == 200 and len(blob.content) == ckpts["ckpt.pt"]["size_bytes"]
+    logs = api.get(f"/runs/{run['id']}/logs").json()["items"]
+    assert any("parameters" in line["line"] for line in logs)
+
+    sample = api.post(f"/runs/{run['id']}/samples", json={"prompt": "ROMEO:", "max_new_tokens": 30})
+    assert sample.status_code == 200, sample.text
+    body = sample.json()
+    assert body["text"].startswith("ROMEO:") and len(body["completion"]) > 0 and body["iter"] == 40
+    with api.stream(
+        "POST", f"/runs/{run['id']}/samples", json={"max_new_tokens": 20, "stream": True}
+    ) as response:
+        from sse_client import parse
+
+        kinds = [e.event for e in parse(response.iter_lines())]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "token" in kinds
+
+
+def test_cancel_leaves_a_checkpoint_and_resume_continues_the_curve(api, dataset):
+    run = start(api, dataset, max_iters=100_000, lr_decay_iters=100_000, eval_interval=50)
+    live: list = []
+
+    def follow() -> None:
+        live.append(until_done(api, f"/runs/{run['id']}/metrics/stream"))
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 15)
+    assert api.post(f"/runs/{run['id']}/cancel").json()["cancel_requested"]
+    stopped = wait_for(api, run["id"], finished, timeout=30)
+    reader.join(timeout=30)
+    assert stopped["state"] == "cancelled" and stopped["failure_reason"] is None
+    ckpt = {c["name"]: c for c in api.get(f"/runs/{run['id']}/checkpoints").json()}["ckpt.pt"]
+    assert ckpt["iter"] == stopped["iter"]
+
+    events, end = live[0]
+    assert end.data["state"] == "cancelled"
+    iters = [e.data["iter"] for e in events]
+    assert iters == list(range(iters[0], stopped["iter"] + 1))  # live: no gaps, no repeats
+
+    target = stopped["iter"] + 20
+    resumed = api.post(f"/runs/{run['id']}/resume", json={"max_iters": target})
+    assert resumed.status_code == 202 and resumed.json()["state"] == "queued"
+    rest, end = until_done(
+        api, f"/runs/{run['id']}/metrics/stream", headers={"Last-Event-ID": str(events[-1].id)}
+    )
+    assert end.data["state"] == "succeeded"
+    assert [e.data["iter"] for e in rest] == list(range(stopped["iter"] + 1, target + 1))
+    final = api.get(f"/runs/{run['id']}").json()
+    assert final["iter"] == target
+    history = [p["iter"] for p in api.get(f"/runs/{run['id']}/metrics").json()["points"]]
+    assert history == list(range(target + 1))
+
+
+def test_a_duplicate_message_does_not_start_a_second_run(api, dataset):
+    run = start(api, dataset, max_iters=60, lr_decay_iters=60)
+    wait_for(api, run["id"], lambda r: r["state"] == "running")
+    enqueue_train(run["id"])  # the same wake-up again, twice
+    enqueue_train(run["id"])
+    done = wait_for(api, run["id"], finished)
+    assert done["state"] == "succeeded" and done["attempts"] == 1
+    time.sleep(1)  # let the duplicates be consumed: they must change nothing
+    again = api.get(f"/runs/{run['id']}").json()
+    assert again["state"] == "succeeded" and again["attempts"] == 1
+    iters = [p["iter"] for p in api.get(f"/runs/{run['id']}/metrics").json()["points"]]
+    assert iters == list(range(61))
+
+
+def test_failures_end_in_a_readable_state(api, dataset):
+    run = start(api, dataset, device="cuda")  # valid config, but no GPU on this machine
+    done = wait_for(api, run["id"], finished)
+    assert done["state"] == "failed" and done["failure_reason"] == "config"
+    assert "cuda" in done["failure_message"].lower()
+
+
+def test_system_reports_workers_devices_and_queues(api):
+    system = api.get("/system").json()
+    assert {"train", "prepare", "sample"} <= {q for w in system["workers"] for q in w["queues"]}
+    assert all(any(d["kind"] == "cpu" for d in w["devices"]) for w in system["workers"])
+    assert set(system["queues"]) == {"prepare", "train", "sample"}
+    health = api.get("/health").json()
+    assert health == {"status": "ok", "database": True, "broker": True, "workers": 2}
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_run_is_reaped_and_resumed(api, dataset, stack):
+    run = start(api, dataset, max_iters=400, lr_decay_iters=400, eval_interval=10)
+    wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 25)
+    stack.kill("train")  # the worker, its pool and the training process: SIGKILL
+    stack.start_train_worker()
+    done = wait_for(api, run["id"], finished, timeout=180)
+    assert done["state"] == "succeeded", done
+    assert done["attempts"] == 2 and done["iter"] == 400
+    iters = [p["iter"] for p in api.get(f"/runs/{run['id']}/metrics").json()["points"]]
+    assert iters == list(range(401))  # the redone steps replaced, none missing
+    logs = [
+        x["line"]
+        for x in api.get(f"/runs/{run['id']}/logs", params={"limit": 5000}).json()["items"]
+    ]
+    assert any("resuming at iteration" in line for line in logs)
