@@ -1,0 +1,39 @@
+"""The reaper re-queues runs whose heartbeat went stale, up to max_attempts, then fails them."""
+
+import redis
+from studio_rows import ago, get_run, make_preparation, make_run
+
+from app.core.db import get_db
+from app.core.models import Preparation
+from app.core.settings import get_settings
+from worker.reaper import reap
+
+
+def train_queue_length() -> int:
+    return redis.Redis.from_url(get_settings().redis_url).llen("train")
+
+
+def test_stale_runs_are_requeued_then_given_up(local_env):
+    settings = get_settings()
+    stale = make_run(state="running", worker_id="gone:1", heartbeat_at=ago(60), attempts=1)
+    fresh = make_run(state="running", worker_id="here:1", heartbeat_at=ago(0), attempts=1)
+    spent = make_run(state="running", worker_id="gone:2", heartbeat_at=ago(60), attempts=3)
+    before = train_queue_length()
+    reaped = reap(settings)
+    assert stale in reaped.requeued_runs and spent in reaped.failed_runs
+    assert fresh not in reaped.requeued_runs + reaped.failed_runs
+    assert train_queue_length() == before + 1  # a wake-up for the re-queued run
+    assert get_run(stale).state == "queued" and get_run(stale).worker_id is None
+    assert get_run(fresh).state == "running"
+    lost = get_run(spent)
+    assert lost.state == "failed" and lost.failure_reason == "worker_lost"
+    assert reap(settings).requeued_runs == []  # nothing twice
+
+
+def test_stale_preparations_are_requeued(local_env):
+    prep_id = make_preparation(worker_id="gone:1", heartbeat_at=ago(60), attempts=1)
+    with get_db().transaction() as session:
+        session.get(Preparation, prep_id).state = "running"
+    assert prep_id in reap(get_settings()).requeued_preparations
+    with get_db().session() as session:
+        assert session.get(Preparation, prep_id).state == "queued"
