@@ -10,8 +10,9 @@ from app.core.models import Dataset, Preparation, Run, utcnow
 
 
 def make_run(**values: Any) -> int:
-    defaults = dict(name="r", tokenizer="char", val_fraction=0.1, config={}, state="queued",
-                    max_iters=10, cancel_requested=False, iter=0, attempts=0, queued_at=utcnow())  # fmt: skip
+    defaults = {"name": "r", "tokenizer": "char", "val_fraction": 0.1, "config": {},
+                "state": "queued", "max_iters": 10, "cancel_requested": False, "iter": 0,
+                "attempts": 0, "queued_at": utcnow()}  # fmt: skip
     with get_db().transaction() as session:
         run = Run(**{**defaults, **values})
         session.add(run)
