@@ -69,6 +69,7 @@ class Sampler:
 
     def generate(self, prompt: str, options: SampleOptions) -> list[str]:
         """num_samples whole samples, each the prompt followed by its continuation."""
+        options.check()
         return [
             prompt + "".join(self.stream(prompt, options, index))
             for index in range(options.num_samples)
