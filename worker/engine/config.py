@@ -1,7 +1,8 @@
 """The training config: every knob of nanoGPT's train.py, typed, read from plain data only.
 
 Defaults are nanoGPT's train.py defaults (GPT-2 124M on OpenWebText), so a `--key=value`
-means what it means there. Config files are TOML or JSON and are parsed, never executed.
+means what it means there. Config files are TOML, JSON or nanoGPT's .py files; all are parsed,
+never executed.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from worker.engine.errors import ConfigError
 
-INIT_FROM_CHOICES = ("scratch", "resume")
+# ... or a folder holding a GPT-2 in Hugging Face layout (see hf_source.py)
+INIT_FROM_CHOICES = ("scratch", "resume", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # or "cuda:N"
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 COMPILE_CHOICES = ("auto", True, False)
@@ -150,9 +152,21 @@ def _coerce(name: str, type_name: Any, raw: Any) -> Any:
     raise AssertionError(f"unhandled config type {type_name} for {name}")
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or JSON config file as plain data; nothing in it is executed."""
+def load_config_file(
+    path: str | Path, report: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Read a TOML, JSON or nanoGPT .py config file as plain data; nothing in it is executed.
+
+    A .py file is parsed (see nanogpt_config.py); each line it ignores goes to `report`.
+    """
     path = Path(path)
+    if path.suffix == ".py":
+        from worker.engine.nanogpt_config import read_nanogpt_config
+
+        parsed = read_nanogpt_config(path)
+        for line in parsed.ignored if report is not None else ():
+            report(f"{path.name}: ignored {line}")
+        return parsed.values
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -165,7 +179,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         elif path.suffix == ".toml":
             data = tomllib.loads(text)
         else:
-            raise ConfigError(f"config file {path.name} must end in .toml or .json", field="config")
+            raise ConfigError(
+                f"config file {path.name} must end in .toml, .json or .py", field="config"
+            )
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
             f"{path.name} is not valid {path.suffix[1:].upper()}: {exc}", field="config"

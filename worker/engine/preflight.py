@@ -12,6 +12,7 @@ from typing import Any
 from worker.engine.checkpoint import LATEST, load_checkpoint
 from worker.engine.config import INIT_FROM_CHOICES, TrainConfig
 from worker.engine.errors import ConfigError, DataError, EngineError
+from worker.engine.hf_source import check_folder, is_pretrained, known_context
 from worker.engine.prepare import read_meta
 
 POSITIVE_INTS = (
@@ -80,8 +81,14 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
             )
         )
     if cfg.init_from not in INIT_FROM_CHOICES:
-        choices = ", ".join(INIT_FROM_CHOICES)
-        out.append(ConfigError(f"init_from must be one of {choices}", field="init_from"))
+        try:
+            check_folder(cfg.init_from)  # a Hugging Face GPT-2 folder is the one other choice
+        except ConfigError as exc:
+            out.append(exc)
+        else:
+            out.extend(_context_problems(cfg))
+    elif is_pretrained(cfg.init_from):
+        out.extend(_context_problems(cfg))
     device_kind = cfg.device.split(":")[0]
     if device_kind not in ("auto", "cpu", "cuda", "mps"):
         out.append(ConfigError("device must be auto, cpu, cuda, cuda:N or mps", field="device"))
@@ -90,8 +97,33 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
     return out
 
 
+def _context_problems(cfg: TrainConfig) -> list[EngineError]:
+    """GPT-2 weights know block_size positions at most; fewer is fine (they are cropped)."""
+    context = known_context(cfg.init_from)
+    if context is not None and cfg.block_size > context:
+        return [
+            ConfigError(
+                f"block_size {cfg.block_size} is longer than the {context} positions "
+                f"{cfg.init_from} was trained with; use block_size {context} or less",
+                field="block_size",
+            )
+        ]
+    return []
+
+
 def _data_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineError]:
     out: list[EngineError] = []
+    kind = (meta.get("tokenizer") or {}).get("kind")
+    if is_pretrained(cfg.init_from) and kind != "gpt2":
+        # the weights only understand GPT-2's token ids, so the data must be in them
+        out.append(
+            DataError(
+                f"init_from={cfg.init_from!r} fine-tunes GPT-2, which reads GPT-2 tokens, but "
+                f"this data was prepared with the {kind} tokenizer; prepare it with the gpt2 "
+                "tokenizer, or train from scratch",
+                field="tokenizer",
+            )
+        )
     for split in ("train", "val"):
         tokens = int(meta.get(f"{split}_tokens", 0))
         if tokens <= cfg.block_size:
@@ -129,7 +161,9 @@ def _resume_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineEr
                 field="data_dir",
             )
         )
-    for name in SHAPE_FIELDS:
+    # a fine-tune's shape came from its GPT-2 weights, not from these settings
+    from_weights = is_pretrained(str(checkpoint["config"].get("init_from", "scratch")))
+    for name in ("block_size",) if from_weights else SHAPE_FIELDS:
         saved = checkpoint["model_args"][name]
         if saved != getattr(cfg, name):
             out.append(

@@ -11,6 +11,7 @@ import torch
 from worker.engine.checkpoint import LATEST, clean_state_dict, load_checkpoint
 from worker.engine.config import TrainConfig
 from worker.engine.device import Runtime
+from worker.engine.hf_source import is_pretrained
 from worker.engine.model import GPT, GPTConfig
 
 
@@ -24,20 +25,33 @@ class RunState:
     best_val_loss: float
     last_eval_iter: int | None  # iteration of the last evaluation, so a resume does not repeat it
     model_args: dict[str, Any]
+    weights_from: str  # the first start's init_from (scratch, gpt2, a folder); kept on resume
 
 
 def build_run_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> RunState:
-    """A fresh model, or the model, optimizer and RNGs exactly as a checkpoint left them."""
+    """A fresh model, GPT-2's weights, or the model, optimizer and RNGs exactly as a checkpoint
+    left them."""
     checkpoint = None
+    weights: dict[str, torch.Tensor] | None = None
+    weights_from = cfg.init_from
     if cfg.init_from == "resume":
         checkpoint = load_checkpoint(Path(cfg.out_dir) / LATEST, map_location=runtime.device)
         model_args = {**checkpoint["model_args"], "dropout": cfg.dropout}
+        weights_from = str(checkpoint["config"].get("init_from", "scratch"))
+    elif is_pretrained(cfg.init_from):
+        from worker.engine.pretrained import load_pretrained
+
+        pretrained = load_pretrained(cfg.init_from, block_size=cfg.block_size, dropout=cfg.dropout)
+        model_args, weights = pretrained.model_args, pretrained.state_dict
+        assert model_args["vocab_size"] >= vocab_size  # preflight made the data GPT-2 tokens
     else:
         model_args = cfg.model_args(vocab_size)
     torch.manual_seed(cfg.seed)
     model = GPT(GPTConfig(**model_args)).to(runtime.device)
     if checkpoint is not None:
         model.load_state_dict(clean_state_dict(checkpoint["model"]))
+    elif weights is not None:
+        model.load_state_dict(weights)
     optimizer = model.configure_optimizer(
         weight_decay=cfg.weight_decay,
         learning_rate=cfg.learning_rate,
@@ -57,6 +71,7 @@ def build_run_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> RunS
         best_val_loss=1e9,
         last_eval_iter=None,
         model_args=model_args,
+        weights_from=weights_from,
     )
     if checkpoint is not None:
         _restore(state, checkpoint, runtime)
@@ -99,7 +114,16 @@ def checkpoint_payload(
         "model_args": dict(state.model_args),
         "iter_num": state.iter_num,
         "best_val_loss": float(state.best_val_loss),
-        "config": {**cfg.to_dict(), "dataset": Path(cfg.data_dir).name},
+        # the model's real shape (GPT-2's, on a fine-tune) and where its weights came from
+        "config": {
+            **cfg.to_dict(),
+            **{
+                k: state.model_args[k]
+                for k in ("n_layer", "n_head", "n_embd", "block_size", "bias")
+            },
+            "init_from": state.weights_from,
+            "dataset": Path(cfg.data_dir).name,
+        },
         "tokenizer": tokenizer_meta,
         "val_loss": val_loss,
         "resume": {
