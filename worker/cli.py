@@ -169,6 +169,7 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
     if prompt.startswith("FILE:"):
         prompt = Path(prompt[5:]).read_text(encoding="utf-8")
     sampler = load_sampler(args.ckpt, device=device)
+    sampler.encode_prompt(prompt)  # refuse a prompt the tokenizer cannot encode before printing
     for index in range(sample_options.num_samples):
         sys.stdout.write(prompt)
         for piece in sampler.stream(prompt, sample_options, index):
