@@ -28,9 +28,14 @@ from worker.engine.hf_source import (
 from worker.engine.model import GPT, GPTConfig
 
 # Conv1D weights: (in, out) on the Hugging Face side, (out, in) on ours.
-TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+TRANSPOSED = (
+    ".attn.c_attn.weight",
+    ".attn.c_proj.weight",
+    ".mlp.c_fc.weight",
+    ".mlp.c_proj.weight",
+)
 # Buffers some GPT-2 files carry (the causal mask); nothing to load.
-MASK_BUFFERS = ("attn.bias", "attn.masked_bias")
+MASK_BUFFERS = (".attn.bias", ".attn.masked_bias")  # not ".attn.c_attn.bias"
 HF_PREFIX = "transformer."
 HEAD = "lm_head.weight"
 # Hugging Face names for GELU; all are GELU up to the tanh approximation (see below).

@@ -48,12 +48,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     "shakespeare-char": dict(_SHAKESPEARE_CHAR),
     # nanoGPT's train.py defaults: GPT-2 124M from scratch (gradient accumulation for one GPU).
     "gpt2-small": {"gradient_accumulation_steps": 40},
+    # nanoGPT's config/finetune_shakespeare.py, from GPT-2 124M (nanoGPT's file uses gpt2-xl):
+    # a few small steps at a low, constant learning rate.
+    "finetune-gpt2": {
+        "init_from": "gpt2",
+        "eval_interval": 5,
+        "eval_iters": 40,
+        "always_save_checkpoint": False,
+        "batch_size": 1,
+        "gradient_accumulation_steps": 32,
+        "max_iters": 20,
+        "learning_rate": 3e-5,
+        "decay_lr": False,
+        "min_lr": 3e-6,  # unused without decay, but must stay below learning_rate
+    },
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
     "tiny-cpu": "4 layers × 128 dims, block 64: trains on a laptop CPU in minutes",
     "shakespeare-char": "nanoGPT's Shakespeare-char GPU model: 6 layers × 384 dims, block 256",
     "gpt2-small": "GPT-2 124M from scratch: 12 layers × 768 dims, block 1024",
+    "finetune-gpt2": "fine-tune OpenAI's GPT-2 124M on GPT-2-tokenized data: 20 steps at lr 3e-5",
 }
 
 
