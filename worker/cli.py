@@ -56,14 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--data", required=True, help="a folder made by `prepare`")
     train.add_argument("--out", required=True, help="folder for checkpoints")
-    train.add_argument("--config", type=Path, help="a .toml or .json file of settings")
-    train.add_argument("--preset", help="tiny-cpu, shakespeare-char or gpt2-small")
+    train.add_argument(
+        "--config", type=Path, help="a .toml or .json file of settings, or a nanoGPT config .py"
+    )
+    train.add_argument("--preset", help="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2")
     train.set_defaults(handler=_train, takes_overrides=True)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint")
     sample.add_argument("--ckpt", required=True, help="a run folder (its ckpt.pt) or a .pt file")
     sample.add_argument("--start", default="\n", help='prompt; "FILE:path" reads it from a file')
     sample.set_defaults(handler=_sample, takes_overrides=True)
+
+    export = commands.add_parser("export", help="write a checkpoint in another tool's format")
+    export.add_argument("--ckpt", required=True, help="a run folder (its ckpt.pt) or a .pt file")
+    export.add_argument("--format", required=True, choices=("hf", "safetensors", "nanogpt"))
+    export.add_argument("--out", type=Path, required=True, help="folder to write")
+    export.set_defaults(handler=_export)
+
+    imp = commands.add_parser("import-nanogpt", help="make a nanoGPT ckpt.pt into a run folder")
+    imp.add_argument("ckpt", type=Path, help="nanoGPT's ckpt.pt")
+    imp.add_argument("--meta", type=Path, help="its meta.pkl (char models)")
+    imp.add_argument("--out", type=Path, required=True, help="a new run folder")
+    imp.set_defaults(handler=_import_nanogpt)
 
     try:
         from app.commands import register
@@ -102,7 +116,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
     cfg = preset_config(args.preset) if args.preset else TrainConfig()
     if args.config:
-        cfg = TrainConfig.from_mapping(load_config_file(args.config), base=cfg)
+        values = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
+        cfg = TrainConfig.from_mapping(values, base=cfg)
     cfg = TrainConfig.from_mapping(
         {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
@@ -176,6 +191,28 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n---------------\n")
+    return 0
+
+
+def _export(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.engine.export import export_checkpoint
+
+    for path in export_checkpoint(args.ckpt, args.format, args.out):
+        print(path)
+    return 0
+
+
+def _import_nanogpt(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.engine.nanogpt_import import import_nanogpt
+
+    result = import_nanogpt(args.ckpt, args.out, meta_path=args.meta)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    shape = result.model_args
+    print(
+        f"{shape['n_layer']} layers × {shape['n_embd']} dims, vocabulary {shape['vocab_size']} "
+        f"({result.tokenizer['kind']}), iteration {result.iter_num} -> {result.checkpoint}"
+    )
     return 0
 
 
