@@ -1,0 +1,151 @@
+"""Training speed and quality against nanoGPT's train.py on the same machine.
+
+    python bench/train_speed.py --recipe tiny [--nanogpt /path/to/nanoGPT] [--iters 2000]
+    python bench/train_speed.py --recipe shakespeare-char --iters 30 [--nanogpt PATH]
+
+`tiny` is nanoGPT README's CPU recipe (4 layers, 4 heads, 128 dims, block 64, batch 12,
+dropout 0, eval_iters 20); `shakespeare-char` is nanoGPT's config/train_shakespeare_char.py
+model (6 layers, 6 heads, 384 dims, block 256). With --nanogpt, nanoGPT's own train.py runs
+the same recipe from that checkout (its data/shakespeare_char prepared), for tokens/s and loss
+side by side. Prints one line per engine; tokens/s is the median over logged steps after the
+first five.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from worker.engine.events import EvalEvent, LogEvent, TrainCallbacks
+from worker.engine.prepare import prepare
+from worker.engine.presets import preset_config
+from worker.engine.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAKESPEARE = ROOT / "app" / "sample_data" / "tinyshakespeare.txt"
+
+RECIPES: dict[str, dict[str, object]] = {
+    "tiny": {"preset": "tiny-cpu", "eval_interval": 250},
+    "shakespeare-char": {"preset": "shakespeare-char", "eval_interval": 10_000, "eval_iters": 5},
+}
+
+
+class Collect(TrainCallbacks):
+    def __init__(self) -> None:
+        self.logs: list[LogEvent] = []
+        self.evals: list[EvalEvent] = []
+
+    def on_log(self, event: LogEvent) -> None:
+        self.logs.append(event)
+
+    def on_eval(self, event: EvalEvent) -> None:
+        self.evals.append(event)
+        print(f"  ours step {event.iter}: val loss {event.val_loss:.4f}", flush=True)
+
+
+def run_ours(recipe: str, iters: int, workdir: Path) -> dict[str, float]:
+    data = workdir / "data"
+    if not (data / "meta.json").exists():
+        prepare(SHAKESPEARE, data, tokenizer="char")
+    knobs = dict(RECIPES[recipe])
+    preset = str(knobs.pop("preset"))
+    cfg = preset_config(
+        preset,
+        {
+            **knobs,
+            "data_dir": str(data),
+            "out_dir": str(workdir / f"out-{recipe}"),
+            "max_iters": iters,
+            "lr_decay_iters": max(iters, 2) if recipe == "tiny" else 5000,
+            "log_interval": 1,
+            "device": "cpu",
+            "compile": False,
+            "always_save_checkpoint": False,
+        },
+    )
+    collect = Collect()
+    started = time.perf_counter()
+    train(cfg, collect)
+    wall = time.perf_counter() - started
+    steady = [e.tokens_per_sec for e in collect.logs[5:]] or [collect.logs[-1].tokens_per_sec]
+    return {
+        "tokens_per_sec": statistics.median(steady),
+        "final_loss": collect.logs[-1].loss,
+        "val_loss": collect.evals[-1].val_loss if collect.evals else float("nan"),
+        "wall_s": wall,
+    }
+
+
+NANOGPT_ITER = re.compile(r"^iter (\d+): loss ([\d.]+), time ([\d.]+)ms")
+NANOGPT_STEP = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
+
+
+def run_nanogpt(recipe: str, iters: int, checkout: Path, workdir: Path) -> dict[str, float]:
+    knobs = {
+        "tiny": [
+            "--eval_iters=20", "--log_interval=1", "--block_size=64", "--batch_size=12",
+            "--n_layer=4", "--n_head=4", "--n_embd=128", f"--lr_decay_iters={max(iters, 2)}",
+            "--dropout=0.0",
+        ],
+        "shakespeare-char": ["--eval_iters=5", "--eval_interval=10000", "--log_interval=1"],
+    }[recipe]  # fmt: skip
+    command = [
+        sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu",
+        "--compile=False", "--wandb_log=False", f"--max_iters={iters}",
+        f"--out_dir={workdir / 'nanogpt-out'}", *knobs,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=checkout, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"nanoGPT's train.py failed:\n{done.stderr[-2000:]}")
+    times, losses, vals = [], [], []
+    for line in done.stdout.splitlines():
+        if match := NANOGPT_ITER.match(line):
+            losses.append(float(match[2]))
+            times.append(float(match[3]) / 1000)
+        elif match := NANOGPT_STEP.match(line):
+            vals.append(float(match[3]))
+            print(f"  nanoGPT step {match[1]}: val loss {match[3]}", flush=True)
+    tokens_per_iter = {"tiny": 12 * 64, "shakespeare-char": 64 * 256}[recipe]
+    # nanoGPT's first logged time includes its first evaluation; skip the first five
+    steady = times[5:] or times
+    return {
+        "tokens_per_sec": tokens_per_iter / statistics.median(steady),
+        "final_loss": losses[-1],
+        "val_loss": vals[-1] if vals else float("nan"),
+        "wall_s": wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="tiny")
+    parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--nanogpt", type=Path, help="a nanoGPT checkout to compare against")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        workdir = Path(tmp)
+        rows = {"nanogpt-studio": run_ours(args.recipe, args.iters, workdir)}
+        if args.nanogpt:
+            rows["nanoGPT train.py"] = run_nanogpt(args.recipe, args.iters, args.nanogpt, workdir)
+    print(f"\nrecipe {args.recipe}, {args.iters} iterations, CPU")
+    print(f"{'engine':<18} {'tokens/s':>10} {'last loss':>10} {'val loss':>9} {'wall s':>8}")
+    for name, row in rows.items():
+        print(
+            f"{name:<18} {row['tokens_per_sec']:>10.0f} {row['final_loss']:>10.4f} "
+            f"{row['val_loss']:>9.4f} {row['wall_s']:>8.1f}"
+        )
+    if len(rows) == 2:
+        ours, theirs = rows.values()
+        print(f"speed-up: {ours['tokens_per_sec'] / theirs['tokens_per_sec']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
