@@ -102,7 +102,7 @@ class Stack:
     def start_prepare_worker(self) -> None:
         self._spawn("prepare", "worker", "--queues", "prepare,sample", "--concurrency", "2")
 
-    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+    def wait_for_workers(self, count: int, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             health = httpx.get(self.url + "/api/v1/health", timeout=5).json()

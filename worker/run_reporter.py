@@ -62,6 +62,8 @@ class RunReporter(TrainCallbacks):
         self._held: dict[str, Any] | None = None  # a step whose evaluation is about to follow
         self._progress: dict[str, Any] = {}
         self._written_iters: set[int] = set()
+        self._unwritten: list[tuple[str, Any]] = []  # drained, but their transaction failed
+        self._flush_lock = threading.Lock()
         self._parent = os.getppid()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="run-reporter", daemon=True)
@@ -127,6 +129,9 @@ class RunReporter(TrainCallbacks):
         )
 
     def on_checkpoint(self, event: CheckpointEvent) -> None:
+        # Everything up to the checkpoint is written before training goes on: a run resumed
+        # from this checkpoint after a crash then has no hole in its history.
+        self._release_held()
         self._items.put(
             (
                 "checkpoint",
@@ -139,6 +144,10 @@ class RunReporter(TrainCallbacks):
                 },
             )
         )
+        try:
+            self._flush()
+        except Exception:
+            log.exception("run %s: writing before the checkpoint failed", self.run_id)
 
     def on_message(self, line: str) -> None:
         self.log_file.write(line + "\n")
@@ -179,17 +188,27 @@ class RunReporter(TrainCallbacks):
             self.cancelled = True
             self.stop_requested.set()
 
-    def _drain(self) -> tuple[list[dict], list[dict], list[dict]]:
-        metrics, logs, ckpts = [], [], []
+    def _drain(self) -> list[tuple[str, Any]]:
+        items, self._unwritten = self._unwritten, []
         while True:
             try:
-                kind, item = self._items.get_nowait()
+                items.append(self._items.get_nowait())
             except queue.Empty:
-                return metrics, logs, ckpts
-            {"metric": metrics, "log": logs, "checkpoint": ckpts}[kind].append(item)
+                return items
 
     def _flush(self, **final: Any) -> None:
-        metrics, logs, ckpts = self._drain()
+        with self._flush_lock:
+            items = self._drain()
+            try:
+                self._write(items, final)
+            except Exception:
+                self._unwritten = items  # tried again at the next flush
+                raise
+
+    def _write(self, items: list[tuple[str, Any]], final: dict[str, Any]) -> None:
+        metrics = [item for kind, item in items if kind == "metric"]
+        logs = [item for kind, item in items if kind == "log"]
+        ckpts = [item for kind, item in items if kind == "checkpoint"]
         messages: list[dict[str, Any]] = []
         with get_db().transaction() as session:
             again = [m["iter"] for m in metrics if m["iter"] in self._written_iters]
@@ -243,7 +262,13 @@ class RunReporter(TrainCallbacks):
         elif values.get("iter") is not None:
             final = {"iter": values["iter"]}
         try:
-            self._flush(**final)
+            for attempt in range(5):  # the final state must land; the database may blink
+                try:
+                    self._flush(**final)
+                    break
+                except Exception:
+                    log.exception("run %s: final write failed (try %d)", self.run_id, attempt)
+                    time.sleep(1 + attempt)
             if final and not self.lease_lost:
                 publish(
                     self.redis,

@@ -31,7 +31,7 @@ def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfi
     return cfg
 
 
-def check_config(cfg: TrainConfig, meta: Mapping[str, Any]) -> None:
+def check_config(cfg: TrainConfig, meta: Mapping[str, Any] | None) -> None:
     """Every preflight check of the engine; the first problem becomes a 422 naming its field."""
     from worker.engine.preflight import find_problems
 

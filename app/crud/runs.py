@@ -178,7 +178,7 @@ def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple
     config = dict(run.config)
     if max_iters is not None:
         cfg = TrainConfig.from_mapping({**user_fields(config), "max_iters": max_iters})
-        check_config(cfg, {})
+        check_config(cfg, None)  # config checks only: the data is known to fit
         config = stored_config(cfg)
     if run.iter >= config["max_iters"]:
         raise ConflictError(
