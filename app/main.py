@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,16 +29,11 @@ def _api_router() -> APIRouter:
 
 
 def include_pages(app: FastAPI) -> None:
-    """Hook for the dashboard: `app.web` exports `router` (Jinja2 pages; use
-    `app.api.deps.PageAccess` on pages). Until it exists, placeholder pages stand in."""
-    if importlib.util.find_spec("app.web") is not None:
-        from app.web import router as pages_router  # type: ignore[attr-defined]
+    """The dashboard (`app.web`): Jinja2 pages (guarded by `app.api.deps.PageAccess`),
+    /static, and HTML error pages for page paths (the API keeps its JSON errors)."""
+    from app.web import install
 
-        app.include_router(pages_router)
-        return
-    from app.api.routes import placeholder_pages
-
-    app.include_router(placeholder_pages.router)
+    install(app)
 
 
 @asynccontextmanager

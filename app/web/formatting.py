@@ -1,0 +1,89 @@
+"""How numbers, sizes, times and states read on the pages (static/js/format.js says the same
+for what the scripts update)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+# One tone per meaning; static/css/studio.css gives each tone its colour.
+_TONES = {
+    "ready": "good",
+    "succeeded": "good",
+    "running": "busy",
+    "inspecting": "busy",
+    "preparing": "busy",
+    "queued": "waiting",
+    "failed": "bad",
+    "cancelled": "quiet",
+}
+
+
+def state_tone(state: str | None) -> str:
+    return _TONES.get(state or "", "quiet")
+
+
+def human_bytes(value: int | float | None) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def number(value: int | float | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def when(value: str | datetime | None) -> str:
+    """An absolute UTC time; the scripts turn it into "3 min ago" where there is a <time>."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+_VISIBLE = {"\n": "↵", " ": "␣", "\t": "⇥", "\r": "␍"}
+
+
+def vocab_char(ch: str) -> str:
+    """A vocabulary character as it can be seen: whitespace and controls get a symbol."""
+    if ch in _VISIBLE:
+        return _VISIBLE[ch]
+    if not ch.isprintable():
+        return f"U+{ord(ch):04X}"
+    return ch
+
+
+def codepoint(ch: str) -> str:
+    return " ".join(f"U+{ord(c):04X}" for c in ch)

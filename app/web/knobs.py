@@ -1,0 +1,94 @@
+"""Every engine knob the run form shows, grouped as the issue asks (data, model, optimiser,
+schedule, evaluation, system), with the input each needs. A page test checks that every
+TrainConfig field but the ones the service owns is here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["int", "float", "bool", "choice", "text"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    label: str
+    kind: Kind
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+    def form_value(self, value: Any) -> str:
+        """The value as the input holds it."""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.name == "compile":
+            return {True: "true", False: "false"}.get(value, str(value))
+        return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    title: str
+    knobs: tuple[Knob, ...]
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("data", "Data", (
+        Knob("batch_size", "Batch size", "int", "Sequences per micro-batch.", min=1),
+        Knob("block_size", "Block size", "int", "Context length in tokens.", min=1),
+        Knob("gradient_accumulation_steps", "Gradient accumulation", "int",
+             "Micro-batches per optimiser step.", min=1),
+    )),
+    Group("model", "Model", (
+        Knob("n_layer", "Layers", "int", "Transformer blocks.", min=1),
+        Knob("n_head", "Heads", "int", "Attention heads; must divide the width.", min=1),
+        Knob("n_embd", "Width (n_embd)", "int", "Size of the residual stream.", min=1),
+        Knob("dropout", "Dropout", "float", "0 to pre-train; 0.1–0.2 on small data.", 0, 0.99),
+        Knob("bias", "Biases", "bool", "In Linear and LayerNorm layers, as GPT-2 has."),
+    )),
+    Group("optimiser", "Optimiser (AdamW)", (
+        Knob("learning_rate", "Learning rate", "float", "The peak, after warmup.", min=0),
+        Knob("weight_decay", "Weight decay", "float", "On matrices only.", min=0),
+        Knob("beta1", "β₁", "float", "Momentum of the gradient average.", 0, 0.9999),
+        Knob("beta2", "β₂", "float", "Momentum of the squared-gradient average.", 0, 0.9999),
+        Knob("grad_clip", "Gradient clip", "float", "Largest gradient norm; 0 turns it off.", 0),
+    )),
+    Group("schedule", "Schedule", (
+        Knob("max_iters", "Iterations", "int", "Optimiser steps in all.", min=1),
+        Knob("decay_lr", "Decay the learning rate", "bool", "Warmup, then cosine decay."),
+        Knob("warmup_iters", "Warmup", "int", "Steps of linear warmup.", min=0),
+        Knob("lr_decay_iters", "Decay until", "int", "Step where it reaches the minimum.", min=0),
+        Knob("min_lr", "Minimum learning rate", "float", "Where the decay ends.", min=0),
+    )),
+    Group("evaluation", "Evaluation & checkpoints", (
+        Knob("eval_interval", "Evaluate every", "int", "Steps between evaluations.", min=1),
+        Knob("eval_iters", "Evaluation batches", "int", "Batches averaged per split.", min=1),
+        Knob("log_interval", "Log every", "int", "Steps between logged train losses.", min=1),
+        Knob("always_save_checkpoint", "Save at every evaluation", "bool",
+             "Not only when val loss improves."),
+        Knob("eval_only", "Evaluate only", "bool", "Evaluate once and stop."),
+    )),
+    Group("system", "System", (
+        Knob("device", "Device", "text", "auto, cpu, cuda, cuda:N or mps."),
+        Knob("dtype", "Precision", "choice", "auto picks bfloat16 where it is fast.",
+             choices=("auto", "float32", "bfloat16", "float16")),
+        Knob("compile", "torch.compile", "choice", "auto compiles on CUDA.",
+             choices=("auto", "true", "false")),
+        Knob("seed", "Seed", "int", "Same seed, same run."),
+        Knob("wandb_log", "Log to Weights & Biases", "bool", "When wandb is installed."),
+        Knob("wandb_project", "W&B project", "text"),
+        Knob("wandb_run_name", "W&B run name", "text"),
+    )),
+)  # fmt: skip
+
+KNOBS: dict[str, Knob] = {k.name: k for g in GROUPS for k in g.knobs}
+DEVICE_SUGGESTIONS = ("auto", "cpu", "cuda", "cuda:0", "mps")
+
+
+def knob_meta() -> list[dict[str, str]]:
+    """What the form script needs to read each input back into a typed value."""
+    return [{"name": k.name, "kind": k.kind} for k in KNOBS.values()]

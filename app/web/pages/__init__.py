@@ -1,0 +1,9 @@
+"""Every page route, one module per page family."""
+
+from fastapi import APIRouter
+
+from app.web.pages import compare, datasets, home, login, runs
+
+router = APIRouter(include_in_schema=False)
+for _module in (login, home, datasets, runs, compare):
+    router.include_router(_module.router)

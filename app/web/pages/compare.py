@@ -1,0 +1,66 @@
+"""Compare runs: their curves on one chart, and the settings that differ."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from app.api.deps import PageAccess, SessionDep
+from app.core.models import Run
+from app.crud import runs as run_crud
+from app.web.templating import render
+from app.web.views import runs_json, with_dataset_names
+
+router = APIRouter(dependencies=[PageAccess])
+
+MAX_RUNS = 8
+# Where runs can differ besides their config.
+RUN_FIELDS = ("dataset_name", "tokenizer", "val_fraction", "preset")
+SKIP = {"data_dir", "out_dir", "init_from", "tags"}
+
+
+def differences(runs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """(setting, one value per run) for every setting whose values are not all equal."""
+    rows: list[tuple[str, list[Any]]] = []
+    for name in RUN_FIELDS:
+        values = [r.get(name) for r in runs]
+        if len({repr(v) for v in values}) > 1:
+            rows.append((name, values))
+    keys = sorted({k for r in runs for k in r["config"]} - SKIP)
+    for key in keys:
+        values = [r["config"].get(key) for r in runs]
+        if len({repr(v) for v in values}) > 1:
+            rows.append((key, values))
+    return rows
+
+
+@router.get("/compare")
+def compare_page(
+    request: Request,
+    session: SessionDep,
+    run: Annotated[list[int] | None, Query()] = None,
+) -> Response:
+    wanted = list(dict.fromkeys(run or []))[:MAX_RUNS]
+    picked = []
+    if wanted:
+        rows = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}
+        picked = [rows[i] for i in wanted if i in rows]
+    selected = with_dataset_names(session, runs_json(session, picked))
+    recent, _ = run_crud.list_runs(session, limit=100)
+    choices = with_dataset_names(session, runs_json(session, recent))
+    chosen_ids = {r["id"] for r in selected}
+    choices += [r for r in selected if r["id"] not in {c["id"] for c in choices}]
+    return render(
+        request,
+        "compare.html",
+        active="compare",
+        selected=selected,
+        choices=choices,
+        chosen_ids=chosen_ids,
+        differences=differences(selected) if len(selected) > 1 else [],
+        max_runs=MAX_RUNS,
+        missing=[i for i in wanted if i not in chosen_ids],
+    )

@@ -1,0 +1,70 @@
+"""Login: the URL `serve` prints logs in by itself (the middleware trades ?token= for the
+session cookie); without it, this form takes the token and sets the same cookie."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from app.api.auth import COOKIE_NAME, has_session, set_session_cookie
+from app.core.access import token_matches
+from app.web.templating import render
+
+router = APIRouter()
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never `//host` or `https://host` (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> Response:
+    if has_session(request, request.app.state.token):
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", next=safe_next(next), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    target = safe_next(next)
+    if not _same_origin(request):
+        return render(
+            request, "login.html", status=403, next=target, error="Sign in from this site itself."
+        )
+    if not token_matches(token.strip(), request.app.state.token):
+        message = (
+            "That token is not right. Use the one in the URL `nanogpt-studio serve` printed, "
+            "or STUDIO_TOKEN."
+        )
+        return render(request, "login.html", status=401, next=target, error=message)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, request.app.state.token, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    if _same_origin(request):
+        response.delete_cookie(COOKIE_NAME, path="/")
+    return response

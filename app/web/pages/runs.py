@@ -1,0 +1,103 @@
+"""The run form (new, or cloned from a run) and a run's live page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from app.api.deps import PageAccess, SessionDep, SettingsDep
+from app.api.routes.runs import list_presets
+from app.crud import datasets as dataset_crud
+from app.crud import runs as run_crud
+from app.crud.run_config import SERVICE_FIELDS, user_fields
+from app.web.knobs import DEVICE_SUGGESTIONS, GROUPS, knob_meta
+from app.web.templating import render
+from app.web.views import dataset_names, dataset_summary, runs_json
+from worker.engine.config import TrainConfig
+
+router = APIRouter(dependencies=[PageAccess])
+
+DEFAULT_PRESET = "tiny-cpu"
+
+
+def _defaults() -> dict[str, Any]:
+    data = TrainConfig().to_dict()
+    for name in (*SERVICE_FIELDS, "tags"):
+        data.pop(name, None)
+    return data
+
+
+@router.get("/runs/new")
+def new_run_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    dataset: Annotated[int | None, Query()] = None,
+    from_run: Annotated[int | None, Query(alias="from")] = None,
+) -> Response:
+    datasets, _ = dataset_crud.list_datasets(session, limit=500, offset=0)
+    summaries = [dataset_summary(d) for d in datasets]
+    presets = [p.model_dump() for p in list_presets()]
+    source = None
+    if from_run is not None:
+        source = runs_json(session, [run_crud.get_run(session, run_id=from_run)])[0]
+    if source is not None:
+        preset = source["preset"]
+        config = {**_defaults(), **user_fields(source["config"])}
+        config.pop("tags", None)
+        dataset = dataset if dataset is not None else source["dataset_id"]
+    else:
+        preset = DEFAULT_PRESET
+        config = next(p["config"] for p in presets if p["name"] == preset)
+    ready = [d for d in summaries if d["state"] == "ready"]
+    if dataset is None and ready:
+        dataset = ready[0]["id"]
+    page_data = {
+        "datasets": summaries,
+        "defaults": _defaults(),
+        "knobs": knob_meta(),
+        "source": source,
+        "data_dir": str(settings.data_dir),
+    }
+    return render(
+        request,
+        "run_new.html",
+        active="new",
+        datasets=summaries,
+        selected_dataset=dataset,
+        presets=presets,
+        preset=preset,
+        config=config,
+        groups=GROUPS,
+        device_suggestions=DEVICE_SUGGESTIONS,
+        source=source,
+        tokenizer=source["tokenizer"] if source else "char",
+        val_fraction=source["val_fraction"] if source else 0.1,
+        page_data=page_data,
+    )
+
+
+@router.get("/runs/{run_id:int}")
+def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
+    run = runs_json(session, [run_crud.get_run(session, run_id=run_id)])[0]
+    names = dataset_names(session, [run["dataset_id"]])
+    return render(
+        request,
+        "run.html",
+        active="home",
+        run=run,
+        dataset_name=names.get(run["dataset_id"]) if run["dataset_id"] else None,
+        config_rows=_config_rows(run["config"]),
+    )
+
+
+def _config_rows(config: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(group title, knob name, value) in the form's order, for the run's settings panel."""
+    rows = []
+    for group in GROUPS:
+        for knob in group.knobs:
+            if knob.name in config:
+                rows.append((group.title, knob.name, config[knob.name]))
+    return rows

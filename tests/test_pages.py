@@ -1,0 +1,264 @@
+"""The dashboard's pages through the ASGI client: status codes, key content, escaping, the
+login redirect and form, HTML error pages, and the Content-Security-Policy they live under.
+No workers run here (jobs wait in the queue); the browser suite drives the live parts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from studio_stack import TOKEN, use_environment
+
+from app.api.auth import COOKIE_NAME
+from app.core.access import session_value
+from app.web.knobs import KNOBS
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+EVIL = "<script>alert('x')</script>&amp;"
+SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
+STYLE_ATTR = re.compile(r"<[^>]+\sstyle\s*=", re.IGNORECASE)
+
+
+@pytest.fixture
+def web(local_env: dict[str, str]) -> Iterator[object]:
+    """The app in this process, signed in with the session cookie (as a browser is)."""
+    from fastapi.testclient import TestClient
+
+    from app.core.settings import get_settings
+    from app.main import create_app
+
+    use_environment(local_env)
+    app = create_app(get_settings())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.cookies.set(COOKIE_NAME, session_value(TOKEN))
+        yield client
+
+
+@pytest.fixture
+def dataset(web) -> dict:
+    body = "First Citizen:\nBefore we proceed any further, hear me speak. <b>bold</b> & co\n" * 40
+    response = web.post(
+        "/api/v1/datasets",
+        files={"file": (f"{EVIL}.txt", body.encode(), "text/plain")},
+        headers=BEARER,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def run(web, dataset) -> dict:
+    config = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "max_iters": 50}
+    response = web.post(
+        "/api/v1/runs",
+        json={"dataset_id": dataset["id"], "preset": "tiny-cpu", "config": config, "name": EVIL},
+        headers=BEARER,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_page(response, status: int = 200) -> str:
+    """An HTML page under the strict CSP, with no inline code or styles in it."""
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    html = response.text
+    for attrs in SCRIPT_TAG.findall(html):
+        assert "src=" in attrs or 'type="application/json"' in attrs, attrs
+    assert not INLINE_HANDLER.search(html)
+    assert not STYLE_ATTR.search(html)
+    assert "<!doctype html>" in html.lower()
+    return html
+
+
+def test_pages_without_a_session_go_to_login(web):
+    web.cookies.clear()
+    for path in ("/", "/upload", "/runs/new", "/runs/1", "/datasets/1", "/compare?run=1"):
+        response = web.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login?next=")
+    html = assert_page(web.get("/login?next=/upload"))
+    assert 'name="token"' in html and 'type="password"' in html
+    assert 'value="/upload"' in html
+
+
+def test_login_form_sets_the_cookie_and_goes_back(web):
+    web.cookies.clear()
+    wrong = web.post("/login", data={"token": "nope", "next": "/upload"})
+    assert "That token is not right" in assert_page(wrong, 401)
+    response = web.post("/login", data={"token": TOKEN, "next": "/upload"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/upload"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and TOKEN not in cookie
+    web.cookies.set(COOKIE_NAME, response.cookies[COOKIE_NAME])
+    assert web.get("/upload", follow_redirects=False).status_code == 200
+    # Signed in, /login goes straight on.
+    assert web.get("/login?next=/compare", follow_redirects=False).headers["location"] == (
+        "/compare"
+    )
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil"])
+def test_login_never_redirects_off_site(web, target):
+    web.cookies.clear()
+    response = web.post("/login", data={"token": TOKEN, "next": target}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_login_from_another_origin_is_refused(web):
+    web.cookies.clear()
+    response = web.post("/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"})
+    assert_page(response, 403)
+    assert COOKIE_NAME not in response.cookies
+
+
+def test_logout_clears_the_cookie(web):
+    response = web.post("/logout", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert f'{COOKIE_NAME}=""' in response.headers["set-cookie"]
+
+
+def test_home_when_empty_offers_the_sample(web):
+    html = assert_page(web.get("/"))
+    assert "Try it with Tiny Shakespeare" in html
+    assert 'data-action="sample"' in html
+    assert "/static/js/home.js" in html
+
+
+def test_home_lists_datasets_and_runs_escaped(web, dataset, run):
+    html = assert_page(web.get("/"))
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;amp;" in html
+    assert f'href="/runs/{run["id"]}"' in html
+    assert f'href="/datasets/{dataset["id"]}"' in html
+    assert 'data-tone="busy"' in html or 'data-tone="waiting"' in html  # preparing / queued
+
+
+def test_upload_page_carries_the_size_limit(web, local_env):
+    from app.core.settings import get_settings
+
+    html = assert_page(web.get("/upload"))
+    assert f'data-max-bytes="{get_settings().max_upload_bytes}"' in html
+    assert 'type="file"' in html and "Drop a text file here" in html
+
+
+def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
+    html = assert_page(web.get(f"/datasets/{dataset['id']}"))
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html  # the preview, escaped
+    assert "<b>bold</b>" not in html
+    assert 'title="U+000A">↵</li>' in html and 'title="U+0020">␣</li>' in html
+    assert f"{dataset['characters']:,}" in html
+    assert f'href="/runs/{run["id"]}"' in html  # the runs that used it
+    assert 'name="tokenizer" value="gpt2"' in html
+    # The page data for the script is JSON that cannot close its <script> block.
+    block = html.split('id="page-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in block and "\\u003cb\\u003ebold" in block
+
+
+def test_new_run_form_has_every_engine_knob(web, dataset):
+    from worker.engine.config import TrainConfig
+
+    html = assert_page(web.get(f"/runs/new?dataset={dataset['id']}"))
+    service_owned = {"data_dir", "out_dir", "init_from", "tags"}
+    for name in TrainConfig().to_dict():
+        if name in service_owned:
+            continue
+        assert name in KNOBS, f"{name} has no field in app/web/knobs.py"
+        assert f'name="{name}"' in html, name
+        assert f'for="knob-{name}"' in html, name  # every input has a label
+    for preset in ("tiny-cpu", "shakespeare-char", "gpt2-small"):
+        assert f'<option value="{preset}"' in html
+    for legend in ("Data", "Model", "Optimiser", "Schedule", "Evaluation", "System"):
+        assert f"<legend>{legend}" in html
+    assert f'<option value="{dataset["id"]}" selected' in html
+    assert "Copy as curl" in html and "Copy as CLI" in html
+
+
+def test_clone_form_starts_from_the_run(web, run):
+    html = assert_page(web.get(f"/runs/new?from={run['id']}"))
+    assert 'name="n_embd" type="number"' in html
+    assert re.search(r'name="n_embd"[^>]*value="32"', html)
+    assert re.search(r'name="block_size"[^>]*value="16"', html)
+    assert "Clone “&lt;script&gt;" in html
+
+
+def test_run_page(web, run):
+    html = assert_page(web.get(f"/runs/{run['id']}"))
+    assert EVIL not in html and "&lt;script&gt;alert" in html
+    for marker in (
+        "data-chart",
+        "data-sample-form",
+        "data-checkpoints",
+        "data-log",
+        "data-smoothing",
+    ):
+        assert marker in html
+    assert f'href="/runs/new?from={run["id"]}"' in html
+    assert "/static/vendor/uplot/uPlot.min.css" in html
+    assert 'data-action="cancel"' in html
+
+
+def test_compare_shows_differences(web, dataset, run):
+    other = web.post(
+        f"/api/v1/runs/{run['id']}/clone",
+        json={"name": "wider", "config": {"n_embd": 64}},
+        headers=BEARER,
+    ).json()
+    html = assert_page(web.get(f"/compare?run={run['id']}&run={other['id']}&run=999999"))
+    assert re.search(
+        r'<th scope="row" class="mono">n_embd</th><td class="mono">32</td>'
+        r'<td class="mono">64</td>',
+        html,
+    )
+    assert 'class="mono">n_layer<' not in html  # equal settings are left out
+    assert "No run 999999" in html
+    assert_page(web.get("/compare"))
+
+
+@pytest.mark.parametrize("path", ["/runs/999999", "/datasets/999999", "/no/such/page"])
+def test_not_found_is_a_page_in_the_site_style(web, path):
+    html = assert_page(web.get(path), 404)
+    assert "Not found" in html and 'href="/"' in html and "/static/css/studio.css" in html
+
+
+def test_api_errors_stay_json(web):
+    response = web.get("/api/v1/runs/999999", headers=BEARER)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert web.get("/api/v1/nope", headers=BEARER).json()["error"]["code"] == "not_found"
+
+
+def test_server_error_is_a_page_in_the_site_style(web):
+    def boom() -> None:
+        raise RuntimeError("kaput <b>")
+
+    web.app.add_api_route("/boom-for-test", boom)
+    html = assert_page(web.get("/boom-for-test"), 500)
+    assert "Something went wrong" in html and "kaput" not in html
+
+
+def test_static_files_and_vendored_chart(web):
+    css = web.get("/static/css/studio.css")
+    assert css.status_code == 200 and "prefers-color-scheme: dark" in css.text
+    assert css.headers["cache-control"] == "no-cache"
+    assert web.get("/static/vendor/uplot/uPlot.esm.js").status_code == 200
+    assert web.get("/static/vendor/uplot/LICENSE").status_code == 200
+    js = web.get("/static/js/run_page.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert_page(web.get("/static/nope.js"), 404)
+
+
+def test_scripts_never_put_data_into_innerhtml():
+    """Server strings reach the DOM through textContent / DOM nodes only."""
+    from app.web.templating import STATIC_DIR
+
+    for path in (STATIC_DIR / "js").glob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        assert "innerHTML" not in text and "insertAdjacentHTML" not in text, path.name
+        assert "eval(" not in text and "new Function" not in text, path.name
