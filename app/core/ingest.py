@@ -63,13 +63,14 @@ def clean_name(name: str | None, fallback: str = "input.txt") -> str:
 
 
 def store_upload(
-    settings: Settings, *, upload_path: Path, size: int, name: str
+    settings: Settings, *, upload_path: Path, size: int, name: str, inline: bool | None = None
 ) -> tuple[Dataset, bool]:
     """Create the dataset row and move the file under datasets/<id>/; True: needs a job."""
     try:
         if size == 0:
             raise InvalidError("the file is empty", field="file", code="data")
-        inline = size <= settings.inspect_inline_bytes
+        if inline is None:
+            inline = size <= settings.inspect_inline_bytes
         if inline:
             stats = describe(upload_path)
         else:

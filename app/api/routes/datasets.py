@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -31,9 +32,11 @@ def _out(dataset_id: int) -> DatasetOut:
         return DatasetOut.model_validate(crud.get_dataset(session, dataset_id=dataset_id))
 
 
-def _finish(settings: Settings, upload_path: object, size: int, name: str) -> DatasetOut:
+def _finish(
+    settings: Settings, upload_path: Path, size: int, name: str, inline: bool | None = None
+) -> DatasetOut:
     dataset, needs_job = ingest.store_upload(
-        settings, upload_path=upload_path, size=size, name=name
+        settings, upload_path=upload_path, size=size, name=name, inline=inline
     )
     if needs_job:
         jobs.enqueue_inspect(dataset.id)
@@ -82,7 +85,8 @@ def _create_sample(settings: Settings) -> tuple[DatasetOut, bool]:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     with source.open("rb") as src, tmp.open("wb") as dst:
         shutil.copyfileobj(src, dst)
-    return _finish(settings, tmp, tmp.stat().st_size, SAMPLE_NAME), True
+    # Small and known to be text: described at once whatever the inline limit.
+    return _finish(settings, tmp, tmp.stat().st_size, SAMPLE_NAME, inline=True), True
 
 
 @router.post("/sample", status_code=status.HTTP_201_CREATED)
