@@ -37,7 +37,8 @@ chars = json.load(open("{tokenizer}"))["chars"]
 stoi = {{c: i for i, c in enumerate(chars)}}
 model = GPT2LMHeadModel.from_pretrained(".")
 ids = torch.tensor([[stoi[c] for c in "ROMEO:"]])
-out = model.generate(ids, max_new_tokens=100, do_sample=True)
+room = model.config.n_positions - ids.shape[1]  # positions the model knows; no sliding window
+out = model.generate(ids, max_new_tokens=min(200, room), do_sample=True)
 print("".join(chars[i] for i in out[0].tolist()))
 ```
 
