@@ -95,3 +95,16 @@ def test_dataset_in_use_cannot_be_deleted(client, dataset):
 def test_presets_are_listed(client):
     names = {p["name"] for p in client.get("/api/v1/presets").json()}
     assert {"tiny-cpu", "shakespeare-char", "gpt2-small"} <= names
+
+
+def test_queue_positions_follow_the_time_queued(client):
+    from studio_rows import ago, make_run
+
+    later = make_run(queued_at=ago(10), max_iters=5)
+    first = make_run(queued_at=ago(20), max_iters=5)
+    done = make_run(state="succeeded", queued_at=ago(30), max_iters=5)
+    positions = {r["id"]: r["queue_position"] for r in client.get("/api/v1/runs").json()["items"]}
+    assert positions[first] < positions[later] and positions[done] is None
+    assert client.get(f"/api/v1/runs/{first}").json()["queue_position"] == positions[first]
+    system_order = [q["id"] for q in client.get("/api/v1/system").json()["queued_runs"]]
+    assert system_order.index(first) < system_order.index(later)

@@ -119,8 +119,10 @@ class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
         Index("ix_runs_created_at", "created_at"),
+        # The list's filters, each in id order (newest first), and the train queue's order.
+        Index("ix_runs_state_id", "state", "id"),
+        Index("ix_runs_dataset_id_id", "dataset_id", "id"),
         Index("ix_runs_state_queued_at", "state", "queued_at"),
-        Index("ix_runs_dataset_id", "dataset_id"),
         Index("ix_runs_preparation_id", "preparation_id"),
         _TABLE_ARGS,
     )

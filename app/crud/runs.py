@@ -134,10 +134,24 @@ def list_runs(
     return list(session.scalars(query)), total
 
 
-def queue_positions(session: Session) -> dict[int, int]:
-    """Position of every queued run on the train queue (1 = next), by time queued."""
-    query = select(Run.id).where(Run.state == RunState.QUEUED).order_by(Run.queued_at, Run.id)
-    return {run_id: i for i, run_id in enumerate(session.scalars(query), start=1)}
+def queue_positions(session: Session, runs: list[Run] | None = None) -> dict[int, int]:
+    """Position on the train queue (1 = next, by time queued) of the given runs that are
+    queued, or of every queued run: one query, ranking the queued runs by the queue index."""
+    wanted = None if runs is None else [r.id for r in runs if r.state == RunState.QUEUED]
+    if wanted == []:
+        return {}
+    ranked = (
+        select(
+            Run.id.label("id"),
+            func.row_number().over(order_by=(Run.queued_at, Run.id)).label("position"),
+        )
+        .where(Run.state == RunState.QUEUED)
+        .subquery()
+    )
+    query = select(ranked.c.id, ranked.c.position)
+    if wanted is not None:
+        query = query.where(ranked.c.id.in_(wanted))
+    return {run_id: int(position) for run_id, position in session.execute(query)}
 
 
 def cancel_run(session: Session, *, run_id: int) -> Run:

@@ -102,7 +102,8 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_runs_created_at", "runs", ["created_at"])
-    op.create_index("ix_runs_dataset_id", "runs", ["dataset_id"])
+    op.create_index("ix_runs_state_id", "runs", ["state", "id"])
+    op.create_index("ix_runs_dataset_id_id", "runs", ["dataset_id", "id"])
     op.create_index("ix_runs_preparation_id", "runs", ["preparation_id"])
     op.create_index("ix_runs_state_queued_at", "runs", ["state", "queued_at"])
 

@@ -40,7 +40,7 @@ def run_out(run: Run, positions: dict[int, int]) -> RunOut:
 
 
 def _one(session: Session, run: Run) -> RunOut:
-    return run_out(run, crud.queue_positions(session))
+    return run_out(run, crud.queue_positions(session, [run]))
 
 
 def _commit_and_enqueue(session: Session, followup: crud.Followup) -> None:
@@ -81,7 +81,7 @@ def list_runs(
     items, total = crud.list_runs(
         session, state=state, dataset_id=dataset_id, limit=limit, offset=offset
     )
-    positions = crud.queue_positions(session)
+    positions = crud.queue_positions(session, items)
     return RunList(
         items=[run_out(r, positions) for r in items], total=total, limit=limit, offset=offset
     )
