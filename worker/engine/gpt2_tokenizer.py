@@ -94,6 +94,13 @@ def encoding_threads() -> int:
         return os.cpu_count() or 1
 
 
+@functools.cache
+def _encoding_pool(pid: int) -> ThreadPoolExecutor:
+    """One pool per process (keyed by pid: a forked child must not use its parent's). The same
+    threads chunk after chunk keep the allocator's per-thread arenas few, and memory flat."""
+    return ThreadPoolExecutor(encoding_threads(), thread_name_prefix=f"gpt2-bpe-{pid}")
+
+
 class GPT2Tokenizer:
     """GPT-2's 50257 ids. Prompts may contain '<|endoftext|>' as the special token (as in
     nanoGPT's sample.py); training text never does: there it is encoded as plain text."""
@@ -115,8 +122,7 @@ class GPT2Tokenizer:
     def encode_bulk(self, text: str) -> np.ndarray:
         """Training text to uint16 ids on all cores; equal to encode_ordinary(text)."""
         pieces = split_for_bpe(text)
-        with ThreadPoolExecutor(encoding_threads(), thread_name_prefix="gpt2-bpe") as pool:
-            arrays = list(pool.map(self._encode_ordinary_array, pieces))
+        arrays = list(_encoding_pool(os.getpid()).map(self._encode_ordinary_array, pieces))
         # every id is below 50257: narrowing to uint16 loses nothing
         return np.concatenate(arrays, dtype=np.uint16, casting="unsafe")
 

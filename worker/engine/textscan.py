@@ -1,7 +1,9 @@
-"""Reads a text file in line-aligned chunks, refusing what is not usable UTF-8 text.
+"""Reads a text file in chunks that end at line ends, refusing what is not usable UTF-8 text.
 
 inspect_text and prepare both read through here, so a file is judged the same way by both,
-and memory stays flat: a few chunks of a few MB, whatever the file's size.
+and memory stays flat: a few chunks of a few MB, whatever the file's size. Chunks never split
+a character, and end where GPT-2's pre-tokenizer splits anyway, so encoding chunk by chunk
+gives exactly the ids of encoding the whole text.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Hasher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TextChunk:
+    """A stretch of the file's text, valid UTF-8 without NUL bytes."""
+
     text: str
     data: bytearray  # text as UTF-8, exactly as in the file (read it, do not change it)
     start: int  # file offset of data[0] (3 for the first chunk after a BOM)
