@@ -180,7 +180,8 @@ def load_config_file(
             data = tomllib.loads(text)
         else:
             raise ConfigError(
-                f"config file {path.name} must end in .toml, .json or .py", field="config"
+                f"config file {path.name} must end in .toml or .json (or .py for a nanoGPT config)",
+                field="config",
             )
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
