@@ -1,0 +1,56 @@
+// A run's checkpoints with download links; the sampling form offers the ones that exist.
+import { API, api } from "./api.js";
+import { $, el } from "./dom.js";
+import { bytes, loss, number } from "./format.js";
+
+const ALIASES = { "ckpt.pt": "latest", "best.pt": "best" };
+
+export class Checkpoints {
+  constructor(table, empty, select, runId) {
+    this.table = table;
+    this.empty = empty;
+    this.select = select;
+    this.runId = runId;
+    this.timer = null;
+    this.names = new Set();
+  }
+
+  async refresh() {
+    const list = await api(`/runs/${this.runId}/checkpoints`);
+    this.names = new Set(list.map((c) => c.name));
+    $("tbody", this.table).replaceChildren(
+      ...list.map((c) =>
+        el(
+          "tr",
+          {},
+          el("td", { className: "mono" }, c.name, el("span", { className: "sub", text: c.name === "best.pt" ? "best val loss" : "latest" })),
+          el("td", { className: "num", text: number(c.iter) }),
+          el("td", { className: "num", text: loss(c.val_loss) }),
+          el("td", { className: "num", text: bytes(c.size_bytes) }),
+          el("td", { className: "num" }, el("a", { href: `${API}/runs/${this.runId}/checkpoints/${encodeURIComponent(c.name)}`, download: "", text: "Download" }))
+        )
+      )
+    );
+    this.table.closest(".table-wrap").hidden = list.length === 0;
+    this.empty.hidden = list.length > 0;
+    for (const option of this.select.options) {
+      const file = Object.keys(ALIASES).find((name) => ALIASES[name] === option.value);
+      option.disabled = !this.names.has(file);
+    }
+    if (this.select.selectedOptions[0]?.disabled) {
+      const usable = [...this.select.options].find((o) => !o.disabled);
+      if (usable) this.select.value = usable.value;
+    }
+    return list;
+  }
+
+  /** Refresh a little later (an evaluation may be writing one now). */
+  refreshSoon(ms = 1500) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh().catch(() => {}), ms);
+  }
+
+  get any() {
+    return this.names.size > 0;
+  }
+}

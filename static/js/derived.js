@@ -1,0 +1,80 @@
+// The numbers the run form shows as you type: exact parameter count, tokens per iteration,
+// a memory estimate, epochs over the data; and the checks worth making before a round trip.
+
+/** Exact parameter count of the engine's GPT (tied embeddings; as torch counts them). */
+export function parameterCount({ n_layer: L, n_embd: C, block_size: T, bias }, vocab) {
+  const perLayer = 12 * C * C + 2 * C + (bias ? 11 * C : 0); // attention + MLP + two LayerNorms
+  return vocab * C + T * C + L * perLayer + C + (bias ? C : 0);
+}
+
+/** nanoGPT's count: position embeddings left out. */
+export const nanoGptCount = (cfg, vocab) => parameterCount(cfg, vocab) - cfg.block_size * cfg.n_embd;
+
+export const tokensPerIteration = (cfg) => cfg.gradient_accumulation_steps * cfg.batch_size * cfg.block_size;
+
+/**
+ * Training memory, roughly: fp32 weights, gradients and AdamW's two moments (16 bytes a
+ * parameter), plus one micro-batch's activations (≈34·B·T·C bytes a layer at 16 bits with
+ * flash attention, after Korthikanti et al. 2022; twice that in float32) and the logits.
+ */
+export function memoryEstimate(cfg, params, vocab) {
+  const width = cfg.dtype === "float32" ? 4 : 2;
+  const tokens = cfg.batch_size * cfg.block_size;
+  const state = params * 16;
+  const layers = cfg.n_layer * tokens * cfg.n_embd * 17 * width;
+  const logits = tokens * vocab * (width + 8); // logits, their fp32 copy for the loss, its gradient
+  const activations = layers + logits + tokens * cfg.n_embd * 4 * width;
+  return { total: state + activations, state, activations };
+}
+
+export const epochs = (cfg, trainTokens) => (trainTokens ? (tokensPerIteration(cfg) * cfg.max_iters) / trainTokens : null);
+
+/**
+ * What is known about the data a run would use: exact once prepared with this tokenizer and
+ * split, else estimated from the upload's statistics.
+ */
+export function dataFacts(dataset, tokenizer, valFraction) {
+  if (!dataset) return { vocab: null, trainTokens: null, exact: false };
+  const prep = dataset.preparations.find(
+    (p) => p.tokenizer === tokenizer && Math.abs(p.val_fraction - valFraction) < 1e-9 && p.state === "ready"
+  );
+  if (prep) return { vocab: prep.vocab_size, trainTokens: prep.train_tokens, valTokens: prep.val_tokens, exact: true };
+  const total = tokenizer === "char" ? dataset.characters : dataset.gpt2_tokens ?? Math.floor(dataset.bytes / 4);
+  const val = total == null ? null : Math.floor(total * valFraction);
+  return {
+    vocab: tokenizer === "char" ? dataset.vocab_size : 50257,
+    trainTokens: total == null ? null : total - val,
+    valTokens: val,
+    exact: false,
+  };
+}
+
+/** The engine's preflight checks that can be made here; [{field, message}]. */
+export function localProblems(cfg, facts) {
+  const out = [];
+  for (const [name, value] of Object.entries(cfg)) {
+    if (value === null || Number.isNaN(value)) out.push({ field: name, message: `${name} needs a value` });
+  }
+  if (out.length) return out;
+  if (cfg.n_head >= 1 && cfg.n_embd % cfg.n_head) {
+    out.push({
+      field: "n_embd",
+      message: `n_embd (${cfg.n_embd}) must be divisible by n_head (${cfg.n_head}) so every head gets the same width`,
+    });
+  }
+  if (cfg.decay_lr && cfg.lr_decay_iters <= cfg.warmup_iters) {
+    out.push({
+      field: "lr_decay_iters",
+      message: `lr_decay_iters (${cfg.lr_decay_iters}) must be greater than warmup_iters (${cfg.warmup_iters})`,
+    });
+  }
+  if (cfg.min_lr > cfg.learning_rate) out.push({ field: "min_lr", message: "min_lr must be between 0 and learning_rate" });
+  const smallest = Math.min(facts.trainTokens ?? Infinity, facts.valTokens ?? Infinity);
+  if (facts.exact && smallest <= cfg.block_size) {
+    out.push({
+      field: "block_size",
+      message: `block_size ${cfg.block_size} needs more than ${cfg.block_size} tokens in each split; the smaller has ${smallest}`,
+    });
+  }
+  return out;
+}

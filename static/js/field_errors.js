@@ -1,0 +1,41 @@
+// The server's messages beside the field they name (the API's 422 {"error": {field}}).
+import { $, $$ } from "./dom.js";
+
+export function clearErrors(form) {
+  for (const slot of $$("[data-error-for]", form)) {
+    slot.hidden = true;
+    slot.textContent = "";
+  }
+  for (const input of $$("[aria-invalid]", form)) input.removeAttribute("aria-invalid");
+  const general = $("[data-form-error]", form);
+  if (general) general.hidden = true;
+}
+
+/** Show `message` beside `fieldName`'s input; false when the form has no such field. */
+export function showFieldError(form, fieldName, message) {
+  if (!fieldName) return false;
+  const name = fieldName.split(".").pop();
+  const slot = $(`[data-error-for="${CSS.escape(name)}"]`, form);
+  if (!slot) return false;
+  slot.textContent = message;
+  slot.hidden = false;
+  const input = form.elements.namedItem(name);
+  if (input && input.setAttribute) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus({ preventScroll: true });
+    input.scrollIntoView({ block: "center", behavior: "smooth" });
+  }
+  return true;
+}
+
+export function showFormError(form, message) {
+  const general = $("[data-form-error]", form);
+  if (!general) return;
+  general.textContent = message;
+  general.hidden = false;
+}
+
+/** An ApiError beside its field, or at the form's foot when no field matches. */
+export function showApiError(form, error) {
+  if (!showFieldError(form, error.field, error.message)) showFormError(form, error.message);
+}

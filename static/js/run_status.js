@@ -1,0 +1,54 @@
+// A run's state, failure and live figures on its page, from the API's Run and the newest
+// metric point; and which actions are possible in that state.
+import { $, field, setState, setText } from "./dom.js";
+import { FINISHED, bytes, duration, loss, number, percent, toneOf } from "./format.js";
+
+const fig = (name) => $(`[data-fig="${name}"]`);
+
+function note(run) {
+  if (run.state === "queued") return run.queue_position ? `#${run.queue_position} in the queue` : "waiting for a worker";
+  if (run.state === "preparing") return "tokenizing its dataset first";
+  if (run.state === "running" && run.cancel_requested) return "cancelling: writing a checkpoint…";
+  if (run.state === "running" && !run.started_at) return "starting…";
+  if (run.finished_at) return `finished ${new Date(run.finished_at).toLocaleString()}`;
+  return "";
+}
+
+export function showRun(run) {
+  setState(field(document, "state"), run.state);
+  setText(field(document, "state_note"), note(run));
+  const failure = $("[data-failure]");
+  failure.hidden = !run.failure_reason;
+  setText(field(failure, "failure_reason"), run.failure_reason ? `Failed: ${run.failure_reason.replace("_", " ")}` : "");
+  setText(field(failure, "failure_message"), run.failure_message || "");
+
+  setText(fig("iter"), number(run.iter));
+  setText(fig("max_iters"), number(run.max_iters));
+  setText(fig("progress"), percent(run.progress));
+  const bar = fig("progress_bar");
+  bar.value = run.progress;
+  bar.dataset.tone = toneOf(run.state);
+  setText(fig("eta"), run.state === "running" ? duration(run.eta_s) : "—");
+  if (run.tokens_per_sec != null) setText(fig("tokens_per_sec"), number(Math.round(run.tokens_per_sec)));
+  if (run.mfu != null) setText(fig("mfu"), `${(run.mfu * 100).toFixed(1)}%`);
+  setText(fig("device"), run.device || "—");
+  setText(fig("best_val_loss"), loss(run.best_val_loss));
+
+  const finished = FINISHED.has(run.state);
+  $('[data-action="cancel"]').disabled = finished;
+  $('[data-action="resume"]').disabled = !finished;
+  $('[data-action="delete"]').disabled = !finished;
+}
+
+/** The figures a metric point carries, between two polls of the run. */
+export function showPoint(point, run) {
+  if (point.iter > run.iter) {
+    setText(fig("iter"), number(point.iter));
+    const progress = run.max_iters ? Math.min(1, point.iter / run.max_iters) : 0;
+    setText(fig("progress"), percent(progress));
+    fig("progress_bar").value = progress;
+  }
+  if (point.tokens_per_sec != null) setText(fig("tokens_per_sec"), number(Math.round(point.tokens_per_sec)));
+  if (point.mfu != null) setText(fig("mfu"), `${(point.mfu * 100).toFixed(1)}%`);
+  if (point.memory_bytes != null) setText(fig("memory"), bytes(point.memory_bytes));
+}

@@ -1,0 +1,90 @@
+"""What the browser tests share: where Chromium is, the running studio, the console watcher,
+screenshots and the label check (imported by conftest.py and by the tests)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass
+class Studio:
+    """A running `nanogpt-studio serve` and what it printed."""
+
+    login_url: str
+    base: str
+    token: str
+    log: Path
+    shared: dict[str, object] = field(default_factory=dict)  # ids handed from test to test
+
+
+def require_chromium() -> None:
+    if Path(CHROMIUM).is_file():
+        return
+    message = f"{CHROMIUM} is missing (apt-get install chromium, or `make browser-deps`)"
+    if os.environ.get("STUDIO_REQUIRE_BROWSER") == "1":
+        pytest.fail(message + "; required with STUDIO_REQUIRE_BROWSER=1")
+    pytest.skip(message)
+
+
+class Console:
+    """Uncaught errors and Content-Security-Policy refusals the watched pages report."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def watch(self, page: object) -> None:
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: object) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Content-Security-Policy" in text:
+            self.problems.append(f"CSP: {text}")
+        elif message.type == "error" and "Failed to load resource" not in text:
+            # An HTTP error status the page handles (401, 415, 422…) is "Failed to load".
+            self.problems.append(f"console: {text}")
+
+
+def new_context(browser: object, studio: Studio, *, signed_in: bool = True, **options: object):
+    """A browser profile; signed in by opening the URL serve printed, as a person would."""
+    options.setdefault("viewport", {"width": 1280, "height": 900})
+    context = browser.new_context(**options)
+    context.set_default_timeout(30_000)
+    if signed_in:
+        page = context.new_page()
+        page.goto(studio.login_url)
+        page.close()
+    return context
+
+
+def screenshot(page: object, name: str, *, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+_UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length)
+                 && !e.getAttribute('aria-label'))
+  .map((e) => e.name || e.id || e.outerHTML.slice(0, 60))"""
+
+
+def assert_labelled(page: object) -> None:
+    """Every input on the page has a label (or an aria-label)."""
+    assert page.evaluate(_UNLABELLED) == []
