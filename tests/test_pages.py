@@ -212,11 +212,11 @@ def test_compare_shows_differences(web, dataset, run):
     ).json()
     html = assert_page(web.get(f"/compare?run={run['id']}&run={other['id']}&run=999999"))
     assert re.search(
-        r'<th scope="row" class="mono">n_embd</th><td class="mono">32</td>'
+        r'<th scope="row"><code>n_embd</code></th><td class="mono">32</td>'
         r'<td class="mono">64</td>',
         html,
     )
-    assert 'class="mono">n_layer<' not in html  # equal settings are left out
+    assert "<code>n_layer</code>" not in html  # equal settings are left out
     assert "No run 999999" in html
     assert_page(web.get("/compare"))
 

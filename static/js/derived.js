@@ -18,7 +18,8 @@ export const tokensPerIteration = (cfg) => cfg.gradient_accumulation_steps * cfg
  * flash attention, after Korthikanti et al. 2022; twice that in float32) and the logits.
  */
 export function memoryEstimate(cfg, params, vocab) {
-  const width = cfg.dtype === "float32" ? 4 : 2;
+  // auto: 16-bit autocast on a GPU; a CPU may run float32 (bf16 only where it is fast).
+  const width = cfg.dtype === "float32" || (cfg.dtype === "auto" && cfg.device === "cpu") ? 4 : 2;
   const tokens = cfg.batch_size * cfg.block_size;
   const state = params * 16;
   const layers = cfg.n_layer * tokens * cfg.n_embd * 17 * width;
