@@ -14,7 +14,8 @@ COPY migrations ./migrations
 COPY alembic.ini ./
 COPY templates ./templates
 COPY static ./static
-RUN pip install --extra-index-url "$TORCH_INDEX" "torch>=2.4" && pip install .
+# Editable: migrations/, templates/ and static/ are found beside the packages.
+RUN pip install --extra-index-url "$TORCH_INDEX" "torch>=2.4" && pip install -e .
 
 RUN useradd --create-home --uid 1000 studio && mkdir -p /data && chown studio /data
 USER studio
