@@ -204,6 +204,23 @@ def test_run_page(web, run):
     assert 'data-action="cancel"' in html
 
 
+def test_run_page_shows_the_failure_escaped(web, run):
+    from app.core.db import get_db
+    from app.core.models import Run
+
+    with get_db().transaction() as session:
+        row = session.get(Run, run["id"])
+        row.state = "failed"
+        row.failure_reason = "diverged"
+        row.failure_message = "loss is <b>nan</b> at iteration 3"
+    html = assert_page(web.get(f"/runs/{run['id']}"))
+    assert 'data-failure role="alert">' in html  # shown, not hidden
+    assert "loss is &lt;b&gt;nan&lt;/b&gt; at iteration 3" in html
+    assert '<span class="state" data-tone="bad" data-field="state">failed</span>' in html
+    home = assert_page(web.get("/"))
+    assert 'data-tone="bad" data-field="state">failed</span>' in home
+
+
 def test_compare_shows_differences(web, dataset, run):
     other = web.post(
         f"/api/v1/runs/{run['id']}/clone",

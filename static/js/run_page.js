@@ -154,6 +154,23 @@ $('[data-action="delete"]').addEventListener("click", async () => {
   }
 });
 
+// Browsers allow six connections to a host over HTTP/1.1: a tab in the background gives its
+// two streams back, and picks up after the last ids it saw when it is shown again.
+let paused = false;
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && (metrics || logs.stream)) {
+    paused = true;
+    if (metrics) metrics.close();
+    metrics = null;
+    logs.stop();
+  } else if (!document.hidden && paused) {
+    paused = false;
+    followMetrics();
+    logs.follow();
+    refreshRun().catch(() => {});
+  }
+});
+
 bindSampler($("[data-sample-form]"), $("[data-sample-output]"), run.id);
 onReconnect(() => refreshRun().catch(() => {}));
 checkpoints.refresh().catch(() => {});

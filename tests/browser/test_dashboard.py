@@ -266,7 +266,7 @@ def test_clone_with_changes_then_compare(page, studio: Studio):
     page.goto(f"{studio.base}/compare?run={run}&run={clone}")
     assert_labelled(page)
     expect(page.locator("[data-chart-status]")).to_contain_text("2 runs")
-    row = page.locator("tr", has=page.locator('th:text-is("n_embd")'))
+    row = page.locator("tr:has(th code:text-is('n_embd'))")
     expect(row).to_contain_text("32")
     expect(row).to_contain_text("48")
     page.get_by_label("Show").select_option("both")
@@ -334,3 +334,57 @@ def test_keyboard_reaches_the_main_actions(page, studio: Studio):
     page.locator("a.brand").focus()
     outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
+
+
+MODULE_CHECKS = """async () => {
+  const derived = await import('/static/js/derived.js');
+  const { smooth } = await import('/static/js/smoothing.js');
+  const { MetricStore } = await import('/static/js/metric_store.js');
+  const { readEvents } = await import('/static/js/post_sse.js');
+  const { shellQuote } = await import('/static/js/commands.js');
+  const gpt2 = { n_layer: 12, n_embd: 768, block_size: 1024, bias: true };
+  const store = new MetricStore(40);
+  for (let i = 1; i <= 100; i++) {
+    store.add({ id: i, iter: i, train_loss: 5 - i / 50, val_loss: i % 25 ? null : 4, lr: 1e-3 });
+  }
+  store.add({ id: 101, iter: 99, train_loss: 1.5, val_loss: null, lr: 1e-3 });  // again
+  const stream = new ReadableStream({ start(c) {
+    const enc = new TextEncoder();
+    const parts = ['retry: 2000\\n\\nevent: tok', 'en\\ndata: {"text":"é"}\\n',
+                   '\\n: keep\\n\\nevent: done\\ndata: {}\\n\\n'];
+    for (const part of parts) c.enqueue(enc.encode(part));
+    c.close();
+  } });
+  const events = [];
+  for await (const e of readEvents(stream)) events.push([e.event, e.data]);
+  const cols = store.columns();
+  return {
+    gpt2: derived.parameterCount(gpt2, 50257),
+    gpt2NanoGpt: derived.nanoGptCount(gpt2, 50257),
+    flat: smooth([1, null, 1, 1], 0.9),
+    size: store.size,
+    sorted: cols.x.every((x, i) => i === 0 || x > cols.x[i - 1]),
+    vals: cols.val.filter((v) => v != null).length,
+    replaced: cols.train[cols.x.indexOf(99)],
+    events,
+    quoted: shellQuote("it's"),
+    problems: derived.localProblems({ n_embd: 30, n_head: 4, decay_lr: true, lr_decay_iters: 10,
+      warmup_iters: 10, learning_rate: 1e-3, min_lr: 1e-4, block_size: 8 },
+      { trainTokens: 100, valTokens: 5, exact: true }).map((p) => p.field),
+  };
+}"""
+
+
+def test_the_pure_modules_compute_what_they_promise(page, studio: Studio):
+    """Parameter count, smoothing, the metric store, the POST-SSE parser, shell quoting."""
+    page.goto(studio.base + "/")
+    result = page.evaluate(MODULE_CHECKS)
+    assert result["gpt2"] == 124_439_808  # GPT-2 small as torch counts it (tied embeddings)
+    assert result["gpt2NanoGpt"] == 124_439_808 - 1024 * 768
+    assert result["flat"] == [1, None, 1, 1]  # debiased: a flat line stays flat
+    assert result["size"] < 100 and result["sorted"]  # thinned, still in order
+    assert result["vals"] == 4  # every evaluation survives thinning
+    assert result["replaced"] == 1.5  # a later point at the same iteration wins
+    assert result["events"] == [["token", '{"text":"é"}'], ["done", "{}"]]
+    assert result["quoted"] == "'it'\\''s'"
+    assert result["problems"] == ["n_embd", "lr_decay_iters", "block_size"]
