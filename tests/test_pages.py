@@ -162,10 +162,11 @@ def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
 
 
 def test_new_run_form_has_every_engine_knob(web, dataset):
+    from app.crud.run_config import SERVICE_FIELDS
     from worker.engine.config import TrainConfig
 
     html = assert_page(web.get(f"/runs/new?dataset={dataset['id']}"))
-    service_owned = {"data_dir", "out_dir", "init_from", "tags"}
+    service_owned = {*SERVICE_FIELDS, "tags"}
     for name in TrainConfig().to_dict():
         if name in service_owned:
             continue

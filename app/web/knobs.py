@@ -19,6 +19,7 @@ class Knob:
     choices: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
+    suggestions: tuple[str, ...] = ()  # a text input's <datalist>
 
     def form_value(self, value: Any) -> str:
         """The value as the input holds it."""
@@ -44,6 +45,9 @@ GROUPS: tuple[Group, ...] = (
              "Micro-batches per optimiser step.", min=1),
     )),
     Group("model", "Model", (
+        Knob("init_from", "Start from", "text",
+             "scratch, a GPT-2 size to fine-tune, or a local GPT-2 folder.",
+             suggestions=("scratch", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")),
         Knob("n_layer", "Layers", "int", "Transformer blocks.", min=1),
         Knob("n_head", "Heads", "int", "Attention heads; must divide the width.", min=1),
         Knob("n_embd", "Width (n_embd)", "int", "Size of the residual stream.", min=1),
@@ -73,7 +77,8 @@ GROUPS: tuple[Group, ...] = (
         Knob("eval_only", "Evaluate only", "bool", "Evaluate once and stop."),
     )),
     Group("system", "System", (
-        Knob("device", "Device", "text", "auto, cpu, cuda, cuda:N or mps."),
+        Knob("device", "Device", "text", "auto, cpu, cuda, cuda:N or mps.",
+             suggestions=("auto", "cpu", "cuda", "cuda:0", "mps")),
         Knob("dtype", "Precision", "choice", "auto picks bfloat16 where it is fast.",
              choices=("auto", "float32", "bfloat16", "float16")),
         Knob("compile", "torch.compile", "choice", "auto compiles on CUDA.",
@@ -86,9 +91,16 @@ GROUPS: tuple[Group, ...] = (
 )  # fmt: skip
 
 KNOBS: dict[str, Knob] = {k.name: k for g in GROUPS for k in g.knobs}
-DEVICE_SUGGESTIONS = ("auto", "cpu", "cuda", "cuda:0", "mps")
 
 
-def knob_meta() -> list[dict[str, str]]:
+def form_groups(service_owned: tuple[str, ...]) -> tuple[Group, ...]:
+    """The groups without the knobs the service sets itself (they are not the user's)."""
+    return tuple(
+        Group(g.key, g.title, tuple(k for k in g.knobs if k.name not in service_owned))
+        for g in GROUPS
+    )
+
+
+def knob_meta(groups: tuple[Group, ...]) -> list[dict[str, str]]:
     """What the form script needs to read each input back into a typed value."""
-    return [{"name": k.name, "kind": k.kind} for k in KNOBS.values()]
+    return [{"name": k.name, "kind": k.kind} for g in groups for k in g.knobs]

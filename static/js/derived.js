@@ -1,6 +1,23 @@
 // The numbers the run form shows as you type: exact parameter count, tokens per iteration,
 // a memory estimate, epochs over the data; and the checks worth making before a round trip.
 
+/** The shapes `init_from` fixes (GPT-2's own: layers, heads, width), as nanoGPT's from_pretrained. */
+export const PRETRAINED = {
+  gpt2: [12, 12, 768],
+  "gpt2-medium": [24, 16, 1024],
+  "gpt2-large": [36, 20, 1280],
+  "gpt2-xl": [48, 25, 1600],
+};
+export const GPT2_VOCAB = 50257;
+
+/** The model a config trains: its own shape, or GPT-2's when it fine-tunes GPT-2. */
+export function modelShape(cfg) {
+  const dims = PRETRAINED[cfg.init_from];
+  if (!dims) return cfg;
+  const [n_layer, n_head, n_embd] = dims;
+  return { ...cfg, n_layer, n_head, n_embd, bias: true };
+}
+
 /** Exact parameter count of the engine's GPT (tied embeddings; as torch counts them). */
 export function parameterCount({ n_layer: L, n_embd: C, block_size: T, bias }, vocab) {
   const perLayer = 12 * C * C + 2 * C + (bias ? 11 * C : 0); // attention + MLP + two LayerNorms

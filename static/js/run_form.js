@@ -3,7 +3,18 @@
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { cliCommand, curlCommand, slug } from "./commands.js";
-import { dataFacts, epochs, localProblems, memoryEstimate, nanoGptCount, parameterCount, tokensPerIteration } from "./derived.js";
+import {
+  GPT2_VOCAB,
+  PRETRAINED,
+  dataFacts,
+  epochs,
+  localProblems,
+  memoryEstimate,
+  modelShape,
+  nanoGptCount,
+  parameterCount,
+  tokensPerIteration,
+} from "./derived.js";
 import { $, $$, pageData, setText } from "./dom.js";
 import { clearErrors, showApiError, showFieldError } from "./field_errors.js";
 import { bytes, compact, number } from "./format.js";
@@ -35,10 +46,11 @@ function writeKnob({ name, kind }, value) {
 
 const readConfig = () => Object.fromEntries(page.knobs.map((k) => [k.name, readKnob(k)]));
 
+/** A preset's full config: the engine's defaults under the preset's values. */
+const presetConfig = (name) => ({ ...page.defaults, ...(presets.get(name)?.config ?? {}) });
+
 function baseConfig() {
-  if (source) return { ...page.defaults, ...source.config };
-  const preset = presets.get(presetSelect.value);
-  return preset ? preset.config : page.defaults;
+  return source ? { ...page.defaults, ...source.config } : presetConfig(presetSelect.value);
 }
 
 function changes(config, base) {
@@ -66,9 +78,10 @@ function request() {
 }
 
 function showDerived() {
-  const cfg = readConfig();
+  const cfg = modelShape(readConfig());
   const d = dataset();
   const facts = dataFacts(d, form.elements.tokenizer.value, valFraction());
+  if (PRETRAINED[cfg.init_from]) facts.vocab = GPT2_VOCAB;
   const ok = (...names) => names.every((n) => Number.isFinite(cfg[n]) && cfg[n] > 0);
   const approx = facts.exact ? "" : "≈ ";
   if (ok("n_layer", "n_embd", "block_size") && facts.vocab) {
@@ -95,7 +108,6 @@ function showCommands() {
   setText($('[data-command="curl"]'), curlCommand(location.origin, path, body));
   if (!d) return;
   const preset = source ? source.preset : presetSelect.value;
-  const presetConfig = presets.get(preset)?.config ?? page.defaults;
   setText(
     $('[data-command="cli"]'),
     cliCommand({
@@ -104,7 +116,7 @@ function showCommands() {
       tokenizer: form.elements.tokenizer.value,
       valFraction: valFraction(),
       preset: preset || null,
-      overrides: changes(readConfig(), presetConfig),
+      overrides: changes(readConfig(), presetConfig(preset)),
       runName: body.name || `${slug(d.name)}-${preset || "custom"}`,
     })
   );
@@ -113,7 +125,7 @@ function showCommands() {
 function refresh({ clear = true } = {}) {
   if (clear) clearErrors(form);
   const facts = showDerived();
-  for (const problem of localProblems(readConfig(), facts)) {
+  for (const problem of localProblems(modelShape(readConfig()), facts)) {
     showFieldError(form, problem.field, problem.message);
   }
   showCommands();
@@ -122,7 +134,8 @@ function refresh({ clear = true } = {}) {
 function applyPreset() {
   const preset = presets.get(presetSelect.value);
   source = null; // a preset chosen by hand: a new run, not a clone
-  for (const knob of page.knobs) writeKnob(knob, (preset ? preset.config : page.defaults)[knob.name]);
+  const config = presetConfig(presetSelect.value);
+  for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
   setText($("[data-preset-description]"), preset ? preset.description : "nanoGPT's train.py defaults: GPT-2 124M on OpenWebText.");
   refresh();
 }
@@ -130,7 +143,7 @@ function applyPreset() {
 async function submit(event) {
   event.preventDefault();
   clearErrors(form);
-  const problems = localProblems(readConfig(), showDerived());
+  const problems = localProblems(modelShape(readConfig()), showDerived());
   if (problems.length) {
     problems.forEach((p) => showFieldError(form, p.field, p.message));
     return;

@@ -361,6 +361,8 @@ MODULE_CHECKS = """async () => {
   return {
     gpt2: derived.parameterCount(gpt2, 50257),
     gpt2NanoGpt: derived.nanoGptCount(gpt2, 50257),
+    finetune: derived.parameterCount(derived.modelShape(
+      { init_from: 'gpt2', n_layer: 1, n_head: 1, n_embd: 8, block_size: 1024, bias: false }), 50257),
     flat: smooth([1, null, 1, 1], 0.9),
     size: store.size,
     sorted: cols.x.every((x, i) => i === 0 || x > cols.x[i - 1]),
@@ -381,6 +383,7 @@ def test_the_pure_modules_compute_what_they_promise(page, studio: Studio):
     result = page.evaluate(MODULE_CHECKS)
     assert result["gpt2"] == 124_439_808  # GPT-2 small as torch counts it (tied embeddings)
     assert result["gpt2NanoGpt"] == 124_439_808 - 1024 * 768
+    assert result["finetune"] == 124_439_808  # init_from=gpt2 fixes GPT-2's shape
     assert result["flat"] == [1, None, 1, 1]  # debiased: a flat line stays flat
     assert result["size"] < 100 and result["sorted"]  # thinned, still in order
     assert result["vals"] == 4  # every evaluation survives thinning

@@ -12,7 +12,7 @@ from app.api.routes.runs import list_presets
 from app.crud import datasets as dataset_crud
 from app.crud import runs as run_crud
 from app.crud.run_config import SERVICE_FIELDS, user_fields
-from app.web.knobs import DEVICE_SUGGESTIONS, GROUPS, knob_meta
+from app.web.knobs import GROUPS, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_names, dataset_summary, runs_json
 from worker.engine.config import TrainConfig
@@ -46,18 +46,18 @@ def new_run_page(
     if source is not None:
         preset = source["preset"]
         config = {**_defaults(), **user_fields(source["config"])}
-        config.pop("tags", None)
         dataset = dataset if dataset is not None else source["dataset_id"]
     else:
         preset = DEFAULT_PRESET
-        config = next(p["config"] for p in presets if p["name"] == preset)
+        config = {**_defaults(), **next(p["config"] for p in presets if p["name"] == preset)}
     ready = [d for d in summaries if d["state"] == "ready"]
     if dataset is None and ready:
         dataset = ready[0]["id"]
+    groups = form_groups(SERVICE_FIELDS)
     page_data = {
         "datasets": summaries,
         "defaults": _defaults(),
-        "knobs": knob_meta(),
+        "knobs": knob_meta(groups),
         "source": source,
         "data_dir": str(settings.data_dir),
     }
@@ -70,8 +70,7 @@ def new_run_page(
         presets=presets,
         preset=preset,
         config=config,
-        groups=GROUPS,
-        device_suggestions=DEVICE_SUGGESTIONS,
+        groups=groups,
         source=source,
         tokenizer=source["tokenizer"] if source else "char",
         val_fraction=source["val_fraction"] if source else 0.1,
