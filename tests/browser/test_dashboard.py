@@ -361,8 +361,8 @@ MODULE_CHECKS = """async () => {
   return {
     gpt2: derived.parameterCount(gpt2, 50257),
     gpt2NanoGpt: derived.nanoGptCount(gpt2, 50257),
-    finetune: derived.parameterCount(derived.modelShape(
-      { init_from: 'gpt2', n_layer: 1, n_head: 1, n_embd: 8, block_size: 1024, bias: false }), 50257),
+    finetune: derived.parameterCount(derived.modelShape({ init_from: 'gpt2', n_layer: 1,
+      n_head: 1, n_embd: 8, block_size: 1024, bias: false }), 50257),
     flat: smooth([1, null, 1, 1], 0.9),
     size: store.size,
     sorted: cols.x.every((x, i) => i === 0 || x > cols.x[i - 1]),
