@@ -179,7 +179,7 @@ def _add_zero_biases(hf: dict[str, torch.Tensor]) -> None:
             hf.setdefault(bias, torch.zeros(width))
 
 
-def hf_config(model_args: dict[str, Any], *, vocab_size: int, eos_id: int | None) -> dict:
+def hf_config(model_args: dict[str, Any], *, vocab_size: int, eos_id: int | None) -> dict[str, Any]:
     """config.json for GPT2LMHeadModel with exactly our model's arithmetic."""
     return {
         "architectures": ["GPT2LMHeadModel"],

@@ -99,7 +99,10 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
 
 def _context_problems(cfg: TrainConfig) -> list[EngineError]:
     """GPT-2 weights know block_size positions at most; fewer is fine (they are cropped)."""
-    context = known_context(cfg.init_from)
+    try:
+        context = known_context(cfg.init_from)
+    except ConfigError as exc:  # an unreadable config.json
+        return [exc]
     if context is not None and cfg.block_size > context:
         return [
             ConfigError(
