@@ -1,10 +1,21 @@
 """One settings object, env prefix STUDIO_, every field documented in .env.example."""
 
+import os
 from pathlib import Path
+
+import pytest
 
 from app.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Other tests point STUDIO_* at their services; these see none of it."""
+    for name in list(os.environ):
+        if name.startswith("STUDIO_"):
+            monkeypatch.delenv(name)
 
 
 def test_defaults_are_local_and_safe(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def build_config(run: Run, settings: Any) -> TrainConfig:
         "data_dir": str(settings.prepared_dir(run.dataset_id, run.tokenizer, run.val_fraction)),
         "out_dir": str(out_dir),
         # A run with a checkpoint continues it: after cancel, resume or a lost worker.
-        "init_from": "resume" if (out_dir / "ckpt.pt").is_file() else "scratch",
+        "init_from": "resume" if (out_dir / "ckpt.pt").is_file() else run.config["init_from"],
     }
     if values.get("wandb_run_name") in (None, "", "run"):
         values["wandb_run_name"] = run.name

@@ -15,10 +15,15 @@ SAMPLE = "studio.sample"
 
 
 def _send(name: str, args: list[Any], queue: str, **options: Any) -> None:
-    require_url(get_settings())
+    url = require_url(get_settings())
     from worker.celery_app import celery_app  # celery only; no torch
 
-    celery_app.send_task(name, args=args, queue=queue, **options)
+    if url == celery_app.conf.broker_url:
+        celery_app.send_task(name, args=args, queue=queue, **options)
+        return
+    # Settings changed since the app was made (tests switch brokers): connect explicitly.
+    with celery_app.connection_for_write(url) as connection:
+        celery_app.send_task(name, args=args, queue=queue, connection=connection, **options)
 
 
 def enqueue_inspect(dataset_id: int) -> None:

@@ -11,16 +11,19 @@ from worker.engine.errors import EngineError
 from worker.engine.presets import PRESETS, preset_config
 
 # Set by the service for every run; a user value would point a run at other files.
-SERVICE_FIELDS = ("data_dir", "out_dir", "init_from")
+SERVICE_FIELDS = ("data_dir", "out_dir")
 
 
 def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfig:
     for name in SERVICE_FIELDS:
         if name in config:
-            hint = (
-                " (resume a run with POST /api/v1/runs/{id}/resume)" if name == "init_from" else ""
-            )
-            raise InvalidError(f"{name} is set by the service{hint}", field=name)
+            raise InvalidError(f"{name} is set by the service", field=name)
+    if config.get("init_from") == "resume":
+        raise InvalidError(
+            "a new run starts from scratch or pretrained weights; to continue a run, "
+            "POST /api/v1/runs/{id}/resume",
+            field="init_from",
+        )
     if preset is not None and preset not in PRESETS:
         choices = ", ".join(sorted(PRESETS))
         raise InvalidError(f"unknown preset {preset!r}; choose one of {choices}", field="preset")
@@ -45,7 +48,8 @@ def stored_config(cfg: TrainConfig) -> dict[str, Any]:
     data = cfg.to_dict()
     data["data_dir"] = ""
     data["out_dir"] = ""
-    data["init_from"] = "scratch"
+    if data["init_from"] == "resume":  # decided by the worker: a run with ckpt.pt resumes
+        data["init_from"] = "scratch"
     return data
 
 

@@ -142,7 +142,7 @@ def list_presets() -> list[PresetOut]:
     out = []
     for name, description in PRESET_DESCRIPTIONS.items():
         config = preset_config(name).to_dict()
-        for key in ("data_dir", "out_dir", "init_from"):
+        for key in ("data_dir", "out_dir"):
             config.pop(key, None)
         out.append(PresetOut(name=name, description=description, config=config))
     return out
