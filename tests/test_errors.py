@@ -53,3 +53,20 @@ def test_500_is_in_the_shape_too(local_env):
         )
     assert error["code"] == "internal"
     assert "kaput" not in error["message"]  # internals stay in the server log
+
+
+def test_503_when_no_sample_worker_answers(client, monkeypatch):
+    from studio_rows import make_run
+
+    run_id = make_run(state="succeeded")
+    run_dir = client.app.state.settings.run_dir(run_id)
+    run_dir.mkdir(parents=True)
+    (run_dir / "ckpt.pt").write_bytes(b"not read by the API")
+    monkeypatch.setattr(client.app.state.settings, "sample_timeout_s", 1.0)
+    response = client.post(f"/api/v1/runs/{run_id}/samples", json={"max_new_tokens": 5})
+    assert_error(response, 503, "no_worker")
+    assert_error(
+        client.post(f"/api/v1/runs/{run_id}/samples", json={"checkpoint": "best"}),
+        404,
+        field="checkpoint",
+    )
