@@ -30,6 +30,9 @@ def tokens_per_sec(lines: list[str], tokens_per_iter: int) -> float:
     return tokens_per_iter / (statistics.median(steps[5:]) / 1000)
 
 
+DEVICE = "cpu"
+
+
 def overrides(iters: int) -> dict[str, object]:
     # One evaluation at each end, log every step: the reporter's heaviest case.
     return {
@@ -38,7 +41,7 @@ def overrides(iters: int) -> dict[str, object]:
         "warmup_iters": min(10, iters // 2),
         "eval_interval": iters,
         "log_interval": 1,
-        "device": "cpu",
+        "device": DEVICE,
         "compile": False,
     }
 
@@ -85,7 +88,10 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--preset", default="tiny-cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps (compile stays off)")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     from worker.engine.prepare import prepare
     from worker.engine.presets import preset_config
 
