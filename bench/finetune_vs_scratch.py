@@ -1,6 +1,6 @@
 """Fine-tuning a (tiny) pretrained GPT-2 vs training the same shape from scratch.
 
-    .venv/bin/python bench/finetune_vs_scratch.py --pretrain_iters 400 --iters 100 --eval_interval 25
+    python bench/finetune_vs_scratch.py --pretrain_iters 400 --iters 100 --eval_interval 25
 
 The defaults (100 pretraining steps, 40 steps each) are a quick check for `make bench`; the
 figures in docs/benchmarks.md come from the command above.
