@@ -6,7 +6,8 @@ Inputs are tinyshakespeare.txt repeated to each size (MB) in a temporary directo
 is a fresh subprocess, so its peak RSS (VmHWM) is prepare's own, imports included. Columns:
 seconds and MB/s are wall clock for prepare() alone (both passes, fsync included); CPU s is
 user + system time over all threads; RSS0 is the resident size after imports, before
-prepare; peak is VmHWM at the end.
+prepare; peak is VmHWM at the end; 1-core ref is tiktoken's single-thread GPT-2 speed on
+tinyshakespeare.txt measured just before (a shared host's cores vary in speed over time).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import tiktoken
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = Path("/work/shared/data/tinyshakespeare.txt")
@@ -44,7 +47,17 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.tokenizers.split(",")
     print(f"{cpu_model()}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at start")
-    columns = ("tokenizer", "input MB", "tokens", "seconds", "MB/s", "CPU s", "RSS0 MB", "peak MB")
+    columns = (
+        "tokenizer",
+        "input MB",
+        "tokens",
+        "seconds",
+        "MB/s",
+        "CPU s",
+        "RSS0 MB",
+        "peak MB",
+        "1-core ref MB/s",
+    )
     print(" | ".join(columns))
     with tempfile.TemporaryDirectory(prefix="prepare-bench-") as scratch:
         for size in sizes:
@@ -66,6 +79,7 @@ def main() -> None:
                     f"{row['cpu_seconds']:.2f}",
                     f"{row['rss_before_mb']:.0f}",
                     f"{row['peak_rss_mb']:.0f}",
+                    f"{row['reference_mb_s']:.1f}",
                 )
                 print(" | ".join(cells), flush=True)
             text_path.unlink()
@@ -95,7 +109,7 @@ def run_child(kind: str, input_path: str, out_dir: str) -> None:
     from worker.engine.gpt2_tokenizer import gpt2_encoding
     from worker.engine.prepare import prepare
 
-    gpt2_encoding()  # building the encoding is start-up, not throughput
+    reference = reference_speed(gpt2_encoding())  # also builds the encoding outside the timing
     rss_before = vm_kib("VmRSS")
     start, cpu_start = time.perf_counter(), cpu_seconds()
     result = prepare(input_path, out_dir, tokenizer=kind)
@@ -106,8 +120,18 @@ def run_child(kind: str, input_path: str, out_dir: str) -> None:
         "cpu_seconds": cpu,
         "rss_before_mb": rss_before / 1024,
         "peak_rss_mb": vm_kib("VmHWM") / 1024,
+        "reference_mb_s": reference,
     }
     print(json.dumps(report))
+
+
+def reference_speed(encoding: tiktoken.Encoding) -> float:
+    """tiktoken's own single-thread speed right now, MB/s: this host's cores are shared and
+    their speed drifts, so each row says how fast a core was when it ran."""
+    text = SOURCE.read_text(encoding="utf-8")
+    start = time.perf_counter()
+    encoding.encode_ordinary(text)
+    return len(text.encode("utf-8")) / MB / (time.perf_counter() - start)
 
 
 def cpu_model() -> str:

@@ -17,6 +17,8 @@ from worker.engine.textscan import CHUNK_BYTES, TextChunk, file_size, iter_text_
 
 Progress = Callable[[int, int], None]
 _CODE_POINTS = 0x110000
+# Bytes looked at per round when learning a chunk's new ASCII characters.
+_SAMPLE = 4096
 
 
 @dataclass(frozen=True)
@@ -94,20 +96,21 @@ class _SeenCharacters:
 
     def __init__(self) -> None:
         self._seen = np.zeros(_CODE_POINTS, dtype=bool)
-        self._known_ascii = b""
+        self._ascii = b""  # kept apart: ASCII chunks have a faster way, below
 
     def add(self, chunk: TextChunk) -> None:
-        if chunk.text.isascii():
-            # after the first chunk, an ASCII chunk seldom holds a new character; deleting the
-            # known ones in one bytes.translate pass shows that faster than counting would
-            unseen = chunk.data.translate(None, self._known_ascii)
-            if unseen:
-                self._seen[:256] |= np.bincount(np.frombuffer(unseen, np.uint8), minlength=256) > 0
-                self._known_ascii = bytes(np.flatnonzero(self._seen[:128]).tolist())
-        else:
+        if not chunk.text.isascii():
             self._seen[code_points(chunk.text)] = True
+            return
+        # Delete the known characters in one bytes.translate pass; what is left (usually
+        # nothing after the first chunk) holds the new ones. Each round learns at least one.
+        unseen = chunk.data.translate(None, self._ascii)
+        while unseen:
+            self._ascii += bytes(set(unseen[:_SAMPLE]))
+            unseen = unseen.translate(None, self._ascii)
 
     def sorted(self) -> list[str]:
+        self._seen[np.frombuffer(self._ascii, dtype=np.uint8)] = True
         return [chr(p) for p in np.flatnonzero(self._seen)]
 
 
