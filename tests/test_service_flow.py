@@ -93,8 +93,10 @@ def test_upload_prepare_train_stream_sample(api, dataset):
     assert ckpts["ckpt.pt"]["iter"] == 40 and ckpts["ckpt.pt"]["size_bytes"] > 0
     blob = api.get(f"/runs/{run['id']}/checkpoints/ckpt.pt")
     assert blob.status_code == 200 and len(blob.content) == ckpts["ckpt.pt"]["size_bytes"]
-    logs = api.get(f"/runs/{run['id']}/logs").json()["items"]
+    logs = api.get(f"/runs/{run['id']}/logs", params={"limit": 5000}).json()["items"]
     assert any("parameters" in line["line"] for line in logs)
+    streamed, end = until_done(api, f"/runs/{run['id']}/logs/stream")
+    assert [e.data["line"] for e in streamed] == [line["line"] for line in logs]
 
     sample = api.post(f"/runs/{run['id']}/samples", json={"prompt": "ROMEO:", "max_new_tokens": 30})
     assert sample.status_code == 200, sample.text
