@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,14 @@ def test_progress_reaches_the_total_and_never_goes_back(tmp_path: Path) -> None:
     done = [d for d, _ in calls]
     assert done == sorted(done)
     assert len(calls) >= 2 * (size // 8192)  # at least once per chunk in each pass
+
+
+def test_out_dir_gets_the_usual_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    out = tmp_path / "data"
+    prepare(write(tmp_path, SAMPLE), out)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not a temp dir's 0700
 
 
 def test_an_existing_out_dir_gets_fresh_files(tmp_path: Path) -> None:

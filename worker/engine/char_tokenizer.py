@@ -73,8 +73,8 @@ class CharTokenizer:
             raise DataError(unknown_characters_message(unknown), field="prompt") from None
 
     def encode_bulk(self, text: str) -> np.ndarray:
-        """Training text to ids (uint16, or uint32 past 65535 characters): a table lookup per
-        code point, vectorised."""
+        """Training text to ids in the narrowest unsigned dtype that holds them (uint8 for a
+        Latin-1 text and a small vocabulary): a table lookup per character, vectorised."""
         if self._byte_table is not None:
             ids = _translate(text, self._byte_table)
             if ids is not None:

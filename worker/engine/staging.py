@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,7 +27,9 @@ def staged_directory(
     final = Path(final_dir).absolute()
     check_target(final)
     created = _make_parents(final.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    # not tempfile.mkdtemp: its mode 0700 would stay with the published directory
+    staging = final.parent / f".{final.name}.{secrets.token_hex(6)}.partial"
+    staging.mkdir()
     try:
         yield staging
         _publish(staging, final, last)
