@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from worker.engine.errors import DataError
+from worker.engine.staging import fsync_directory
 
 LATEST = "ckpt.pt"
 BEST = "best.pt"
@@ -37,17 +38,8 @@ def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> int:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
     return path.stat().st_size
-
-
-def _fsync_dir(directory: Path) -> None:
-    # the rename itself is durable only once the directory entry is on disk
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:

@@ -75,7 +75,7 @@ def _publish(staging: Path, final: Path, last: Sequence[str]) -> None:
         if not final.is_dir():
             raise
         _move_into_existing(staging, final, last)
-    _fsync_directory(final.parent)
+    fsync_directory(final.parent)
 
 
 def _move_into_existing(staging: Path, final: Path, last: Sequence[str]) -> None:
@@ -85,10 +85,11 @@ def _move_into_existing(staging: Path, final: Path, last: Sequence[str]) -> None
     for name in [n for n in names if n not in last] + [n for n in last if n in names]:
         (staging / name).replace(final / name)
     staging.rmdir()
-    _fsync_directory(final)
+    fsync_directory(final)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make renames into directory durable: they are on disk once its entry is."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)
