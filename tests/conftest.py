@@ -9,7 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from studio_stack import TOKEN, Stack, broker_url, missing, reset_database, use_environment
+from studio_stack import (
+    TOKEN,
+    Stack,
+    broker_url,
+    missing,
+    reset_database,
+    restored_environment,
+    use_environment,
+)
 
 PG_URL = os.environ.get("STUDIO_TEST_DATABASE_URL")
 BACKENDS = [
@@ -47,7 +55,7 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     data_dir = tmp_path_factory.mktemp(f"studio-{backend}")
     url = database_url(backend, data_dir)
     reset_database(url)
-    with broker_url(data_dir) as redis_url:
+    with broker_url(data_dir) as redis_url, restored_environment():
         env = {
             **FAST_JOBS,
             "STUDIO_DATA_DIR": str(data_dir),
@@ -88,7 +96,7 @@ def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     data_dir = tmp_path_factory.mktemp("local")
     url = f"sqlite:///{data_dir / 'studio.db'}"
     reset_database(url)
-    with embedded_broker(data_dir / "valkey") as redis_url:
+    with embedded_broker(data_dir / "valkey") as redis_url, restored_environment():
         env = {
             **FAST_JOBS,
             "STUDIO_DATA_DIR": str(data_dir),

@@ -54,6 +54,23 @@ def reset_database(url: str) -> None:
     upgrade(url)
 
 
+@contextmanager
+def restored_environment() -> Iterator[None]:
+    """Put STUDIO_* back as it was, so other tests never see our services' settings."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("STUDIO_")}
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("STUDIO_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        from app.core.db import reset_db
+        from app.core.settings import get_settings
+
+        get_settings.cache_clear()
+        reset_db()
+
+
 def use_environment(env: dict[str, str]) -> None:
     """Point this process's settings and database at a stack."""
     from app.core.db import reset_db
