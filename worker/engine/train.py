@@ -98,7 +98,7 @@ class _Loop:
         rng_before_batch = state.data_rng.get_state()
         x, y = self.train_batches.next()
         started = time.perf_counter()
-        timer, iters_timed, dt_avg = started, 0, None
+        timer, iters_timed, dt_avg, logs_seen = started, 0, None, 0
         eval_seconds = 0.0
         loss: torch.Tensor | None = None
         while True:
@@ -148,11 +148,10 @@ class _Loop:
                 now = time.perf_counter()
                 dt = (now - timer) / iters_timed
                 # the first iterations include warm-up (and compilation): keep them out
-                dt_avg = (
-                    dt
-                    if dt_avg is None or state.iter_num - start_iter <= 5
-                    else (0.9 * dt_avg + 0.1 * dt)
-                )
+                # The first interval holds warm-up (and compilation): the average starts
+                # afresh at the second, then smooths as nanoGPT's running MFU does.
+                logs_seen += 1
+                dt_avg = dt if dt_avg is None or logs_seen <= 2 else 0.9 * dt_avg + 0.1 * dt
                 timer, iters_timed = now, 0
                 self._log(lossf, lr, dt, dt_avg, now - started, eval_seconds)
 
