@@ -22,3 +22,15 @@ def test_app_commands_is_light():
 def test_engine_does_not_import_the_service_stack():
     code = "import worker.engine.train, worker.engine.prepare, worker.engine.sample"
     assert imported_after(code, ["fastapi", "celery", "sqlalchemy", "app", "redis"]) == []
+
+
+def test_preflight_and_presets_do_not_import_torch():
+    """The API checks every new run with the engine's preflight, without paying for torch."""
+    code = (
+        "from worker.engine.preflight import preflight\n"
+        "from worker.engine.presets import preset_config\n"
+        "cfg = preset_config('tiny-cpu')\n"
+        "preflight(cfg, {'train_tokens': 10_000, 'val_tokens': 1_000,\n"
+        "                'tokenizer': {'kind': 'char', 'chars': ['a']}})"
+    )
+    assert imported_after(code, ["torch"]) == []

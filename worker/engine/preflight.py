@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from worker.engine.checkpoint import LATEST, load_checkpoint
 from worker.engine.config import INIT_FROM_CHOICES, TrainConfig
 from worker.engine.errors import ConfigError, DataError, EngineError
 from worker.engine.hf_source import check_folder, is_pretrained, known_context
@@ -150,6 +149,9 @@ def _data_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineErro
 
 
 def _resume_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineError]:
+    # torch is imported only here: the API runs preflight on every new run and stays light
+    from worker.engine.checkpoint import LATEST, load_checkpoint
+
     path = Path(cfg.out_dir) / LATEST
     if not path.is_file():
         return [ConfigError(f"cannot resume: no checkpoint at {path}", field="init_from")]
