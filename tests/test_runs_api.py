@@ -41,6 +41,8 @@ def test_create_gives_the_full_config_and_prepares_first(client, dataset):
         ({"block_size": 2_000_000}, "block_size"),  # more than the data holds
         ({"data_dir": "/etc"}, "data_dir"),
         ({"init_from": "resume"}, "init_from"),
+        ({"init_from": "/etc"}, "init_from"),  # a server path outside the models folder
+        ({"init_from": "../../etc"}, "init_from"),
     ],
 )
 def test_invalid_configs_are_refused_naming_the_field(client, dataset, config, field):
@@ -108,3 +110,11 @@ def test_queue_positions_follow_the_time_queued(client):
     assert client.get(f"/api/v1/runs/{first}").json()["queue_position"] == positions[first]
     system_order = [q["id"] for q in client.get("/api/v1/system").json()["queued_runs"]]
     assert system_order.index(first) < system_order.index(later)
+
+
+def test_init_from_names_a_folder_in_the_models_folder(client, dataset):
+    """The message says where weights may come from; a folder there is looked up as such."""
+    response = create(client, dataset, tokenizer="gpt2", config={**TINY, "init_from": "mine"})
+    body = assert_error(response, 422, field="init_from")
+    assert "models folder" not in body["message"]  # got past the path check
+    assert "mine" in body["message"]  # preflight: no such folder there yet

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         default=None, description="Access token; empty means one kept in data_dir/token."
     )
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
+    models_dir: Path | None = Field(
+        default=None,
+        description="Hugging Face GPT-2 folders a run may start from (init_from); empty means "
+        "data_dir/models. No other server path is accepted from the API.",
+    )
     # Uploads up to this size are described (GPT-2 token count included) before the reply;
     # larger ones by a job, so the upload itself runs at disk speed.
     inspect_inline_bytes: int = Field(default=32 * 1024**2, ge=0)
@@ -56,6 +61,10 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    @property
+    def pretrained_dir(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser().resolve()
 
     @property
     def datasets_dir(self) -> Path:

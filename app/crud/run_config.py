@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.core.errors import InvalidError
+from app.core.settings import get_settings
 from worker.engine.config import TrainConfig
 from worker.engine.errors import EngineError
+from worker.engine.hf_source import GPT2_SIZES
 from worker.engine.presets import PRESETS, preset_config
 
 # Set by the service for every run; a user value would point a run at other files.
@@ -24,6 +26,8 @@ def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfi
             "POST /api/v1/runs/{id}/resume",
             field="init_from",
         )
+    if "init_from" in config:
+        config = {**config, "init_from": weights_source(str(config["init_from"]))}
     if preset is not None and preset not in PRESETS:
         choices = ", ".join(sorted(PRESETS))
         raise InvalidError(f"unknown preset {preset!r}; choose one of {choices}", field="preset")
@@ -32,6 +36,25 @@ def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfi
     else:
         cfg = TrainConfig.from_mapping(dict(config))
     return cfg
+
+
+def weights_source(init_from: str) -> str:
+    """scratch, a GPT-2 size, or a folder inside the models folder, as an absolute path.
+
+    Users name folders relative to STUDIO_MODELS_DIR; any other server path is refused, so
+    the API cannot be used to read files the service was not given to share.
+    """
+    if init_from in ("scratch", *GPT2_SIZES):
+        return init_from
+    models = get_settings().pretrained_dir
+    folder = (models / init_from).resolve()
+    if not folder.is_relative_to(models) or folder == models:
+        raise InvalidError(
+            f"init_from must be scratch, {', '.join(GPT2_SIZES)}, or the name of a folder "
+            f"in the models folder ({models})",
+            field="init_from",
+        )
+    return str(folder)
 
 
 def check_config(cfg: TrainConfig, meta: Mapping[str, Any] | None) -> None:
