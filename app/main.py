@@ -1,4 +1,5 @@
-"""The FastAPI application: REST API under /api/v1 (OpenAPI at /docs) plus the pages."""
+"""The FastAPI application: REST API under /api/v1 (OpenAPI at /openapi.json, read at /docs)
+plus the pages."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.api.auth import TokenExchangeMiddleware
 from app.api.deps import require_api_access
 from app.api.errors import install_error_handlers
+from app.api.openapi import router as openapi_router
 from app.api.routes import datasets, metrics, runs, samples, system
 from app.core.access import load_or_create_token
 from app.core.settings import Settings, get_settings
@@ -53,12 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="From a raw text file to a trained GPT you can talk to.",
         lifespan=_lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Ours instead: /openapi.json behind the API's access check (app.api.openapi) and
+        # /docs as a page with Swagger UI vendored (app.web.pages.docs), not from a CDN.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.token = load_or_create_token(settings)
     app.state.redis = None
     install_error_handlers(app)
     app.include_router(_api_router())
+    app.include_router(openapi_router)
     include_pages(app)
     app.add_middleware(TokenExchangeMiddleware, token=app.state.token)
     return app

@@ -78,7 +78,7 @@ def assert_page(response, status: int = 200) -> str:
 
 def test_pages_without_a_session_go_to_login(web):
     web.cookies.clear()
-    for path in ("/", "/upload", "/runs/new", "/runs/1", "/datasets/1", "/compare?run=1"):
+    for path in ("/", "/upload", "/runs/new", "/runs/1", "/datasets/1", "/compare?run=1", "/docs"):
         response = web.get(path, follow_redirects=False)
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/login?next=")
@@ -280,3 +280,52 @@ def test_scripts_never_put_data_into_innerhtml():
         text = path.read_text(encoding="utf-8")
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text, path.name
         assert "eval(" not in text and "new Function" not in text, path.name
+
+
+def test_api_docs_page_uses_the_vendored_swagger_ui(web):
+    html = assert_page(web.get("/docs"))
+    assert '<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">' in html
+    assert '<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>' in html
+    assert '<script type="module" src="/static/js/api_docs.js"></script>' in html
+    assert 'data-openapi-url="/openapi.json"' in html
+    assert '<a href="/docs" aria-current="page">API</a>' in html
+    for path in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"):
+        assert web.get(f"/static/vendor/swagger-ui/{path}").status_code == 200, path
+    assert web.get("/redoc").status_code == 404  # FastAPI's own pages are off
+
+
+def test_openapi_schema_needs_access_like_the_api(web):
+    schema = web.get("/openapi.json")  # the session cookie, as Swagger UI sends it
+    assert schema.status_code == 200
+    assert "/api/v1/runs" in schema.json()["paths"]
+    assert not any(path in schema.json()["paths"] for path in ("/docs", "/openapi.json"))
+    web.cookies.clear()
+    assert web.get("/openapi.json", headers=BEARER).status_code == 200
+    refused = web.get("/openapi.json")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+
+
+# A script, stylesheet, module import or CSS url() from another host.
+REMOTE_SOURCE = re.compile(
+    r"""<script[^>]*\ssrc\s*=\s*["']?(?:https?:)?//"""
+    r"""|<link[^>]*\shref\s*=\s*["']?(?:https?:)?//"""
+    r"""|\bimport\s*(?:[\w{}*\s,]+\s*from\s*)?\(?\s*["'](?:https?:)?//"""
+    r"""|@import\s+(?:url\()?\s*["']?(?:https?:)?//"""
+    r"""|url\(\s*["']?(?:https?:)?//""",
+    re.IGNORECASE,
+)
+
+
+def test_nothing_is_loaded_from_another_host():
+    """No CDN: every template and static file (vendored ones too) loads only from this site."""
+    from app.web.templating import STATIC_DIR, TEMPLATES_DIR
+
+    files = [*TEMPLATES_DIR.rglob("*.html"), *STATIC_DIR.rglob("*.js"), *STATIC_DIR.rglob("*.css")]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        match = REMOTE_SOURCE.search(text)
+        assert match is None, f"{path.name}: {text[match.start() : match.end() + 60]!r}"
+    assert REMOTE_SOURCE.search('<script src="https://cdn.example/x.js">')  # the check bites
+    assert REMOTE_SOURCE.search("@import url(//fonts.example/a.css);")
+    assert REMOTE_SOURCE.search('import x from "https://esm.example/x.js"')

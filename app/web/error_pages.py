@@ -1,5 +1,5 @@
-"""Errors on page paths answer with an HTML page in the site's style; /api and the OpenAPI
-paths keep the one JSON error shape. Wraps the handlers `install_error_handlers` set."""
+"""Errors on page paths answer with an HTML page in the site's style; /api and /openapi.json
+keep the one JSON error shape. Wraps the handlers `install_error_handlers` set."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from app.web.templating import render
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
-_MACHINE_PREFIXES = ("/api/", "/docs", "/redoc", "/openapi.json")
+_MACHINE_PREFIXES = ("/api/", "/openapi.json")
 
 _TITLES = {
     404: "Not found",
