@@ -1,5 +1,5 @@
-"""Runs through the API without workers: validation before anything is queued, listing,
-queue positions, cancel, clone, delete, resume rules."""
+"""Runs through the API without workers: validation before anything is queued, dry runs,
+listing, queue positions, cancel, clone, delete, resume rules."""
 
 import pytest
 from studio_stack import assert_error
@@ -15,9 +15,17 @@ def dataset(client):
     return client.post("/api/v1/datasets/sample").json()
 
 
-def create(client, dataset, **body):
+def create(client, dataset, dry_run=False, **body):
     payload = {"dataset_id": dataset["id"], "tokenizer": "char", "config": dict(TINY), **body}
-    return client.post("/api/v1/runs", json=payload)
+    params = {"dry_run": "true"} if dry_run else None
+    return client.post("/api/v1/runs", json=payload, params=params)
+
+
+def stored(client, dataset) -> tuple:
+    """Everything a create could leave behind: runs, preparations, queued jobs."""
+    runs = client.get("/api/v1/runs").json()["total"]
+    preps = client.get(f"/api/v1/datasets/{dataset['id']}").json()["preparations"]
+    return runs, preps, client.get("/api/v1/system").json()["queues"]
 
 
 def test_create_gives_the_full_config_and_prepares_first(client, dataset):
@@ -46,9 +54,53 @@ def test_create_gives_the_full_config_and_prepares_first(client, dataset):
     ],
 )
 def test_invalid_configs_are_refused_naming_the_field(client, dataset, config, field):
-    before = client.get("/api/v1/runs").json()["total"]
-    assert_error(create(client, dataset, config={**TINY, **config}), 422, field=field)
-    assert client.get("/api/v1/runs").json()["total"] == before  # nothing stored or queued
+    before = stored(client, dataset)
+    dry = create(client, dataset, dry_run=True, config={**TINY, **config})
+    real = create(client, dataset, config={**TINY, **config})
+    assert_error(real, 422, field=field)
+    assert (dry.status_code, dry.json()) == (real.status_code, real.json())  # the same answer
+    assert stored(client, dataset) == before  # nothing stored or queued
+
+
+def test_dry_run_checks_everything_and_stores_nothing(client, dataset):
+    before = stored(client, dataset)
+    response = create(client, dataset, dry_run=True, preset="tiny-cpu", name="trial")
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert plan["dry_run"] is True and plan["name"] == "trial" and plan["preset"] == "tiny-cpu"
+    assert plan["state"] == "preparing"  # not prepared with this tokenizer and split yet
+    assert plan["config"]["n_embd"] == 32 and plan["config"]["dropout"] == 0.0  # preset merged
+    assert plan["config"]["data_dir"] == "" and plan["config"]["max_iters"] == 20
+    assert plan["data"]["exact"] is False
+    assert plan["data"]["train_tokens"] == dataset["characters"] - int(dataset["characters"] * 0.1)
+    assert plan["tokens_per_iter"] == 4 * 16
+    assert plan["epochs"] == pytest.approx(64 * 20 / plan["data"]["train_tokens"])
+    assert stored(client, dataset) == before
+    # Errors the engine does not make come out the same way too.
+    for body, status in (({"preset": "gpt5"}, 422), ({"tokenizer": "bpe"}, 422)):
+        dry, real = create(client, dataset, True, **body), create(client, dataset, **body)
+        assert dry.status_code == real.status_code == status
+        assert dry.json() == real.json()
+    missing = {"dataset_id": 424242, "config": TINY}
+    assert_error(client.post("/api/v1/runs?dry_run=true", json=missing), 404, field="dataset_id")
+    assert_error(client.post("/api/v1/runs?dry_run=maybe", json=missing), 422, field="dry_run")
+
+
+def test_dry_run_judges_a_prepared_split_by_its_real_size(client, dataset):
+    from app.core.db import get_db
+    from app.core.models import Preparation
+
+    with get_db().transaction() as session:
+        prep = Preparation(dataset_id=dataset["id"], tokenizer="char", val_fraction=0.5,
+                           state="ready", progress=1.0, attempts=0, train_tokens=5000,
+                           val_tokens=40, vocab_size=65)  # fmt: skip
+        session.add(prep)
+    plan = create(client, dataset, dry_run=True, val_fraction=0.5).json()
+    assert plan["state"] == "queued"
+    assert plan["data"] == {"train_tokens": 5000, "val_tokens": 40, "vocab_size": 65, "exact": True}
+    too_long = create(client, dataset, dry_run=True, val_fraction=0.5,
+                      config={**TINY, "block_size": 64})  # fmt: skip
+    assert_error(too_long, 422, "data", "block_size")  # the 40 validation tokens are too few
 
 
 def test_unknown_preset_and_missing_dataset(client, dataset):
@@ -89,6 +141,22 @@ def test_clone_overrides_and_validates(client, dataset):
     assert_error(bad, 422, field="n_embd")
 
 
+def test_clone_dry_run_stores_nothing(client, dataset):
+    source = create(client, dataset, name="src").json()
+    before = stored(client, dataset)
+    url = f"/api/v1/runs/{source['id']}/clone?dry_run=true"
+    plan = client.post(url, json={"config": {"n_layer": 2}})
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["config"]["n_layer"] == 2 and plan.json()["name"] == "src (clone)"
+    assert client.post(url).status_code == 200  # no body: the source's config as it is
+    bad = {"config": {"n_head": 5}}
+    dry = client.post(url, json=bad)
+    real = client.post(f"/api/v1/runs/{source['id']}/clone", json=bad)
+    assert_error(real, 422, "config", "n_embd")
+    assert (dry.status_code, dry.json()) == (real.status_code, real.json())
+    assert stored(client, dataset) == before
+
+
 def test_dataset_in_use_cannot_be_deleted(client, dataset):
     create(client, dataset)
     assert_error(client.delete(f"/api/v1/datasets/{dataset['id']}"), 409, "conflict")
@@ -118,3 +186,17 @@ def test_init_from_names_a_folder_in_the_models_folder(client, dataset):
     body = assert_error(response, 422, field="init_from")
     assert "models folder" not in body["message"]  # got past the path check
     assert "mine" in body["message"]  # preflight: no such folder there yet
+
+
+def test_a_dry_run_takes_a_read_session():
+    """Validating as one types never waits for SQLite's write lock."""
+    from starlette.requests import Request
+
+    from app.api.deps import writes
+
+    def request(method: str, query: str) -> Request:
+        return Request({"type": "http", "method": method, "query_string": query.encode()})
+
+    assert writes(request("POST", "")) and writes(request("POST", "dry_run=false"))
+    assert not writes(request("POST", "dry_run=true")) and not writes(request("GET", ""))
+    assert writes(request("POST", "dry_run=maybe"))  # refused by the route, never read-only

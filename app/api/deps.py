@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.auth import check_api_access, check_page_access
@@ -13,6 +14,7 @@ from app.core.db import get_db
 from app.core.settings import Settings
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+_FLAG = TypeAdapter(bool)  # parses `?dry_run=` exactly as the route's bool parameter does
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -21,8 +23,19 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     # Writers take SQLite's write lock up front (see app.core.db).
-    with get_db().session(write=request.method not in _READ_METHODS) as session:
+    with get_db().session(write=writes(request)) as session:
         yield session
+
+
+def writes(request: Request) -> bool:
+    """Whether the request may write: not a read, and not a dry run (`?dry_run=true` checks a
+    request and stores nothing, so validating as one types never waits for the write lock)."""
+    if request.method in _READ_METHODS:
+        return False
+    try:
+        return not _FLAG.validate_python(request.query_params.get("dry_run", False))
+    except ValidationError:
+        return True  # the route refuses the value (422) anyway
 
 
 def require_api_access(request: Request) -> None:

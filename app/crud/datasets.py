@@ -48,16 +48,24 @@ def delete_dataset(session: Session, *, dataset_id: int) -> None:
     session.flush()
 
 
+def find_preparation(
+    session: Session, *, dataset_id: int, tokenizer: str, val_fraction: float
+) -> Preparation | None:
+    query = select(Preparation).where(
+        Preparation.dataset_id == dataset_id,
+        Preparation.tokenizer == tokenizer,
+        Preparation.val_fraction == val_fraction,
+    )
+    return session.scalars(query).first()
+
+
 def request_preparation(
     session: Session, *, dataset: Dataset, tokenizer: str, val_fraction: float
 ) -> tuple[Preparation, bool]:
     """The preparation for (tokenizer, split), created or retried; True when it needs a job."""
-    query = select(Preparation).where(
-        Preparation.dataset_id == dataset.id,
-        Preparation.tokenizer == tokenizer,
-        Preparation.val_fraction == val_fraction,
+    prep = find_preparation(
+        session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
     )
-    prep = session.scalars(query).first()
     if prep is None:
         prep = Preparation(
             dataset_id=dataset.id,

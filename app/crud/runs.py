@@ -1,25 +1,20 @@
-"""Runs: create, list, cancel, resume, clone, delete. Jobs are enqueued by the caller after
+"""Runs: insert (a `RunPlan` from `app.crud.run_plan`, which checks a new run or a clone;
+a dry run stops there), list, cancel, resume, delete. Jobs are enqueued by the caller after
 commit (see `app.api.routes.runs`), from the `Followup` these functions return."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConflictError, NotFoundError
-from app.core.models import Checkpoint, Dataset, Run, utcnow
-from app.core.states import (
-    ACTIVE_RUN_STATES,
-    FINISHED_RUN_STATES,
-    DatasetState,
-    PrepState,
-    RunState,
-)
-from app.crud.datasets import get_dataset, prepared_meta, request_preparation
-from app.crud.run_config import build_config, check_config, stored_config, user_fields
+from app.core.models import Checkpoint, Run, utcnow
+from app.core.states import ACTIVE_RUN_STATES, FINISHED_RUN_STATES, PrepState, RunState
+from app.crud.datasets import request_preparation
+from app.crud.run_config import check_config, stored_config, user_fields
+from app.crud.run_plan import RunPlan
 from worker.engine.config import TrainConfig
 
 
@@ -31,58 +26,26 @@ class Followup:
     train: list[int] = field(default_factory=list)
 
 
-def create_run(
-    session: Session,
-    *,
-    dataset_id: int,
-    tokenizer: str,
-    val_fraction: float,
-    preset: str | None,
-    config: dict[str, Any],
-    name: str | None,
-) -> tuple[Run, Followup]:
-    dataset = get_dataset(session, dataset_id=dataset_id)
-    cfg = build_config(preset=preset, config=config)
-    require_ready(dataset)
-    return _insert_run(
-        session,
-        dataset=dataset,
-        tokenizer=tokenizer,
-        val_fraction=val_fraction,
-        preset=preset,
-        cfg=cfg,
-        name=name or f"{dataset.name} · {preset or 'custom'}",
-    )
-
-
-def _insert_run(
-    session: Session,
-    *,
-    dataset: Dataset,
-    tokenizer: str,
-    val_fraction: float,
-    preset: str | None,
-    cfg: TrainConfig,
-    name: str,
-) -> tuple[Run, Followup]:
+def insert_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
+    """Store a checked run: queued when its split is prepared, else preparing (and the
+    preparation requested)."""
     prep, needs_job = request_preparation(
-        session, dataset=dataset, tokenizer=tokenizer, val_fraction=val_fraction
+        session, dataset=plan.dataset, tokenizer=plan.tokenizer, val_fraction=plan.val_fraction
     )
-    check_config(cfg, prepared_meta(dataset, prep))
     ready = prep.state == PrepState.READY
     now = utcnow()
     run = Run(
-        name=name,
-        dataset_id=dataset.id,
+        name=plan.name,
+        dataset_id=plan.dataset.id,
         preparation_id=prep.id,
-        tokenizer=tokenizer,
-        val_fraction=val_fraction,
-        preset=preset,
-        config=stored_config(cfg),
+        tokenizer=plan.tokenizer,
+        val_fraction=plan.val_fraction,
+        preset=plan.preset,
+        config=stored_config(plan.cfg),
         state=RunState.QUEUED if ready else RunState.PREPARING,
         cancel_requested=False,
         iter=0,
-        max_iters=cfg.max_iters,
+        max_iters=plan.cfg.max_iters,
         attempts=0,
         created_at=now,
         queued_at=now if ready else None,
@@ -95,18 +58,6 @@ def _insert_run(
     elif needs_job:
         followup.prepare.append(prep.id)
     return run, followup
-
-
-def require_ready(dataset: Dataset) -> None:
-    if dataset.state == DatasetState.INSPECTING:
-        raise ConflictError(
-            f"dataset {dataset.id} is still being inspected; start the run when it is ready",
-            field="dataset_id",
-        )
-    if dataset.state == DatasetState.FAILED:
-        raise ConflictError(
-            f"dataset {dataset.id} is not usable: {dataset.error}", field="dataset_id"
-        )
 
 
 def get_run(session: Session, *, run_id: int) -> Run:
@@ -213,38 +164,6 @@ def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple
     run.worker_id = None
     session.flush()
     return run, Followup(train=[run.id])
-
-
-def clone_run(
-    session: Session,
-    *,
-    run_id: int,
-    name: str | None,
-    dataset_id: int | None,
-    tokenizer: str | None,
-    val_fraction: float | None,
-    overrides: dict[str, Any],
-) -> tuple[Run, Followup]:
-    """A new run from another's config with some fields changed; it starts from scratch."""
-    source = get_run(session, run_id=run_id)
-    target = dataset_id if dataset_id is not None else source.dataset_id
-    if target is None:
-        raise ConflictError(
-            f"run {run_id}'s dataset was deleted; pass dataset_id", field="dataset_id"
-        )
-    dataset = get_dataset(session, dataset_id=target)
-    require_ready(dataset)
-    build_config(preset=None, config=overrides)  # refuses service-owned fields
-    cfg = TrainConfig.from_mapping({**user_fields(source.config), **overrides})
-    return _insert_run(
-        session,
-        dataset=dataset,
-        tokenizer=tokenizer or source.tokenizer,
-        val_fraction=val_fraction if val_fraction is not None else source.val_fraction,
-        preset=source.preset,
-        cfg=cfg,
-        name=name or f"{source.name} (clone)",
-    )
 
 
 def delete_run(session: Session, *, run_id: int) -> None:

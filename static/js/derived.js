@@ -1,5 +1,5 @@
 // The numbers the run form shows as you type: exact parameter count, tokens per iteration,
-// a memory estimate, epochs over the data; and the checks worth making before a round trip.
+// a memory estimate, epochs over the data; and the one check worth making before a round trip.
 
 /** The shapes `init_from` fixes (GPT-2's own: layers, heads, width), as nanoGPT's from_pretrained. */
 export const PRETRAINED = {
@@ -67,32 +67,13 @@ export function dataFacts(dataset, tokenizer, valFraction) {
   };
 }
 
-/** The engine's preflight checks that can be made here; [{field, message}]. */
-export function localProblems(cfg, facts) {
-  const out = [];
-  for (const [name, value] of Object.entries(cfg)) {
-    if (value === null || Number.isNaN(value)) out.push({ field: name, message: `${name} needs a value` });
-  }
-  if (out.length) return out;
-  if (cfg.n_head >= 1 && cfg.n_embd % cfg.n_head) {
-    out.push({
-      field: "n_embd",
-      message: `n_embd (${cfg.n_embd}) must be divisible by n_head (${cfg.n_head}) so every head gets the same width`,
-    });
-  }
-  if (cfg.decay_lr && cfg.lr_decay_iters <= cfg.warmup_iters) {
-    out.push({
-      field: "lr_decay_iters",
-      message: `lr_decay_iters (${cfg.lr_decay_iters}) must be greater than warmup_iters (${cfg.warmup_iters})`,
-    });
-  }
-  if (cfg.min_lr > cfg.learning_rate) out.push({ field: "min_lr", message: "min_lr must be between 0 and learning_rate" });
-  const smallest = Math.min(facts.trainTokens ?? Infinity, facts.valTokens ?? Infinity);
-  if (facts.exact && smallest <= cfg.block_size) {
-    out.push({
-      field: "block_size",
-      message: `block_size ${cfg.block_size} needs more than ${cfg.block_size} tokens in each split; the smaller has ${smallest}`,
-    });
-  }
-  return out;
+/**
+ * What the form can tell before asking: the fields left empty (or not a number), all at once
+ * and in plain words; [{field, message}]. Every other check is the server's, as you type
+ * (a dry run of the request), so there is one judge and one wording.
+ */
+export function localProblems(cfg) {
+  return Object.entries(cfg)
+    .filter(([, value]) => value === null || Number.isNaN(value))
+    .map(([name]) => ({ field: name, message: `${name} needs a value` }));
 }

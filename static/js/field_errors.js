@@ -11,8 +11,11 @@ export function clearErrors(form) {
   if (general) general.hidden = true;
 }
 
-/** Show `message` beside `fieldName`'s input; false when the form has no such field. */
-export function showFieldError(form, fieldName, message) {
+/**
+ * Show `message` beside `fieldName`'s input; false when the form has no such field. `focus`
+ * moves to the input (after a submit), never while someone is typing elsewhere.
+ */
+export function showFieldError(form, fieldName, message, { focus = true } = {}) {
   if (!fieldName) return false;
   const name = fieldName.split(".").pop();
   const slot = $(`[data-error-for="${CSS.escape(name)}"]`, form);
@@ -22,8 +25,10 @@ export function showFieldError(form, fieldName, message) {
   const input = form.elements.namedItem(name);
   if (input && input.setAttribute) {
     input.setAttribute("aria-invalid", "true");
-    input.focus({ preventScroll: true });
-    input.scrollIntoView({ block: "center", behavior: "smooth" });
+    if (focus) {
+      input.focus({ preventScroll: true });
+      input.scrollIntoView({ block: "center", behavior: "smooth" });
+    }
   }
   return true;
 }
@@ -36,6 +41,6 @@ export function showFormError(form, message) {
 }
 
 /** An ApiError beside its field, or at the form's foot when no field matches. */
-export function showApiError(form, error) {
-  if (!showFieldError(form, error.field, error.message)) showFormError(form, error.message);
+export function showApiError(form, error, options = {}) {
+  if (!showFieldError(form, error.field, error.message, options)) showFormError(form, error.message);
 }

@@ -1,5 +1,6 @@
 // The run form: presets from GET /api/v1/presets, every knob read back typed, the derived
-// numbers as you type, the server's messages beside their fields, copy as curl / CLI.
+// numbers as you type, the server's messages beside their fields as you type (a dry run of
+// the request the form would send) and after a start, copy as curl / CLI.
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { cliCommand, curlCommand, slug } from "./commands.js";
@@ -16,6 +17,7 @@ import {
   tokensPerIteration,
 } from "./derived.js";
 import { $, $$, pageData, setText } from "./dom.js";
+import { DryRun } from "./dry_run.js";
 import { clearErrors, showApiError, showFieldError } from "./field_errors.js";
 import { bytes, compact, number } from "./format.js";
 
@@ -99,7 +101,6 @@ function showDerived() {
   }
   const where = d ? `${d.name}: ${facts.trainTokens == null ? "size unknown" : `${approx}${number(facts.trainTokens)} training tokens`}, vocabulary ${facts.vocab == null ? "unknown" : number(facts.vocab)}` : "no dataset";
   setText($('[data-derived="note"]'), `${where}${facts.exact ? "" : " (estimated until prepared)"}. Memory is a rough estimate of the tensors on one device; hover a figure for its parts.`);
-  return facts;
 }
 
 function showCommands() {
@@ -122,13 +123,28 @@ function showCommands() {
   );
 }
 
-function refresh({ clear = true } = {}) {
-  if (clear) clearErrors(form);
-  const facts = showDerived();
-  for (const problem of localProblems(modelShape(readConfig()), facts)) {
-    showFieldError(form, problem.field, problem.message);
+// What is wrong now: the empty fields (seen here) and the server's answer to the last dry
+// run, kept until the next answer replaces or clears it.
+let serverError = null;
+const dryRun = new DryRun(request, ({ error }) => {
+  serverError = error ?? null;
+  showProblems();
+});
+
+function showProblems() {
+  clearErrors(form);
+  const problems = localProblems(readConfig());
+  for (const problem of problems) showFieldError(form, problem.field, problem.message, { focus: false });
+  if (serverError && !problems.some((p) => p.field === serverError.field)) {
+    showApiError(form, serverError, { focus: false });
   }
+}
+
+function refresh({ check = true } = {}) {
+  showDerived();
+  showProblems();
   showCommands();
+  if (check && form.elements.dataset_id.value) dryRun.schedule(); // no dataset: nothing to ask
 }
 
 function applyPreset() {
@@ -142,8 +158,9 @@ function applyPreset() {
 
 async function submit(event) {
   event.preventDefault();
+  dryRun.cancel(); // the real request answers now
   clearErrors(form);
-  const problems = localProblems(modelShape(readConfig()), showDerived());
+  const problems = localProblems(readConfig());
   if (problems.length) {
     problems.forEach((p) => showFieldError(form, p.field, p.message));
     return;
@@ -156,6 +173,7 @@ async function submit(event) {
     const run = await api(path, { method: "POST", body });
     location.assign(`/runs/${run.id}`);
   } catch (error) {
+    serverError = error;
     showApiError(form, error);
     button.disabled = false;
     button.textContent = "Start training";
@@ -177,10 +195,10 @@ form.addEventListener("change", (event) => {
 });
 form.addEventListener("submit", submit);
 
-refresh();
+refresh({ check: false });
 try {
   for (const preset of await api("/presets")) presets.set(preset.name, preset);
-  refresh({ clear: false });
+  refresh();
 } catch (error) {
   setText($("[data-derived='note']"), `Presets could not be loaded: ${error.message}`);
 }

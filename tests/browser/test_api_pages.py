@@ -43,3 +43,42 @@ def test_api_docs_render_offline_under_the_csp(page, studio: Studio):
     assert page.evaluate("() => window.__csp") == []
     outside = [url for url in requested if not url.startswith(studio.base)]
     assert outside == [], outside
+
+
+def test_run_form_asks_the_server_as_you_type(page, studio: Studio):
+    sample = page.request.post(studio.base + "/api/v1/datasets/sample")
+    assert sample.ok, sample.text()
+    runs_before = page.request.get(studio.base + "/api/v1/runs").json()["total"]
+    checks: list[str] = []
+    page.on("request", lambda r: checks.append(r.url) if "dry_run=true" in r.url else None)
+    with page.expect_response(lambda r: "dry_run=true" in r.url) as first:
+        page.goto(f"{studio.base}/runs/new?dataset={sample.json()['id']}")
+    assert first.value.status == 200  # the preset as it stands is fine: nothing shown
+    expect(page.locator("[data-error-for]:visible")).to_have_count(0)
+    checks.clear()
+
+    n_head, n_embd = page.locator('[name="n_head"]'), page.locator('[name="n_embd"]')
+    n_embd_error = page.locator('[data-error-for="n_embd"]')
+    n_head.fill("")
+    with page.expect_response(lambda r: "dry_run=true" in r.url) as answer:
+        n_head.press_sequentially("12", delay=60)  # two keystrokes, one check
+    assert answer.value.status == 422
+    # The server's own words (the form no longer mirrors this check), beside the field it
+    # names, while the focus stays where the typing is.
+    expect(n_embd_error).to_have_text(
+        "n_embd (128) must be divisible by n_head (12) so every head gets the same width"
+    )
+    expect(n_embd).to_have_attribute("aria-invalid", "true")
+    assert page.evaluate("() => document.activeElement.name") == "n_head"
+    assert len(checks) == 1, checks
+    screenshot(page, "16-run-form-live-check")
+
+    n_head.fill("4")
+    expect(n_embd_error).to_be_hidden()
+    expect(n_embd).not_to_have_attribute("aria-invalid", "true")
+    # A check on the data: the dataset's own figures (estimated until prepared).
+    page.locator('[name="block_size"]').fill("200000")
+    expect(page.locator('[data-error-for="block_size"]')).to_contain_text("block_size")
+    page.locator('[name="block_size"]').fill("64")
+    expect(page.locator('[data-error-for="block_size"]')).to_be_hidden()
+    assert page.request.get(studio.base + "/api/v1/runs").json()["total"] == runs_before

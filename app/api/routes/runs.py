@@ -1,32 +1,46 @@
-"""Runs: create (validated before anything is queued), list, get, cancel, resume, clone,
-delete. Jobs are enqueued by task name after the transaction commits."""
+"""Runs: create (validated before anything is queued; `?dry_run=true` validates only), list,
+get, cancel, resume, clone, delete. Jobs are enqueued by task name after the transaction
+commits."""
 
 from __future__ import annotations
 
 import shutil
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.runs import (
+    DataFacts,
     PresetOut,
     RunClone,
     RunCreate,
     RunList,
     RunOut,
+    RunPlanOut,
     RunResume,
     State,
 )
 from app.core import jobs
 from app.core.models import Run
 from app.crud import runs as crud
+from app.crud.run_config import stored_config
+from app.crud.run_plan import RunPlan, plan_clone, plan_new
 from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 presets_router = APIRouter(prefix="/presets", tags=["runs"])
+
+DryRun = Annotated[
+    bool,
+    Query(description="Check everything a real request checks; store and queue nothing"),
+]
+DRY_RUN_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"model": RunPlanOut, "description": "With dry_run=true: the run it would start"}
+}
 
 
 def run_out(run: Run, positions: dict[int, int]) -> RunOut:
@@ -51,12 +65,17 @@ def _commit_and_enqueue(session: Session, followup: crud.Followup) -> None:
         jobs.enqueue_train(run_id)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create_run(body: RunCreate, session: SessionDep) -> RunOut:
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=RunOut, responses=DRY_RUN_RESPONSE
+)
+def create_run(
+    body: RunCreate, session: SessionDep, dry_run: DryRun = False
+) -> RunOut | JSONResponse:
     """Preset + config are checked by the engine's preflight (422 naming the field) before
     the run is stored and queued. A dataset not yet prepared with the tokenizer is prepared
-    first (state `preparing`)."""
-    run, followup = crud.create_run(
+    first (state `preparing`). With `dry_run=true`, the same checks and the same errors, then
+    200 with the run it would start; nothing is stored or queued."""
+    plan = plan_new(
         session,
         dataset_id=body.dataset_id,
         tokenizer=body.tokenizer,
@@ -65,8 +84,35 @@ def create_run(body: RunCreate, session: SessionDep) -> RunOut:
         config=body.config,
         name=body.name,
     )
+    if dry_run:
+        return _plan_response(plan)
+    run, followup = crud.insert_run(session, plan=plan)
     _commit_and_enqueue(session, followup)
     return _one(session, run)
+
+
+def _plan_response(plan: RunPlan) -> JSONResponse:
+    """200 (not the route's 201): nothing was created."""
+    tokens = plan.cfg.tokens_per_iter
+    train_tokens = plan.meta.get("train_tokens")
+    out = RunPlanOut(
+        name=plan.name,
+        dataset_id=plan.dataset.id,
+        tokenizer=plan.tokenizer,
+        val_fraction=plan.val_fraction,
+        preset=plan.preset,
+        config=stored_config(plan.cfg),
+        state="queued" if plan.prepared else "preparing",
+        data=DataFacts(
+            train_tokens=train_tokens,
+            val_tokens=plan.meta.get("val_tokens"),
+            vocab_size=plan.meta.get("vocab_size"),
+            exact=plan.exact,
+        ),
+        tokens_per_iter=tokens,
+        epochs=tokens * plan.cfg.max_iters / train_tokens if train_tokens else None,
+    )
+    return JSONResponse(out.model_dump(mode="json"))
 
 
 @router.get("")
@@ -111,19 +157,30 @@ def resume_run(run_id: int, session: SessionDep, body: RunResume | None = None) 
     return _one(session, run)
 
 
-@router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED)
-def clone_run(run_id: int, session: SessionDep, body: RunClone | None = None) -> RunOut:
-    """A new run with this run's config and the given overrides, from scratch."""
+@router.post(
+    "/{run_id}/clone",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunOut,
+    responses=DRY_RUN_RESPONSE,
+)
+def clone_run(
+    run_id: int, session: SessionDep, body: RunClone | None = None, dry_run: DryRun = False
+) -> RunOut | JSONResponse:
+    """A new run with this run's config and the given overrides, from scratch
+    (`dry_run=true`: checked only, as for `POST /runs`)."""
     body = body or RunClone()
-    run, followup = crud.clone_run(
+    plan = plan_clone(
         session,
-        run_id=run_id,
+        source=crud.get_run(session, run_id=run_id),
         name=body.name,
         dataset_id=body.dataset_id,
         tokenizer=body.tokenizer,
         val_fraction=body.val_fraction,
         overrides=body.config,
     )
+    if dry_run:
+        return _plan_response(plan)
+    run, followup = crud.insert_run(session, plan=plan)
     _commit_and_enqueue(session, followup)
     return _one(session, run)
 

@@ -25,6 +25,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (401, "Missing or wrong token"),
         (404, "Not found"),
         (409, "Conflicts with the current state"),
-        (422, "InvalidError request, naming the field"),
+        (422, "Invalid request, naming the field"),
     )
 }

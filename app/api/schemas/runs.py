@@ -67,6 +67,29 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
+class DataFacts(BaseModel):
+    train_tokens: int | None
+    val_tokens: int | None
+    vocab_size: int | None = Field(description="Known once the split is prepared")
+    exact: bool = Field(description="From the prepared split; else estimated from the upload")
+
+
+class RunPlanOut(BaseModel):
+    """What `?dry_run=true` answers: the run as it would be stored, nothing stored."""
+
+    dry_run: Literal[True] = True
+    name: str
+    dataset_id: int
+    tokenizer: str
+    val_fraction: float
+    preset: str | None
+    config: dict[str, Any] = Field(description="The full TrainConfig, as the run would keep it")
+    state: Literal["preparing", "queued"] = Field(description="The state it would start in")
+    data: DataFacts = Field(description="What the checks knew of the data")
+    tokens_per_iter: int
+    epochs: float | None = Field(description="max_iters × tokens_per_iter / train_tokens")
+
+
 class RunList(BaseModel):
     items: list[RunOut]
     total: int
