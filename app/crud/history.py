@@ -1,12 +1,14 @@
-"""A run's history: metric points (optionally downsampled), log lines and checkpoints."""
+"""A run's history: metric points (optionally downsampled), log lines (forward from an id,
+or backward from the end or an id) and checkpoints."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from app.core.errors import InvalidError
 from app.core.models import Checkpoint, LogLine, Metric
 from app.crud.runs import get_run
 
@@ -73,6 +75,52 @@ def log_lines_after(session: Session, *, run_id: int, after_id: int, limit: int)
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def log_lines_before(
+    session: Session, *, run_id: int, before_id: int | None, limit: int
+) -> list[LogLine]:
+    """The `limit` lines just before line `before_id` (the newest, without it), oldest first."""
+    query = select(LogLine).where(LogLine.run_id == run_id)
+    if before_id is not None:
+        query = query.where(LogLine.id < before_id)
+    rows = list(session.scalars(query.order_by(LogLine.id.desc()).limit(limit)))
+    rows.reverse()
+    return rows
+
+
+def log_page(
+    session: Session,
+    *,
+    run_id: int,
+    after_id: int | None,
+    before_id: int | None,
+    tail: int | None,
+    limit: int,
+) -> tuple[list[LogLine], bool, bool]:
+    """(lines oldest first, more before them, more after them). Forward from `after_id`
+    (`limit` lines), or backward: the last `tail` lines, or the `tail` (else `limit`) lines
+    before `before_id`."""
+    get_run(session, run_id=run_id)
+    if after_id is not None and (before_id is not None or tail is not None):
+        raise InvalidError("after cannot be combined with before or tail", field="after")
+    if before_id is None and tail is None:
+        rows = log_lines_after(session, run_id=run_id, after_id=after_id or 0, limit=limit + 1)
+        more_after = len(rows) > limit
+        rows = rows[:limit]
+        more_before = bool(rows) and _has_lines(session, run_id, LogLine.id < rows[0].id)
+        return rows, more_before, more_after
+    count = tail or limit
+    rows = log_lines_before(session, run_id=run_id, before_id=before_id, limit=count + 1)
+    more_before = len(rows) > count
+    rows = rows[-count:]
+    more_after = bool(rows) and _has_lines(session, run_id, LogLine.id > rows[-1].id)
+    return rows, more_before, more_after
+
+
+def _has_lines(session: Session, run_id: int, where: ColumnElement[bool]) -> bool:
+    query = select(LogLine.id).where(LogLine.run_id == run_id, where).limit(1)
+    return session.scalar(query) is not None
 
 
 def count_metrics(session: Session, *, run_id: int) -> int:

@@ -1,6 +1,7 @@
-"""The API reference page and the run form's live validation in a real browser: Swagger UI
-(vendored) renders the operations under the pages' CSP, and the form asks the server
-(`POST /runs?dry_run=true`) as you type. Independent of test_dashboard.py's order."""
+"""Pages over the API's newer parts, in a real browser: the API reference (Swagger UI,
+vendored) renders the operations under the pages' CSP; the run form asks the server
+(`POST /runs?dry_run=true`) as you type; a run's log loads its tail and earlier lines on
+request. Independent of test_dashboard.py's order."""
 
 from __future__ import annotations
 
@@ -82,3 +83,34 @@ def test_run_form_asks_the_server_as_you_type(page, studio: Studio):
     page.locator('[name="block_size"]').fill("64")
     expect(page.locator('[data-error-for="block_size"]')).to_be_hidden()
     assert page.request.get(studio.base + "/api/v1/runs").json()["total"] == runs_before
+
+
+def test_run_log_shows_its_tail_then_earlier_lines(page, studio: Studio):
+    """A long log: the last 500 lines first, the rest behind "Load earlier lines"."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.core.models import LogLine, Run
+
+    engine = create_engine(f"sqlite:///{studio.log.parent / 'studio.db'}")
+    with Session(engine) as session, session.begin():
+        run = Run(name="long log", tokenizer="char", val_fraction=0.1, config={},
+                  state="cancelled", max_iters=10)  # fmt: skip
+        session.add(run)
+        session.flush()
+        session.add_all(LogLine(run_id=run.id, line=f"line {i}") for i in range(1, 1235))
+        run_id = run.id
+    engine.dispose()
+
+    page.goto(f"{studio.base}/runs/{run_id}")
+    log = page.locator("[data-log]")
+    earlier = page.get_by_role("button", name="Load earlier lines")
+    expect(page.locator("[data-log-count]")).to_have_text("the last 500 lines")
+    expect(log).to_contain_text("line 1234")
+    assert log.text_content().startswith("line 735\n")
+    with page.expect_response(lambda r: "before=" in r.url):
+        earlier.click()
+    expect(page.locator("[data-log-count]")).to_have_text("1,234 lines")
+    expect(earlier).to_be_hidden()
+    lines = log.text_content().split("\n")
+    assert lines == [f"line {i}" for i in range(1, 1235)]

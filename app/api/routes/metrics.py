@@ -77,14 +77,23 @@ async def stream_metrics(
 def get_logs(
     run_id: int,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int | None, Query(ge=0, description="Lines after this id")] = None,
+    before: Annotated[int | None, Query(ge=1, description="Lines before this id")] = None,
+    tail: Annotated[int | None, Query(ge=1, le=5000, description="The last N lines")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> LogPage:
-    """Log lines after line id `after`, oldest first."""
-    get_run(session, run_id=run_id)
-    rows = history.log_lines_after(session, run_id=run_id, after_id=after, limit=limit)
+    """Log lines, oldest first: `limit` after line id `after` (0 = from the start); or the
+    last `tail` lines; or the `tail` (else `limit`) lines before line id `before`. Follow
+    the stream from the last id (`…/logs/stream?after=`)."""
+    rows, more_before, more_after = history.log_page(
+        session, run_id=run_id, after_id=after, before_id=before, tail=tail, limit=limit
+    )
     items = [LogLineOut.model_validate(r) for r in rows]
-    return LogPage(items=items, next_after=items[-1].id if len(items) == limit else None)
+    return LogPage(
+        items=items,
+        next_after=items[-1].id if more_after else None,
+        next_before=items[0].id if more_before else None,
+    )
 
 
 @router.get("/logs/stream", response_class=StreamingResponse, responses=SSE_RESPONSE)

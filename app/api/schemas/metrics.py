@@ -37,8 +37,13 @@ class LogLineOut(BaseModel):
 
 
 class LogPage(BaseModel):
-    items: list[LogLineOut]
-    next_after: int | None = Field(description="Pass as ?after= for the next page")
+    items: list[LogLineOut] = Field(description="Oldest first")
+    next_after: int | None = Field(
+        description="Pass as ?after= for the lines after these; null when there are none yet"
+    )
+    next_before: int | None = Field(
+        description="Pass as ?before= for the lines before these; null at the log's start"
+    )
 
 
 class CheckpointOut(BaseModel):
