@@ -1,24 +1,27 @@
 """Access: `Authorization: Bearer <token>` for scripts, a session cookie for the browser.
 
 A GET of any page with `?token=...` trades the token for an HttpOnly, SameSite=Lax cookie
-holding an HMAC of the token (never the token), then redirects to the URL without it.
+holding an HMAC of the token (never the token), then redirects to the URL without it. A wrong
+token is a JSON 401, except for a browser opening a page: it goes to /login, which says why.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
-from starlette.datastructures import URL
+from starlette.datastructures import URL, Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import LoginRequiredError, error_response
+from app.api.errors import LoginRequiredError, error_response, is_api_path
 from app.core.access import session_matches, session_value, token_matches
 from app.core.errors import ForbiddenError, StudioError
 
 COOKIE_NAME = "studio_session"
 COOKIE_MAX_AGE = 30 * 24 * 3600
+# /login?reason=… : the login page says what went wrong (app.web.pages.login).
+BAD_LINK_REASON = "bad_token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -47,16 +50,26 @@ class TokenExchangeMiddleware:
         if given is None:
             await self.app(scope, receive, send)
             return
-        if not token_matches(given, self.token):
-            response = error_response(401, "unauthorized", "wrong token", "token")
-            await response(scope, receive, send)
-            return
         rest = urlencode([(k, v) for k, v in pairs if k != "token"])
         target = URL(scope=scope).replace(query=rest)
         location = target.path + (f"?{rest}" if rest else "")
-        response = RedirectResponse(location, status_code=303)
-        set_session_cookie(response, self.token, secure=target.scheme == "https")
+        if token_matches(given, self.token):
+            response = RedirectResponse(location, status_code=303)
+            set_session_cookie(response, self.token, secure=target.scheme == "https")
+        elif _opens_a_page(scope):
+            # A person with a stale or mistyped link: the login form, saying so; the wrong
+            # token stays out of the URL (and so out of history and logs).
+            login = f"/login?next={quote(location, safe='/')}&reason={BAD_LINK_REASON}"
+            response = RedirectResponse(login, status_code=303)
+        else:
+            response = error_response(401, "unauthorized", "wrong token", "token")
         await response(scope, receive, send)
+
+
+def _opens_a_page(scope: Scope) -> bool:
+    """A browser navigating to a page (it accepts HTML), not a script or the API."""
+    accept = Headers(scope=scope).get("accept", "")
+    return "text/html" in accept and not is_api_path(scope["path"])
 
 
 def set_session_cookie(response: RedirectResponse, token: str, *, secure: bool) -> None:

@@ -27,8 +27,15 @@ _CODES = {
     422: "invalid",
     503: "unavailable",
 }
+# Paths that are the API's (JSON errors, JSON 401s); everything else is a page.
+API_PATH_PREFIXES = ("/api/", "/openapi.json")
+
 # Where the request data a validation error points at lives; not part of the field name.
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith(API_PATH_PREFIXES)
 
 
 class LoginRequiredError(Exception):
@@ -102,4 +109,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal_error)
 
 
-__all__ = ["DataError", "LoginRequiredError", "error_response", "install_error_handlers"]
+__all__ = [
+    "DataError",
+    "LoginRequiredError",
+    "error_response",
+    "install_error_handlers",
+    "is_api_path",
+]

@@ -12,13 +12,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.errors import is_api_path
 from app.core.errors import StudioError
 from app.web.templating import render
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
-_MACHINE_PREFIXES = ("/api/", "/openapi.json")
 
 _TITLES = {
     404: "Not found",
@@ -31,7 +31,7 @@ _ADVICE = {
 
 
 def is_page_path(path: str) -> bool:
-    return path != "/api" and not path.startswith(_MACHINE_PREFIXES)
+    return not is_api_path(path)
 
 
 def error_page(request: Request, status: int, detail: str | None = None) -> Response:

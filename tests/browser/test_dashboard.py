@@ -67,6 +67,11 @@ def test_the_printed_url_signs_in_and_drops_the_token(browser, studio: Studio, c
     context = new_context(browser, studio, signed_in=False)
     page = context.new_page()
     console.watch(page)
+    page.goto(studio.base + "/runs/new?token=a-stale-token")  # a link from another server
+    assert "/login?next=" in page.url and "a-stale-token" not in page.url
+    expect(page.get_by_role("alert")).to_contain_text(
+        "That link's token is not valid for this server"
+    )
     page.goto(studio.base + "/runs/new")
     assert "/login?next=" in page.url
     assert_labelled(page)

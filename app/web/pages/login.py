@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from app.api.auth import COOKIE_NAME, has_session, set_session_cookie
+from app.api.auth import BAD_LINK_REASON, COOKIE_NAME, has_session, set_session_cookie
 from app.core.access import token_matches
 from app.web.templating import render
 
@@ -33,11 +33,21 @@ def _same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
+# Why a redirect landed here (`?reason=`); anything else says nothing.
+REASONS = {
+    BAD_LINK_REASON: (
+        "That link's token is not valid for this server; paste the token "
+        "`nanogpt-studio serve` printed (or STUDIO_TOKEN)."
+    ),
+}
+
+
 @router.get("/login")
-def login_page(request: Request, next: str = "/") -> Response:
+def login_page(request: Request, next: str = "/", reason: str | None = None) -> Response:
     if has_session(request, request.app.state.token):
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", next=safe_next(next), error=None)
+    message = REASONS.get(reason) if reason else None
+    return render(request, "login.html", next=safe_next(next), error=message)
 
 
 @router.post("/login")
