@@ -8,7 +8,8 @@ dropout 0, eval_iters 20); `shakespeare-char` is nanoGPT's config/train_shakespe
 model (6 layers, 6 heads, 384 dims, block 256). With --nanogpt, nanoGPT's own train.py runs
 the same recipe from that checkout (its data/shakespeare_char prepared), for tokens/s and loss
 side by side. Prints one line per engine; tokens/s is the median over logged steps after the
-first five.
+first five. "val loss" is each engine's own last evaluation (eval_iters random or fixed
+batches); "full val" scores both final models on every token of the same val split.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from worker.engine.checkpoint import clean_state_dict, load_checkpoint
 from worker.engine.events import EvalEvent, LogEvent, TrainCallbacks
-from worker.engine.prepare import prepare
+from worker.engine.model import GPT, GPTConfig
+from worker.engine.prepare import prepare, token_memmap
 from worker.engine.presets import preset_config
 from worker.engine.train import train
 
@@ -71,15 +76,40 @@ def run_ours(recipe: str, iters: int, workdir: Path) -> dict[str, float]:
     )
     collect = Collect()
     started = time.perf_counter()
-    train(cfg, collect)
+    result = train(cfg, collect)
     wall = time.perf_counter() - started
+    assert result.checkpoint is not None
     steady = [e.tokens_per_sec for e in collect.logs[5:]] or [collect.logs[-1].tokens_per_sec]
     return {
         "tokens_per_sec": statistics.median(steady),
         "final_loss": collect.logs[-1].loss,
         "val_loss": collect.evals[-1].val_loss if collect.evals else float("nan"),
+        "full_val_loss": full_val_loss(result.checkpoint, data),
         "wall_s": wall,
     }
+
+
+@torch.no_grad()
+def full_val_loss(checkpoint: Path, data: Path) -> float:
+    """Mean loss over the whole val split in non-overlapping windows: no sampling noise.
+
+    Works for nanoGPT's checkpoints too (same parameter names), so both engines' final
+    models are scored on exactly the same tokens.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.0}))
+    model.load_state_dict(clean_state_dict(ckpt["model"]))
+    model.eval()
+    block = model.config.block_size
+    tokens = torch.from_numpy(token_memmap(data, "val").astype("int64"))
+    windows = tokens[: (len(tokens) - 1) // block * block + 1]
+    x = windows[:-1].view(-1, block)
+    y = windows[1:].view(-1, block)
+    total = 0.0
+    for start in range(0, len(x), 64):
+        _, loss = model(x[start : start + 64], y[start : start + 64])
+        total += float(loss) * len(x[start : start + 64])
+    return total / len(x)
 
 
 NANOGPT_ITER = re.compile(r"^iter (\d+): loss ([\d.]+), time ([\d.]+)ms")
@@ -120,6 +150,8 @@ def run_nanogpt(recipe: str, iters: int, checkout: Path, workdir: Path) -> dict[
         "tokens_per_sec": tokens_per_iter / statistics.median(steady),
         "final_loss": losses[-1],
         "val_loss": vals[-1] if vals else float("nan"),
+        # nanoGPT saves when val improves; its last save is scored on our val split
+        "full_val_loss": full_val_loss(workdir / "nanogpt-out" / "ckpt.pt", workdir / "data"),
         "wall_s": wall,
     }
 
@@ -129,22 +161,41 @@ def main() -> None:
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="tiny")
     parser.add_argument("--iters", type=int, default=2000)
     parser.add_argument("--nanogpt", type=Path, help="a nanoGPT checkout to compare against")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternate the engines this many times (a shared "
+        "machine's speed drifts; the ratio within a round is what to trust)",
+    )  # fmt: skip
     args = parser.parse_args()
+    engines = ["nanogpt-studio"] + (["nanoGPT train.py"] if args.nanogpt else [])
+    rounds: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         workdir = Path(tmp)
-        rows = {"nanogpt-studio": run_ours(args.recipe, args.iters, workdir)}
-        if args.nanogpt:
-            rows["nanoGPT train.py"] = run_nanogpt(args.recipe, args.iters, args.nanogpt, workdir)
-    print(f"\nrecipe {args.recipe}, {args.iters} iterations, CPU")
-    print(f"{'engine':<18} {'tokens/s':>10} {'last loss':>10} {'val loss':>9} {'wall s':>8}")
-    for name, row in rows.items():
-        print(
-            f"{name:<18} {row['tokens_per_sec']:>10.0f} {row['final_loss']:>10.4f} "
-            f"{row['val_loss']:>9.4f} {row['wall_s']:>8.1f}"
-        )
-    if len(rows) == 2:
-        ours, theirs = rows.values()
-        print(f"speed-up: {ours['tokens_per_sec'] / theirs['tokens_per_sec']:.2f}x")
+        for _ in range(args.rounds):
+            row = {"nanogpt-studio": run_ours(args.recipe, args.iters, workdir)}
+            if args.nanogpt:
+                row["nanoGPT train.py"] = run_nanogpt(
+                    args.recipe, args.iters, args.nanogpt, workdir
+                )
+            rounds.append(row)
+    print(f"\nrecipe {args.recipe}, {args.iters} iterations, CPU, {args.rounds} round(s)")
+    print(
+        f"{'round':<6} {'engine':<18} {'tokens/s':>10} {'last loss':>10} {'val loss':>9} "
+        f"{'full val':>9} {'wall s':>8}"
+    )
+    for number, row in enumerate(rounds, 1):
+        for name in engines:
+            r = row[name]
+            print(
+                f"{number:<6} {name:<18} {r['tokens_per_sec']:>10.0f} {r['final_loss']:>10.4f} "
+                f"{r['val_loss']:>9.4f} {r['full_val_loss']:>9.4f} {r['wall_s']:>8.1f}"
+            )
+    if args.nanogpt:
+        ratios = [
+            row["nanogpt-studio"]["tokens_per_sec"] / row["nanoGPT train.py"]["tokens_per_sec"]
+            for row in rounds
+        ]
+        shown = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"speed-up per round: {shown}; median {statistics.median(ratios):.2f}x")
 
 
 if __name__ == "__main__":
