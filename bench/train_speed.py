@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def run_ours(recipe: str, iters: int, workdir: Path) -> dict[str, float]:
     data = workdir / "data"
     if not (data / "meta.json").exists():
         prepare(SHAKESPEARE, data, tokenizer="char")
+    shutil.rmtree(workdir / f"out-{recipe}", ignore_errors=True)  # from an earlier round
     knobs = dict(RECIPES[recipe])
     preset = str(knobs.pop("preset"))
     cfg = preset_config(
@@ -117,6 +119,7 @@ NANOGPT_STEP = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)"
 
 
 def run_nanogpt(recipe: str, iters: int, checkout: Path, workdir: Path) -> dict[str, float]:
+    shutil.rmtree(workdir / "nanogpt-out", ignore_errors=True)  # from an earlier round
     knobs = {
         "tiny": [
             "--eval_iters=20", "--log_interval=1", "--block_size=64", "--batch_size=12",
@@ -144,14 +147,17 @@ def run_nanogpt(recipe: str, iters: int, checkout: Path, workdir: Path) -> dict[
             vals.append(float(match[3]))
             print(f"  nanoGPT step {match[1]}: val loss {match[3]}", flush=True)
     tokens_per_iter = {"tiny": 12 * 64, "shakespeare-char": 64 * 256}[recipe]
+    nanogpt_ckpt = workdir / "nanogpt-out" / "ckpt.pt"
     # nanoGPT's first logged time includes its first evaluation; skip the first five
     steady = times[5:] or times
     return {
         "tokens_per_sec": tokens_per_iter / statistics.median(steady),
         "final_loss": losses[-1],
         "val_loss": vals[-1] if vals else float("nan"),
-        # nanoGPT saves when val improves; its last save is scored on our val split
-        "full_val_loss": full_val_loss(workdir / "nanogpt-out" / "ckpt.pt", workdir / "data"),
+        # nanoGPT saves only at an evaluation that improved (never, with one evaluation)
+        "full_val_loss": full_val_loss(nanogpt_ckpt, workdir / "data")
+        if nanogpt_ckpt.exists()
+        else float("nan"),
         "wall_s": wall,
     }
 

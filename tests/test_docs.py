@@ -1,0 +1,66 @@
+"""The docs stay honest: every API route is in docs/api.md, every README command is real,
+every bench script has its figures in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from worker.cli import build_parser
+from worker.engine.presets import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAM = re.compile(r"\{[^}]+\}")
+
+
+def documented_endpoints() -> set[str]:
+    """`METHOD /path` pairs as docs/api.md writes them, path parameters blanked."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    found = set()
+    for method, path in re.findall(r"\b(GET|POST|DELETE|PUT|PATCH) (/[\w/{}.\-]+)", text):
+        found.add(f"{method} {PARAM.sub('{}', path.removeprefix('/api/v1'))}")
+    return found
+
+
+def test_every_api_route_is_documented(client) -> None:
+    documented = documented_endpoints()
+    missing = []
+    for route in client.app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/api/v1/"):
+            continue
+        for method in sorted(getattr(route, "methods", set()) - {"HEAD", "OPTIONS"}):
+            endpoint = f"{method} {PARAM.sub('{}', path.removeprefix('/api/v1'))}"
+            if endpoint not in documented:
+                missing.append(endpoint)
+    assert missing == []
+
+
+def readme_commands() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [line.split() for line in re.findall(r"^nanogpt-studio [^\n#]+", text, re.M)]
+
+
+def test_readme_shows_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make run" in text and "make test" in text
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+@pytest.mark.parametrize("command", readme_commands(), ids=lambda c: c[1])
+def test_readme_cli_examples_parse(command: list[str]) -> None:
+    args, extra = build_parser().parse_known_args(command[1:])
+    assert hasattr(args, "handler")
+    assert all(e.startswith("--") and "=" in e for e in extra)  # nanoGPT-style knobs only
+    if getattr(args, "preset", None):
+        assert args.preset in PRESETS
+
+
+def test_every_bench_script_has_figures_in_the_docs() -> None:
+    docs = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    scripts = [p for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")]
+    assert scripts
+    assert [p.name for p in scripts if p.name not in docs] == []
