@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from worker.engine.batches import BatchSampler
 from worker.engine.checkpoint import BEST, LATEST, save_checkpoint
@@ -38,6 +41,19 @@ def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainRes
     return _Loop(cfg, callbacks, runtime, state, meta).run()
 
 
+def _attention_kernel(runtime: Runtime, block_size: int) -> Callable[[], Any]:
+    """Which attention kernel the training steps use.
+
+    On a CPU, PyTorch's flash-attention kernel has a slow backward pass for short sequences:
+    for the tiny recipe (block 64) the plain math kernel made whole steps 1.34x faster, while
+    at block 256 the two are within 3% (docs/benchmarks.md). The math kernel stores the full
+    attention matrix, so long blocks keep flash attention for its memory.
+    """
+    if runtime.device_type == "cpu" and block_size <= 256:
+        return lambda: sdpa_kernel(SDPBackend.MATH)
+    return contextlib.nullcontext
+
+
 class _Loop:
     """One run's loop; its fields are what survives between iterations."""
 
@@ -53,6 +69,7 @@ class _Loop:
         self.tokenizer_meta = meta["tokenizer"]
         self.out_dir = Path(cfg.out_dir)
         self.model: Any = torch.compile(state.model) if runtime.compile else state.model
+        self.attention_kernel = _attention_kernel(runtime, cfg.block_size)
 
         def sampler(split: Split, generator: torch.Generator | None) -> BatchSampler:
             return BatchSampler(
@@ -123,7 +140,7 @@ class _Loop:
                 return self._result("stopped")
 
             for _ in range(cfg.gradient_accumulation_steps):
-                with runtime.autocast():
+                with runtime.autocast(), self.attention_kernel():
                     _, loss = self.model(x, y)
                     assert loss is not None
                     loss = loss / cfg.gradient_accumulation_steps  # mean over micro-steps
@@ -188,7 +205,7 @@ class _Loop:
         for split, batches in self.eval_batches.items():
             total = torch.zeros((), device=self.runtime.device)
             for x, y in batches.spaced(cfg.eval_iters):
-                with self.runtime.autocast():
+                with self.runtime.autocast(), self.attention_kernel():
                     _, loss = self.model(x, y)
                 assert loss is not None
                 total += loss.float()
