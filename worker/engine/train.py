@@ -70,6 +70,8 @@ class _Loop:
         self.out_dir = Path(cfg.out_dir)
         self.model: Any = torch.compile(state.model) if runtime.compile else state.model
         self.attention_kernel = _attention_kernel(runtime, cfg.block_size)
+        # counted once: summing every parameter's size at each log line is wasted work
+        self.flops_per_iter = state.model.flops_per_token() * cfg.tokens_per_iter
 
         def sampler(split: Split, generator: torch.Generator | None) -> BatchSampler:
             return BatchSampler(
@@ -163,7 +165,6 @@ class _Loop:
                 self._check_finite(lossf, state.iter_num)
                 now = time.perf_counter()
                 dt = (now - timer) / iters_timed
-                # the first iterations include warm-up (and compilation): keep them out
                 # The first interval holds warm-up (and compilation): the average starts
                 # afresh at the second, then smooths as nanoGPT's running MFU does.
                 logs_seen += 1
@@ -178,8 +179,7 @@ class _Loop:
         self.last_loss = lossf
         mfu = None
         if self.runtime.peak_flops:
-            flops = self.state.model.flops_per_token() * cfg.tokens_per_iter
-            mfu = flops / dt_avg / self.runtime.peak_flops
+            mfu = self.flops_per_iter / dt_avg / self.runtime.peak_flops
         remaining = cfg.max_iters - it
         evals_left = remaining // cfg.eval_interval + 1
         event = LogEvent(
