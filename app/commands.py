@@ -20,7 +20,7 @@ def _apply(args: argparse.Namespace) -> Any:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"STUDIO_{flag.upper()}"] = str(value)
-    from app.core.settings import get_settings
+    from app.store.settings import get_settings
 
     get_settings.cache_clear()
     return get_settings()
@@ -54,7 +54,7 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         print("error: set STUDIO_REDIS_URL (or run everything with `serve`)", file=sys.stderr)
         return 2
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
-    from app.core.broker import QUEUES
+    from app.store.queues import QUEUES
 
     unknown = sorted(set(queues) - set(QUEUES))
     if unknown:
@@ -64,7 +64,7 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         )
         return 2
     concurrency = args.concurrency or (1 if "train" in queues else 2)
-    from worker.celery_app import celery_app
+    from worker.jobs.celery_app import celery_app
 
     name = f"{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
     celery_app.worker_main(
@@ -88,7 +88,7 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
 
 
 def _migrate(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
-    from app.core.migrate import upgrade
+    from app.store.migrate import upgrade
 
     settings = _apply(args)
     upgrade(settings.sqlalchemy_url, args.revision)

@@ -13,8 +13,8 @@ from app.api.deps import require_api_access
 from app.api.errors import install_error_handlers
 from app.api.openapi import router as openapi_router
 from app.api.routes import datasets, metrics, runs, samples, system
-from app.core.access import load_or_create_token
-from app.core.settings import Settings, get_settings
+from app.store.access import load_or_create_token
+from app.store.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
 

@@ -18,8 +18,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from app.core.access import load_or_create_token
-from app.core.settings import Settings
+from app.store.access import load_or_create_token
+from app.store.settings import Settings
 
 STOP_GRACE_S = 60.0
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
@@ -105,7 +105,7 @@ def children_for(settings: Settings) -> list[Child]:
 
 
 def serve(settings: Settings, *, out: object = sys.stdout) -> int:
-    from app.core.migrate import upgrade
+    from app.store.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     token = load_or_create_token(settings)

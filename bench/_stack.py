@@ -73,8 +73,8 @@ class Service:
 def service(
     *, workers: bool, database_url: str | None = None, **extra_env: str
 ) -> Iterator[Service]:
-    from app.core.migrate import upgrade
     from app.embedded_valkey import start_valkey
+    from app.store.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
         data_dir = Path(tmp)

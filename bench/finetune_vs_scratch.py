@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.engine.config import TrainConfig
-from worker.engine.events import EvalEvent, TrainCallbacks
+from worker.engine.events import StepEvent, TrainCallbacks
 from worker.engine.export import export_checkpoint
 from worker.engine.prepare import prepare
 from worker.engine.train import train
@@ -36,10 +36,11 @@ BATCH = 8
 
 class EvalLog(TrainCallbacks):
     def __init__(self) -> None:
-        self.evals: list[EvalEvent] = []
+        self.evals: list[StepEvent] = []
 
-    def on_eval(self, event: EvalEvent) -> None:
-        self.evals.append(event)
+    def on_step(self, event: StepEvent) -> None:
+        if event.evaluated:
+            self.evals.append(event)
 
 
 def config(data: Path, out: Path, **knobs: Any) -> TrainConfig:
@@ -54,7 +55,7 @@ def config(data: Path, out: Path, **knobs: Any) -> TrainConfig:
     return TrainConfig.from_mapping(values)
 
 
-def run(cfg: TrainConfig) -> tuple[list[EvalEvent], float]:
+def run(cfg: TrainConfig) -> tuple[list[StepEvent], float]:
     log = EvalLog()
     started = time.perf_counter()
     train(cfg, log)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from worker.engine.events import LogEvent, StartInfo, TrainCallbacks
+from worker.engine.events import StartInfo, StepEvent, TrainCallbacks
 from worker.engine.generate import Sampling, generate_ids
 from worker.engine.prepare import prepare
 from worker.engine.presets import preset_config
@@ -29,12 +29,14 @@ SHAKESPEARE = Path(__file__).resolve().parents[1] / "app" / "sample_data" / "tin
 
 class Show(TrainCallbacks):
     def __init__(self) -> None:
-        self.logs: list[LogEvent] = []
+        self.logs: list[StepEvent] = []
 
     def on_start(self, info: StartInfo) -> None:
         print(f"  start: {info.to_dict()}", flush=True)
 
-    def on_log(self, event: LogEvent) -> None:
+    def on_step(self, event: StepEvent) -> None:
+        if not event.logged:
+            return
         self.logs.append(event)
         mfu = f"{event.mfu * 100:.1f}%" if event.mfu is not None else "n/a"
         memory = (event.memory_bytes or 0) / 2**20

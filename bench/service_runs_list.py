@@ -22,8 +22,8 @@ def fill(count: int, queued: int = 20) -> None:
     """count finished runs, the newest `queued` of them waiting on the train queue."""
     from sqlalchemy import insert
 
-    from app.core.db import get_db
-    from app.core.models import Run, utcnow
+    from app.store.db import get_db
+    from app.store.models import Run, utcnow
     from worker.engine.presets import preset_config
 
     config = preset_config("tiny-cpu").to_dict()
@@ -55,8 +55,8 @@ def main() -> None:
 
     with service(workers=False, database_url=args.database_url) as svc:
         os.environ.update({k: v for k, v in svc.env.items() if k.startswith("STUDIO_")})
-        from app.core.db import reset_db
-        from app.core.settings import get_settings
+        from app.store.db import reset_db
+        from app.store.settings import get_settings
 
         get_settings.cache_clear()
         reset_db()
@@ -80,8 +80,8 @@ def main() -> None:
         if args.database_url:
             from sqlalchemy import delete
 
-            from app.core.db import get_db
-            from app.core.models import Run
+            from app.store.db import get_db
+            from app.store.models import Run
 
             with get_db().transaction() as session:
                 session.execute(delete(Run))

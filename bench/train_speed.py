@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from worker.engine.checkpoint import clean_state_dict, load_checkpoint
-from worker.engine.events import EvalEvent, LogEvent, TrainCallbacks
+from worker.engine.events import StepEvent, TrainCallbacks
 from worker.engine.model import GPT, GPTConfig
 from worker.engine.prepare import prepare, token_memmap
 from worker.engine.presets import preset_config
@@ -44,15 +44,15 @@ RECIPES: dict[str, dict[str, object]] = {
 
 class Collect(TrainCallbacks):
     def __init__(self) -> None:
-        self.logs: list[LogEvent] = []
-        self.evals: list[EvalEvent] = []
+        self.logs: list[StepEvent] = []
+        self.evals: list[StepEvent] = []
 
-    def on_log(self, event: LogEvent) -> None:
-        self.logs.append(event)
-
-    def on_eval(self, event: EvalEvent) -> None:
-        self.evals.append(event)
-        print(f"  ours step {event.iter}: val loss {event.val_loss:.4f}", flush=True)
+    def on_step(self, event: StepEvent) -> None:
+        if event.logged:
+            self.logs.append(event)
+        if event.evaluated:
+            self.evals.append(event)
+            print(f"  ours step {event.iter}: val loss {event.val_loss:.4f}", flush=True)
 
 
 def run_ours(recipe: str, iters: int, workdir: Path) -> dict[str, float]:

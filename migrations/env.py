@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from app.core.db import make_engine
-from app.core.models import Base
-from app.core.settings import get_settings
+from app.store.db import make_engine
+from app.store.models import Base
+from app.store.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata

@@ -112,8 +112,8 @@ def client(local_env: dict[str, str]) -> Iterator[object]:
     """The app in this process (TestClient), authenticated with the Bearer token."""
     from fastapi.testclient import TestClient
 
-    from app.core.settings import get_settings
     from app.main import create_app
+    from app.store.settings import get_settings
 
     use_environment(local_env)
     app = create_app(get_settings())

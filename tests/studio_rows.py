@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from app.core.db import get_db
-from app.core.models import Dataset, Preparation, Run, utcnow
+from app.store.db import get_db
+from app.store.models import Dataset, Preparation, Run, utcnow
 
 
 def make_run(**values: Any) -> int:
@@ -40,3 +43,28 @@ def ago(seconds: float):
 def get_run(run_id: int) -> Run:
     with get_db().session() as session:
         return session.get(Run, run_id)
+
+
+@contextmanager
+def listening(run_id: int) -> Iterator[Callable[[], dict[str, Any]]]:
+    """Subscribe to a run's channel; the callable returns the next message (within 10 s)."""
+    import redis
+
+    from app.store.broker import run_channel
+    from app.store.settings import get_settings
+
+    conn = redis.Redis.from_url(get_settings().redis_url)
+    pubsub = conn.pubsub()
+    pubsub.subscribe(run_channel(run_id))
+    assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+
+    def next_message() -> dict[str, Any]:
+        message = pubsub.get_message(timeout=10)
+        assert message is not None, f"nothing was published for run {run_id}"
+        return json.loads(message["data"])
+
+    try:
+        yield next_message
+    finally:
+        pubsub.close()
+        conn.close()

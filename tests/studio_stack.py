@@ -38,9 +38,9 @@ def reset_database(url: str) -> None:
     """Empty schema, then every migration: each session starts from scratch."""
     from sqlalchemy import text
 
-    from app.core.db import make_engine
-    from app.core.migrate import upgrade
-    from app.core.models import Base
+    from app.store.db import make_engine
+    from app.store.migrate import upgrade
+    from app.store.models import Base
 
     engine = make_engine(url)
     try:
@@ -64,8 +64,8 @@ def restored_environment() -> Iterator[None]:
         for key in [k for k in os.environ if k.startswith("STUDIO_")]:
             del os.environ[key]
         os.environ.update(saved)
-        from app.core.db import reset_db
-        from app.core.settings import get_settings
+        from app.store.db import reset_db
+        from app.store.settings import get_settings
 
         get_settings.cache_clear()
         reset_db()
@@ -73,8 +73,8 @@ def restored_environment() -> Iterator[None]:
 
 def use_environment(env: dict[str, str]) -> None:
     """Point this process's settings and database at a stack."""
-    from app.core.db import reset_db
-    from app.core.settings import get_settings
+    from app.store.db import reset_db
+    from app.store.settings import get_settings
 
     os.environ.update(env)
     get_settings.cache_clear()

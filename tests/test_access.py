@@ -2,8 +2,8 @@
 
 import stat
 
-from app.core.access import load_or_create_token, session_matches, session_value
-from app.core.settings import Settings
+from app.store.access import load_or_create_token, session_matches, session_value
+from app.store.settings import Settings
 
 
 def test_token_is_made_once_and_kept_private(tmp_path):

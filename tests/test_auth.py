@@ -4,7 +4,7 @@ import pytest
 from studio_stack import TOKEN, assert_error
 
 from app.api.auth import COOKIE_NAME
-from app.core.access import session_value
+from app.store.access import session_value
 
 
 def test_health_is_open(client):

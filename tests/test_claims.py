@@ -2,7 +2,9 @@
 
 from studio_rows import get_run, make_preparation, make_run
 
-from worker.claims import claim_preparation, claim_run, update_run, worker_id
+from app.store.preparations import claim_preparation
+from app.store.runs import claim_run, record
+from worker.jobs.identity import worker_id
 
 
 def test_only_one_claim_wins(local_env):
@@ -16,8 +18,8 @@ def test_only_one_claim_wins(local_env):
 def test_writes_need_the_lease(local_env):
     run_id = make_run()
     claim_run(run_id, "a:1")
-    assert not update_run(run_id, "b:2", iter=5)
-    assert update_run(run_id, "a:1", iter=5)
+    assert not record(run_id, "b:2", progress={"iter": 5}).held
+    assert record(run_id, "a:1", progress={"iter": 5}).held
     assert get_run(run_id).iter == 5
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.engine.config import TrainConfig, load_config_file, parse_overrides
+from worker.engine.config import TrainConfig, parse_overrides
+from worker.engine.config_files import load_config_file
 from worker.engine.errors import ConfigError
 from worker.engine.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
 

@@ -2,7 +2,7 @@
 
 from studio_stack import assert_error
 
-from app.core.settings import get_settings
+from app.store.settings import get_settings
 
 
 def test_list_get_prepare_delete(client):

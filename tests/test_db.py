@@ -4,9 +4,9 @@ import multiprocessing
 
 from sqlalchemy import func, select, text
 
-from app.core.db import Database
-from app.core.migrate import upgrade
-from app.core.models import LogLine, Run, utcnow
+from app.store.db import Database
+from app.store.migrate import upgrade
+from app.store.models import LogLine, Run, utcnow
 
 
 def test_sqlite_pragmas(tmp_path):

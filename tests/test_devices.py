@@ -1,6 +1,6 @@
 """Workers report their devices from a child process; the CPU is always there."""
 
-from worker.devices import probe
+from worker.jobs.devices import probe
 
 
 def test_probe_reports_the_cpu():

@@ -3,8 +3,8 @@
 from fastapi.testclient import TestClient
 from studio_stack import TOKEN, assert_error
 
-from app.core.settings import get_settings
 from app.main import create_app
+from app.store.settings import get_settings
 
 
 def test_401_without_and_with_a_wrong_token(client):

@@ -14,17 +14,18 @@ from hf_helpers import tiny_hf_gpt2
 from safetensors.torch import load_file
 
 from worker.engine.checkpoint import LATEST, load_checkpoint
-from worker.engine.events import EvalEvent, StartInfo, TrainCallbacks
+from worker.engine.events import StartInfo, StepEvent, TrainCallbacks
 from worker.engine.train import train
 
 
 class Evals(TrainCallbacks):
     def __init__(self) -> None:
-        self.evals: list[EvalEvent] = []
+        self.evals: list[StepEvent] = []
         self.starts: list[int] = []
 
-    def on_eval(self, event: EvalEvent) -> None:
-        self.evals.append(event)
+    def on_step(self, event: StepEvent) -> None:
+        if event.evaluated:
+            self.evals.append(event)
 
     def on_start(self, info: StartInfo) -> None:
         self.starts.append(info.start_iter)

@@ -3,7 +3,7 @@ spikes; log lines page forward, from the tail and backward."""
 
 from studio_stack import assert_error
 
-from app.crud.history import downsample
+from app.store.history import downsample
 
 
 def rows(n: int, eval_every: int = 100) -> list[dict]:
@@ -33,8 +33,8 @@ def test_logs_page_forward_from_the_tail_and_backward(client):
     """tail=N is the last N lines; before=<id> pages back; the ids say where to go on."""
     from studio_rows import make_run
 
-    from app.core.db import get_db
-    from app.core.models import LogLine
+    from app.store.db import get_db
+    from app.store.models import LogLine
 
     run, other = make_run(state="running"), make_run(state="running")
     with get_db().transaction() as session:

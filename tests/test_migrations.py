@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from studio_stack import missing
 
-from app.core.db import make_engine
-from app.core.migrate import downgrade, upgrade
-from app.core.models import Base
+from app.store.db import make_engine
+from app.store.migrate import downgrade, upgrade
+from app.store.models import Base
 
 
 def check_round_trip(url: str) -> None:

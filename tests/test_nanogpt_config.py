@@ -10,7 +10,8 @@ import pytest
 from engine_helpers import prepared, shakespeare
 
 from worker.engine.checkpoint import LATEST, load_checkpoint
-from worker.engine.config import TrainConfig, load_config_file
+from worker.engine.config import TrainConfig
+from worker.engine.config_files import load_config_file
 from worker.engine.errors import ConfigError
 from worker.engine.nanogpt_config import parse_nanogpt_config
 

@@ -11,7 +11,7 @@ import pytest
 from studio_stack import TOKEN, use_environment
 
 from app.api.auth import COOKIE_NAME
-from app.core.access import session_value
+from app.store.access import session_value
 from app.web.knobs import KNOBS
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,8 +26,8 @@ def web(local_env: dict[str, str]) -> Iterator[object]:
     """The app in this process, signed in with the session cookie (as a browser is)."""
     from fastapi.testclient import TestClient
 
-    from app.core.settings import get_settings
     from app.main import create_app
+    from app.store.settings import get_settings
 
     use_environment(local_env)
     app = create_app(get_settings())
@@ -141,7 +141,7 @@ def test_home_lists_datasets_and_runs_escaped(web, dataset, run):
 
 
 def test_upload_page_carries_the_size_limit(web, local_env):
-    from app.core.settings import get_settings
+    from app.store.settings import get_settings
 
     html = assert_page(web.get("/upload"))
     assert f'data-max-bytes="{get_settings().max_upload_bytes}"' in html
@@ -162,7 +162,7 @@ def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
 
 
 def test_new_run_form_has_every_engine_knob(web, dataset):
-    from app.crud.run_config import SERVICE_FIELDS
+    from app.store.run_config import SERVICE_FIELDS
     from worker.engine.config import TrainConfig
 
     html = assert_page(web.get(f"/runs/new?dataset={dataset['id']}"))
@@ -206,8 +206,8 @@ def test_run_page(web, run):
 
 
 def test_run_page_shows_the_failure_escaped(web, run):
-    from app.core.db import get_db
-    from app.core.models import Run
+    from app.store.db import get_db
+    from app.store.models import Run
 
     with get_db().transaction() as session:
         row = session.get(Run, run["id"])
@@ -270,6 +270,24 @@ def test_static_files_and_vendored_chart(web):
     js = web.get("/static/js/run_page.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert_page(web.get("/static/nope.js"), 404)
+
+
+def test_one_table_of_state_tones_for_pages_and_scripts(web, run):
+    """The server hands its tone table to the scripts; none keeps a copy of its own."""
+    import json
+
+    from app.web.formatting import STATE_TONES, state_vocabulary
+    from app.web.templating import STATIC_DIR
+
+    page = assert_page(web.get(f"/runs/{run['id']}"))
+    block = re.search(r'<script type="application/json" id="states">(.*?)</script>', page)
+    assert block and json.loads(block.group(1)) == state_vocabulary()
+    assert state_vocabulary()["finished"] == ["succeeded", "failed", "cancelled"]
+    for path in (STATIC_DIR / "js").glob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        copies = [s for s in STATE_TONES if re.search(rf"\b{s}\s*:\s*\"", text)]
+        assert copies == [], f"{path.name} keeps its own tones for {copies}"
+    assert 'getElementById("states")' in (STATIC_DIR / "js" / "format.js").read_text()
 
 
 def test_scripts_never_put_data_into_innerhtml():

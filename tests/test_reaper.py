@@ -3,10 +3,10 @@
 import redis
 from studio_rows import ago, get_run, make_preparation, make_run
 
-from app.core.db import get_db
-from app.core.models import Preparation
-from app.core.settings import get_settings
-from worker.reaper import reap
+from app.store.db import get_db
+from app.store.models import Preparation
+from app.store.settings import get_settings
+from worker.jobs.reaper import reap
 
 
 def train_queue_length() -> int:

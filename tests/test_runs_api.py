@@ -87,8 +87,8 @@ def test_dry_run_checks_everything_and_stores_nothing(client, dataset):
 
 
 def test_dry_run_judges_a_prepared_split_by_its_real_size(client, dataset):
-    from app.core.db import get_db
-    from app.core.models import Preparation
+    from app.store.db import get_db
+    from app.store.models import Preparation
 
     with get_db().transaction() as session:
         prep = Preparation(dataset_id=dataset["id"], tokenizer="char", val_fraction=0.5,

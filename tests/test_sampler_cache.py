@@ -7,7 +7,7 @@ import pytest
 from worker.engine.config import TrainConfig
 from worker.engine.prepare import prepare
 from worker.engine.train import train
-from worker.sampler_cache import SamplerCache
+from worker.jobs.sampler_cache import SamplerCache
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sse_client import until_done
 
-from app.core.jobs import enqueue_train
+from app.store.queues import TRAIN, send
 
 pytestmark = pytest.mark.service
 
@@ -150,8 +150,8 @@ def test_cancel_leaves_a_checkpoint_and_resume_continues_the_curve(api, dataset)
 def test_a_duplicate_message_does_not_start_a_second_run(api, dataset):
     run = start(api, dataset, max_iters=60, lr_decay_iters=60)
     wait_for(api, run["id"], lambda r: r["state"] == "running")
-    enqueue_train(run["id"])  # the same wake-up again, twice
-    enqueue_train(run["id"])
+    send(TRAIN, run["id"])  # the same wake-up again, twice
+    send(TRAIN, run["id"])
     done = wait_for(api, run["id"], finished)
     assert done["state"] == "succeeded" and done["attempts"] == 1
     time.sleep(1)  # let the duplicates be consumed: they must change nothing

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.settings import Settings
+from app.store.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from engine_helpers import prepared, shakespeare, tiny_config
 
 from worker.engine.checkpoint import BEST, LATEST, load_checkpoint
 from worker.engine.errors import ConfigError, DataError, DivergedError
-from worker.engine.events import CheckpointEvent, EvalEvent, LogEvent, StartInfo, TrainCallbacks
+from worker.engine.events import CheckpointEvent, StartInfo, StepEvent, TrainCallbacks
 from worker.engine.train import train
 
 
@@ -20,8 +20,9 @@ class Recorder(TrainCallbacks):
 
     def __init__(self, stop_at: int | None = None) -> None:
         self.started: list[StartInfo] = []
-        self.logs: list[LogEvent] = []
-        self.evals: list[EvalEvent] = []
+        self.steps: list[StepEvent] = []
+        self.logs: list[StepEvent] = []  # the steps that were logged
+        self.evals: list[StepEvent] = []  # the steps that were evaluated
         self.checkpoints: list[CheckpointEvent] = []
         self.messages: list[str] = []
         self.stop_at = stop_at
@@ -30,11 +31,12 @@ class Recorder(TrainCallbacks):
     def on_start(self, info: StartInfo) -> None:
         self.started.append(info)
 
-    def on_log(self, event: LogEvent) -> None:
-        self.logs.append(event)
-
-    def on_eval(self, event: EvalEvent) -> None:
-        self.evals.append(event)
+    def on_step(self, event: StepEvent) -> None:
+        self.steps.append(event)
+        if event.logged:
+            self.logs.append(event)
+        if event.evaluated:
+            self.evals.append(event)
 
     def on_checkpoint(self, event: CheckpointEvent) -> None:
         self.checkpoints.append(event)
@@ -66,6 +68,11 @@ def test_loss_falls_and_every_callback_fires(data: Path, tmp_path: Path) -> None
     assert {c.kind for c in events.checkpoints} == {"latest", "best"}
     assert (tmp_path / LATEST).is_file() and (tmp_path / BEST).is_file()
     assert any(m.startswith("step 30: train loss") for m in events.messages)
+    # One event per iteration: an evaluated step arrives with its step's figures.
+    assert [e.iter for e in events.steps] == [0, *range(5, 61, 5)]
+    assert events.steps[0].loss is None and events.steps[0].tokens_per_sec is None
+    at_30 = next(e for e in events.steps if e.iter == 30)
+    assert at_30.logged and at_30.evaluated and at_30.eval_train_loss is not None
     assert any(m.startswith("iter 5: loss") for m in events.messages)
 
 
@@ -79,7 +86,7 @@ def test_tiny_model_memorises_a_200_character_string(tmp_path: Path) -> None:
     )  # fmt: skip
     events = Recorder()
     train(cfg, events)
-    assert events.evals[-1].train_loss < 0.15
+    assert events.evals[-1].eval_train_loss < 0.15
 
 
 def test_stop_writes_a_checkpoint_and_returns_cleanly(data: Path, tmp_path: Path) -> None:

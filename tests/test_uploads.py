@@ -5,7 +5,7 @@ from pathlib import Path
 
 from studio_stack import assert_error
 
-from app.core.settings import get_settings
+from app.store.settings import get_settings
 
 
 def leftovers() -> list[Path]:

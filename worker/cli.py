@@ -109,7 +109,8 @@ def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
-    from worker.engine.config import TrainConfig, load_config_file, parse_overrides
+    from worker.engine.config import TrainConfig, parse_overrides
+    from worker.engine.config_files import load_config_file
     from worker.engine.events import TrainCallbacks
     from worker.engine.presets import preset_config
     from worker.engine.train import train

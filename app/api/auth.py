@@ -15,8 +15,8 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import LoginRequiredError, error_response, is_api_path
-from app.core.access import session_matches, session_value, token_matches
-from app.core.errors import ForbiddenError, StudioError
+from app.store.access import session_matches, session_value, token_matches
+from app.store.errors import ForbiddenError, StudioError
 
 COOKIE_NAME = "studio_session"
 COOKIE_MAX_AGE = 30 * 24 * 3600

@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.orm import Session
 
 from app.api.auth import check_api_access, check_page_access
-from app.core.db import get_db
-from app.core.settings import Settings
+from app.store.db import Session, get_db
+from app.store.settings import Settings
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 _FLAG = TypeAdapter(bool)  # parses `?dry_run=` exactly as the route's bool parameter does
@@ -22,7 +21,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    # Writers take SQLite's write lock up front (see app.core.db).
+    # Writers take SQLite's write lock up front (see app.store.db).
     with get_db().session(write=writes(request)) as session:
         yield session
 

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
-from app.core.errors import StudioError
-from worker.engine.errors import DataError, EngineError
+from app.store.errors import StudioError
+from worker.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 __all__ = [
-    "DataError",
     "LoginRequiredError",
     "error_response",
     "install_error_handlers",

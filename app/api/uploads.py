@@ -14,7 +14,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
-from app.core.errors import InvalidError, TooLargeError
+from app.store.errors import InvalidError, TooLargeError
 
 FILE_FIELD = "file"
 _MAX_TEXT_FIELD = 1024  # a "name" field; anything bigger is not a name

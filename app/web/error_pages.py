@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.errors import is_api_path
-from app.core.errors import StudioError
+from app.store.errors import StudioError
 from app.web.templating import render
 
 log = logging.getLogger(__name__)

@@ -1,25 +1,37 @@
 """How numbers, sizes, times and states read on the pages (static/js/format.js says the same
-for what the scripts update)."""
+for what the scripts update; the states' tones it takes from here, see `state_vocabulary`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+from app.store.states import FINISHED_RUN_STATES, DatasetState, PrepState, RunState
 
 # One tone per meaning; static/css/studio.css gives each tone its colour.
-_TONES = {
-    "ready": "good",
-    "succeeded": "good",
-    "running": "busy",
-    "inspecting": "busy",
-    "preparing": "busy",
-    "queued": "waiting",
-    "failed": "bad",
-    "cancelled": "quiet",
+STATE_TONES: dict[str, str] = {
+    DatasetState.READY: "good",
+    RunState.SUCCEEDED: "good",
+    RunState.RUNNING: "busy",
+    DatasetState.INSPECTING: "busy",
+    RunState.PREPARING: "busy",
+    RunState.QUEUED: "waiting",
+    RunState.FAILED: "bad",
+    RunState.CANCELLED: "quiet",
 }
+assert set(STATE_TONES) >= {*RunState, *DatasetState, *PrepState}, "a state without a tone"
 
 
 def state_tone(state: str | None) -> str:
-    return _TONES.get(state or "", "quiet")
+    return STATE_TONES.get(state or "", "quiet")
+
+
+def state_vocabulary() -> dict[str, Any]:
+    """What every page hands its scripts about states (base.html, read by format.js)."""
+    return {
+        "tones": {str(state): tone for state, tone in STATE_TONES.items()},
+        "finished": [str(state) for state in FINISHED_RUN_STATES],
+    }
 
 
 def human_bytes(value: int | float | None) -> str:

@@ -70,6 +70,7 @@ def _make_env() -> Environment:
         json_script=_json_script,
     )
     env.globals["state_tone"] = formatting.state_tone
+    env.globals["state_vocabulary"] = formatting.state_vocabulary()
     return env
 
 

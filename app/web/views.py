@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from app.api.routes.runs import run_out
+from app.api.deps import Session
 from app.api.schemas.datasets import DatasetOut
-from app.core.models import Dataset, Run
-from app.crud import runs as run_crud
+from app.api.schemas.runs import present_run
+from app.store.datasets import dataset_names
+from app.store.models import Dataset, Run
+from app.store.run_queries import queue_positions
 
 JSON = dict[str, Any]
 
@@ -31,20 +30,12 @@ def dataset_summary(dataset: Dataset) -> JSON:
 
 
 def runs_json(session: Session, runs: Iterable[Run]) -> list[JSON]:
-    positions = run_crud.queue_positions(session)
-    return [run_out(run, positions).model_dump(mode="json") for run in runs]
-
-
-def dataset_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(wanted)))
-    return {row.id: row.name for row in rows}
+    positions = queue_positions(session)
+    return [present_run(run, positions).model_dump(mode="json") for run in runs]
 
 
 def with_dataset_names(session: Session, runs: list[JSON]) -> list[JSON]:
-    names = dataset_names(session, (r["dataset_id"] for r in runs))
+    names = dataset_names(session, dataset_ids=(r["dataset_id"] for r in runs))
     for run in runs:
         run["dataset_name"] = names.get(run["dataset_id"]) if run["dataset_id"] else None
     return runs

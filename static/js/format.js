@@ -1,17 +1,14 @@
 // How numbers, sizes, times and states read (app/web/formatting.py says the same on the
 // server, so a value looks the same before and after a live update).
 
-const TONES = {
-  ready: "good",
-  succeeded: "good",
-  running: "busy",
-  inspecting: "busy",
-  preparing: "busy",
-  queued: "waiting",
-  failed: "bad",
-  cancelled: "quiet",
+// The states' tones and which states are finished: the server's one table, handed to every
+// page in <script type="application/json" id="states"> (app/web/formatting.py).
+const STATES = JSON.parse(document.getElementById("states")?.textContent || "null") || {
+  tones: {},
+  finished: [],
 };
-export const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const TONES = STATES.tones;
+export const FINISHED = new Set(STATES.finished);
 
 export const toneOf = (state) => TONES[state] || "quiet";
 

@@ -90,7 +90,7 @@ def test_run_log_shows_its_tail_then_earlier_lines(page, studio: Studio):
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from app.core.models import LogLine, Run
+    from app.store.models import LogLine, Run
 
     engine = create_engine(f"sqlite:///{studio.log.parent / 'studio.db'}")
     with Session(engine) as session, session.begin():

@@ -23,44 +23,54 @@ class StartInfo:
 
 
 @dataclass(frozen=True)
-class LogEvent:
+class StepEvent:
+    """One point of a run: what a logged step measured, what an evaluation scored, or both
+    (an evaluated step is logged with its evaluation as one event). Iteration 0 and an
+    eval_only run are evaluated without a step; a step between log intervals is not reported.
+    """
+
     iter: int  # iterations completed, including this one's step
-    loss: float  # training loss of this step (summed over micro-steps)
-    lr: float
-    tokens_per_sec: float
-    mfu: float | None  # fraction of the device's peak; None where no honest peak exists
-    elapsed_s: float
-    eta_s: float
-    memory_bytes: int | None
-    dt_ms: float
+    lr: float  # the learning rate of this step (of the next one when only evaluated)
+    # The step, at a log interval; None on an evaluation without a step.
+    loss: float | None = None  # training loss of this step (summed over micro-steps)
+    tokens_per_sec: float | None = None
+    mfu: float | None = None  # fraction of the device's peak; None where no honest peak exists
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+    memory_bytes: int | None = None
+    dt_ms: float | None = None
+    # The evaluation, when this iteration was evaluated.
+    val_loss: float | None = None
+    eval_train_loss: float | None = None
+
+    @property
+    def logged(self) -> bool:
+        return self.loss is not None
+
+    @property
+    def evaluated(self) -> bool:
+        return self.val_loss is not None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class EvalEvent:
-    iter: int
-    train_loss: float
-    val_loss: float
-    lr: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+CheckpointKind = Literal["latest", "best"]
+TrainStatus = Literal["completed", "stopped"]
 
 
 @dataclass(frozen=True)
 class CheckpointEvent:
     iter: int
     path: Path
-    kind: Literal["latest", "best"]
+    kind: CheckpointKind
     val_loss: float | None
     size_bytes: int
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    status: Literal["completed", "stopped"]
+    status: TrainStatus
     iter_num: int
     best_val_loss: float
     last_loss: float | None
@@ -73,10 +83,7 @@ class TrainCallbacks:
     def on_start(self, info: StartInfo) -> None:
         pass
 
-    def on_log(self, event: LogEvent) -> None:
-        pass
-
-    def on_eval(self, event: EvalEvent) -> None:
+    def on_step(self, event: StepEvent) -> None:
         pass
 
     def on_checkpoint(self, event: CheckpointEvent) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from worker.engine.device import Runtime, memory_in_use, resolve_runtime
 from worker.engine.errors import DivergedError
 from worker.engine.events import (
     CheckpointEvent,
-    EvalEvent,
-    LogEvent,
+    CheckpointKind,
     StartInfo,
+    StepEvent,
     TrainCallbacks,
     TrainResult,
+    TrainStatus,
 )
 from worker.engine.preflight import preflight
 from worker.engine.prepare import SPLITS, Split, read_meta, token_memmap
@@ -89,6 +91,13 @@ class _Loop:
         self.last_val_loss: float | None = None
         self.last_loss: float | None = None
         self.saved_iter: int | None = None  # iteration of the newest ckpt.pt written
+        # A logged step whose evaluation comes next: reported with it, as one event.
+        self.pending_step: StepEvent | None = None
+
+    def _eval_due(self, it: int) -> bool:
+        cfg = self.cfg
+        due = it % cfg.eval_interval == 0 or it == cfg.max_iters
+        return due and self.state.last_eval_iter != it
 
     def run(self) -> TrainResult:
         cfg, state, runtime = self.cfg, self.state, self.runtime
@@ -124,7 +133,7 @@ class _Loop:
             lr = learning_rate_at(it, cfg)
             for group in state.optimizer.param_groups:
                 group["lr"] = lr
-            if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and state.last_eval_iter != it:
+            if self._eval_due(it):
                 t_eval = time.perf_counter()
                 self._evaluate(lr, rng_before_batch)
                 eval_seconds = time.perf_counter() - t_eval
@@ -182,10 +191,10 @@ class _Loop:
             mfu = self.flops_per_iter / dt_avg / self.runtime.peak_flops
         remaining = cfg.max_iters - it
         evals_left = remaining // cfg.eval_interval + 1
-        event = LogEvent(
+        event = StepEvent(
             iter=it,
-            loss=lossf,
             lr=lr,
+            loss=lossf,
             tokens_per_sec=cfg.tokens_per_iter / dt,
             mfu=mfu,
             elapsed_s=elapsed,
@@ -193,7 +202,10 @@ class _Loop:
             memory_bytes=memory_in_use(self.runtime.device),
             dt_ms=dt * 1000,
         )
-        self.callbacks.on_log(event)
+        if self._eval_due(it):
+            self.pending_step = event  # the evaluation at the top of the next iteration
+        else:
+            self.callbacks.on_step(event)
         mfu_text = f", mfu {mfu * 100:.2f}%" if mfu is not None else ""
         self.callbacks.on_message(f"iter {it}: loss {lossf:.4f}, time {dt * 1000:.2f}ms{mfu_text}")
 
@@ -212,11 +224,21 @@ class _Loop:
             losses[split] = float(total.item()) / cfg.eval_iters
         self.model.train()
         it = state.iter_num
-        for value in losses.values():
-            self._check_finite(value, it)
+        step, self.pending_step = self.pending_step, None
+        if step is None or step.iter != it:
+            if step is not None:
+                self.callbacks.on_step(step)
+            step = StepEvent(iter=it, lr=lr)
+        if not all(math.isfinite(v) for v in losses.values()):
+            if step.logged:
+                self.callbacks.on_step(step)  # the step itself was sound
+            for value in losses.values():
+                self._check_finite(value, it)
         state.last_eval_iter = it
         self.last_val_loss = losses["val"]
-        self.callbacks.on_eval(EvalEvent(it, losses["train"], losses["val"], lr))
+        self.callbacks.on_step(
+            replace(step, val_loss=losses["val"], eval_train_loss=losses["train"])
+        )
         self.callbacks.on_message(
             f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
         )
@@ -235,7 +257,7 @@ class _Loop:
         if self.state.iter_num > 0 and self.saved_iter != self.state.iter_num:
             self._save(LATEST, "latest", rng_before_batch)
 
-    def _save(self, name: str, kind: Any, rng_before_batch: torch.Tensor) -> None:
+    def _save(self, name: str, kind: CheckpointKind, rng_before_batch: torch.Tensor) -> None:
         payload = checkpoint_payload(
             self.state,
             self.cfg,
@@ -260,7 +282,10 @@ class _Loop:
                 field="learning_rate",
             )
 
-    def _result(self, status: Any) -> TrainResult:
+    def _result(self, status: TrainStatus) -> TrainResult:
+        if self.pending_step is not None:  # not expected: every due evaluation follows its step
+            self.callbacks.on_step(self.pending_step)
+            self.pending_step = None
         latest = self.out_dir / LATEST
         return TrainResult(
             status=status,

@@ -14,13 +14,12 @@ from app.api.deps import SessionDep, SettingsDep
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.datasets import DatasetList, DatasetOut, PreparationOut, PrepareIn
 from app.api.uploads import receive_upload
-from app.core import ingest, jobs
-from app.core.db import get_db
-from app.core.errors import ConflictError
-from app.core.models import Dataset
-from app.core.settings import Settings
-from app.core.states import DatasetState
-from app.crud import datasets as crud
+from app.store import datasets, ingest
+from app.store.db import get_db
+from app.store.errors import ConflictError
+from app.store.preparations import request_preparation
+from app.store.settings import Settings
+from app.store.states import DatasetState
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERROR_RESPONSES)
 
@@ -29,17 +28,16 @@ SAMPLE_NAME = "tinyshakespeare.txt"
 
 def _out(dataset_id: int) -> DatasetOut:
     with get_db().session() as session:
-        return DatasetOut.model_validate(crud.get_dataset(session, dataset_id=dataset_id))
+        return DatasetOut.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))
 
 
 def _finish(
     settings: Settings, upload_path: Path, size: int, name: str, inline: bool | None = None
 ) -> DatasetOut:
-    dataset, needs_job = ingest.store_upload(
+    dataset, followup = ingest.store_upload(
         settings, upload_path=upload_path, size=size, name=name, inline=inline
     )
-    if needs_job:
-        jobs.enqueue_inspect(dataset.id)
+    followup.send()
     return _out(dataset.id)
 
 
@@ -78,7 +76,7 @@ async def upload_dataset(
 def _create_sample(settings: Settings) -> tuple[DatasetOut, bool]:
     source = resources.files("app.sample_data").joinpath(SAMPLE_NAME)
     with get_db().session() as session:
-        existing = session.query(Dataset).filter_by(name=SAMPLE_NAME, state="ready").first()
+        existing = datasets.find_ready_dataset(session, name=SAMPLE_NAME)
         if existing is not None:
             return DatasetOut.model_validate(existing), False
     tmp = settings.data_dir / "uploads" / "sample.part"
@@ -102,19 +100,19 @@ def list_datasets(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DatasetList:
-    items, total = crud.list_datasets(session, limit=limit, offset=offset)
+    items, total = datasets.list_datasets(session, limit=limit, offset=offset)
     return DatasetList(items=[DatasetOut.model_validate(d) for d in items], total=total)
 
 
 @router.get("/{dataset_id}")
 def get_dataset(dataset_id: int, session: SessionDep) -> DatasetOut:
-    return DatasetOut.model_validate(crud.get_dataset(session, dataset_id=dataset_id))
+    return DatasetOut.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(dataset_id: int, session: SessionDep, settings: SettingsDep) -> None:
     """Refused (409) while a run uses it; finished runs keep their checkpoints."""
-    crud.delete_dataset(session, dataset_id=dataset_id)
+    datasets.delete_dataset(session, dataset_id=dataset_id)
     session.commit()
     ingest.remove_dataset_files(settings, dataset_id)
 
@@ -122,14 +120,13 @@ def delete_dataset(dataset_id: int, session: SessionDep, settings: SettingsDep) 
 @router.post("/{dataset_id}/prepare", status_code=status.HTTP_202_ACCEPTED)
 def prepare_dataset(dataset_id: int, body: PrepareIn, session: SessionDep) -> PreparationOut:
     """Tokenize with a tokenizer and split (a job); the existing preparation when there is one."""
-    dataset = crud.get_dataset(session, dataset_id=dataset_id)
+    dataset = datasets.get_dataset(session, dataset_id=dataset_id)
     if dataset.state == DatasetState.FAILED:
         raise ConflictError(f"dataset {dataset_id} is not usable: {dataset.error}")
-    prep, needs_job = crud.request_preparation(
+    prep, followup = request_preparation(
         session, dataset=dataset, tokenizer=body.tokenizer, val_fraction=body.val_fraction
     )
     out = PreparationOut.model_validate(prep)
     session.commit()
-    if needs_job:
-        jobs.enqueue_prepare(prep.id)
+    followup.send()
     return out

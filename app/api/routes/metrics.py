@@ -11,12 +11,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 from app.api.deps import SessionDep, SettingsDep
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.metrics import CheckpointOut, LogLineOut, LogPage, MetricHistory
-from app.api.sse import follow_run, last_event_id
-from app.core.broker import async_client
-from app.core.db import get_db
-from app.core.errors import NotFoundError
-from app.crud import history
-from app.crud.runs import get_run
+from app.api.sse import FetchAfter, follow_run, last_event_id
+from app.store import history
+from app.store.broker import async_client
+from app.store.db import get_db
+from app.store.errors import NotFoundError
+from app.store.events import Event
+from app.store.run_queries import get_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["history"], responses=ERROR_RESPONSES)
 
@@ -27,15 +28,14 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 CHECKPOINT_NAMES = ("ckpt.pt", "best.pt")
 
 
-def _metrics_after(run_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+def _metrics_after(run_id: int, after: int, limit: int) -> list[Event]:
     with get_db().session() as session:
-        return history.metric_rows_after(session, run_id=run_id, after_id=after, limit=limit)
+        return history.metric_points_after(session, run_id=run_id, after_id=after, limit=limit)
 
 
-def _logs_after(run_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+def _logs_after(run_id: int, after: int, limit: int) -> list[Event]:
     with get_db().session() as session:
-        rows = history.log_lines_after(session, run_id=run_id, after_id=after, limit=limit)
-        return [LogLineOut.model_validate(r).model_dump(mode="json") for r in rows]
+        return history.log_lines_after(session, run_id=run_id, after_id=after, limit=limit)
 
 
 @router.get("/metrics")
@@ -47,10 +47,14 @@ def get_metrics(
     """Every logged step, or about `points` of them (first, last and every evaluation kept;
     the rest thinned to each bucket's min and max train loss)."""
     rows, total = history.metric_history(session, run_id=run_id, points=points)
-    return MetricHistory(run_id=run_id, total=total, downsampled=len(rows) < total, points=rows)
+    return MetricHistory.model_validate(
+        {"run_id": run_id, "total": total, "downsampled": len(rows) < total, "points": rows}
+    )
 
 
-async def _stream(request: Request, run_id: int, kind: str, after: int | None, fetch: Any):
+async def _stream(
+    request: Request, run_id: int, kind: str, after: int | None, fetch: FetchAfter
+) -> StreamingResponse:
     with get_db().session() as session:
         get_run(session, run_id=run_id)
     events = follow_run(

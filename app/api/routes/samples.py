@@ -4,8 +4,6 @@ over the request's pub/sub channel, as SSE `token` events or gathered into JSON.
 from __future__ import annotations
 
 import asyncio
-import json
-import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,10 +16,10 @@ from app.api.deps import SessionDep, SettingsDep
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.samples import SampleIn, SampleOut
 from app.api.sse import format_event
-from app.core import jobs
-from app.core.broker import async_client, sample_channel
-from app.core.errors import InvalidError, NotFoundError, StudioError, UnavailableError
-from app.crud.runs import get_run
+from app.store import samples
+from app.store.broker import async_client, sample_channel
+from app.store.errors import InvalidError, NotFoundError, StudioError, UnavailableError
+from app.store.run_queries import get_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["samples"], responses=ERROR_RESPONSES)
 
@@ -59,7 +57,7 @@ async def _messages(request: Request, pubsub: Any, timeout_s: float) -> AsyncIte
                 )
             continue
         deadline = time.monotonic() + timeout_s
-        data = json.loads(message["data"])
+        data = samples.read(message["data"])
         yield data
         if data["type"] in ("done", "error"):
             return
@@ -85,13 +83,14 @@ async def create_sample(
         raise NotFoundError(f"run {run_id} has no {name} yet", field="checkpoint")
     options = body.model_dump(exclude={"stream", "checkpoint", "prompt"})
     payload = {"checkpoint": name, "prompt": body.prompt, "options": options}
-    request_id = secrets.token_hex(8)
+    request_id = samples.new_request_id()
     pubsub = async_client(request.app).pubsub()
     await pubsub.subscribe(sample_channel(request_id))
+    followup = samples.request_sample(
+        request_id=request_id, run_id=run_id, payload=payload, expires_s=settings.sample_timeout_s
+    )
     try:
-        await run_in_threadpool(
-            jobs.enqueue_sample, request_id, run_id, payload, settings.sample_timeout_s
-        )
+        await run_in_threadpool(followup.send)
     except BaseException:
         await pubsub.aclose()
         raise

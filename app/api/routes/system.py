@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep, require_api_access
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.system import Health, QueuedRun, SystemOut, WorkerOut
-from app.core.broker import QUEUES, WORKER_KEY_PREFIX, client
-from app.core.db import get_db
-from app.core.settings import Settings
-from app.crud.runs import list_runs, queue_positions
+from app.store.broker import queue_lengths, read_workers
+from app.store.db import ping
+from app.store.queues import QUEUES
+from app.store.run_queries import list_runs, queue_positions
+from app.store.settings import Settings
 
 router = APIRouter(tags=["system"])
-
-
-def _database_ok() -> bool:
-    try:
-        with get_db().session() as session:
-            session.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-
-
-def read_workers(settings: Settings) -> list[dict]:
-    conn = client(settings)
-    try:
-        keys = sorted(conn.scan_iter(match=WORKER_KEY_PREFIX + "*", count=100))
-        values = conn.mget(keys) if keys else []
-    finally:
-        conn.close()
-    return [json.loads(v) for v in values if v]
 
 
 def _broker_and_workers(settings: Settings) -> tuple[bool, int]:
@@ -50,7 +29,7 @@ def _broker_and_workers(settings: Settings) -> tuple[bool, int]:
 async def health(request: Request) -> JSONResponse:
     """Database, broker and the number of live workers; 503 when a part is down."""
     settings = request.app.state.settings
-    database = await run_in_threadpool(_database_ok)
+    database = await run_in_threadpool(ping)
     broker, workers = await run_in_threadpool(_broker_and_workers, settings)
     ok = database and broker and workers > 0
     body = Health(
@@ -62,11 +41,7 @@ async def health(request: Request) -> JSONResponse:
 @router.get("/system", dependencies=[Depends(require_api_access)], responses=ERROR_RESPONSES)
 def system(session: SessionDep, settings: SettingsDep) -> SystemOut:
     """Workers with their devices, queue lengths, and the order of queued runs."""
-    conn = client(settings)
-    try:
-        lengths = {name: int(conn.llen(name)) for name in QUEUES}
-    finally:
-        conn.close()
+    lengths = queue_lengths(settings, QUEUES)
     workers = [
         WorkerOut(
             name=w.get("name", "?"),

@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import StrictBody
 from app.api.schemas.datasets import Tokenizer
+from app.store.models import Run
+from app.store.run_config import RunPlan, stored_config
+from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
 
 State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
 Reason = Literal["config", "data", "oom", "diverged", "worker_lost", "internal"]
@@ -67,6 +70,17 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
+def present_run(run: Run, positions: dict[int, int]) -> RunOut:
+    """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`."""
+    return RunOut.model_validate(
+        {
+            **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
+            "progress": min(1.0, run.iter / run.max_iters) if run.max_iters else 0.0,
+            "queue_position": positions.get(run.id),
+        }
+    )
+
+
 class DataFacts(BaseModel):
     train_tokens: int | None
     val_tokens: int | None
@@ -90,6 +104,29 @@ class RunPlanOut(BaseModel):
     epochs: float | None = Field(description="max_iters × tokens_per_iter / train_tokens")
 
 
+def present_plan(plan: RunPlan) -> RunPlanOut:
+    """What a dry run answers: the run `plan` would start."""
+    tokens = plan.cfg.tokens_per_iter
+    train_tokens = plan.meta.get("train_tokens")
+    return RunPlanOut(
+        name=plan.name,
+        dataset_id=plan.dataset.id,
+        tokenizer=plan.tokenizer,
+        val_fraction=plan.val_fraction,
+        preset=plan.preset,
+        config=stored_config(plan.cfg),
+        state="queued" if plan.prepared else "preparing",
+        data=DataFacts(
+            train_tokens=train_tokens,
+            val_tokens=plan.meta.get("val_tokens"),
+            vocab_size=plan.meta.get("vocab_size"),
+            exact=plan.exact,
+        ),
+        tokens_per_iter=tokens,
+        epochs=tokens * plan.cfg.max_iters / train_tokens if train_tokens else None,
+    )
+
+
 class RunList(BaseModel):
     items: list[RunOut]
     total: int
@@ -101,3 +138,14 @@ class PresetOut(BaseModel):
     name: str
     description: str
     config: dict[str, Any]
+
+
+def present_presets() -> list[PresetOut]:
+    """The named starting points and the full config each gives (paths are the service's)."""
+    out = []
+    for name, description in PRESET_DESCRIPTIONS.items():
+        config = preset_config(name).to_dict()
+        for key in ("data_dir", "out_dir"):
+            config.pop(key, None)
+        out.append(PresetOut(name=name, description=description, config=config))
+    return out

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep
-from app.core.models import Run
-from app.crud import runs as run_crud
+from app.store.run_queries import find_runs, list_runs
 from app.web.templating import render
 from app.web.views import runs_json, with_dataset_names
 
@@ -44,12 +42,9 @@ def compare_page(
     run: Annotated[list[int] | None, Query()] = None,
 ) -> Response:
     wanted = list(dict.fromkeys(run or []))[:MAX_RUNS]
-    picked = []
-    if wanted:
-        rows = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}
-        picked = [rows[i] for i in wanted if i in rows]
+    picked = find_runs(session, run_ids=wanted)
     selected = with_dataset_names(session, runs_json(session, picked))
-    recent, _ = run_crud.list_runs(session, limit=100)
+    recent, _ = list_runs(session, limit=100)
     choices = with_dataset_names(session, runs_json(session, recent))
     chosen_ids = {r["id"] for r in selected}
     choices += [r for r in selected if r["id"] not in {c["id"] for c in choices}]

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep, SettingsDep
-from app.crud import datasets as dataset_crud
-from app.crud import runs as run_crud
+from app.store.datasets import get_dataset
+from app.store.run_queries import list_runs
 from app.web.templating import render
 from app.web.views import dataset_json, runs_json
 
@@ -21,8 +21,8 @@ def upload_page(request: Request, settings: SettingsDep) -> Response:
 
 @router.get("/datasets/{dataset_id:int}")
 def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> Response:
-    dataset = dataset_json(dataset_crud.get_dataset(session, dataset_id=dataset_id))
-    runs, runs_total = run_crud.list_runs(session, dataset_id=dataset_id, limit=100)
+    dataset = dataset_json(get_dataset(session, dataset_id=dataset_id))
+    runs, runs_total = list_runs(session, dataset_id=dataset_id, limit=100)
     return render(
         request,
         "dataset.html",

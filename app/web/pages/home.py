@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep
-from app.crud import datasets as dataset_crud
-from app.crud import runs as run_crud
+from app.store.datasets import list_datasets
+from app.store.run_queries import list_runs
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json, with_dataset_names
 
@@ -24,8 +24,8 @@ def home(
     session: SessionDep,
     runs_offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    datasets, datasets_total = dataset_crud.list_datasets(session, limit=PAGE, offset=0)
-    runs, runs_total = run_crud.list_runs(session, limit=PAGE, offset=runs_offset)
+    datasets, datasets_total = list_datasets(session, limit=PAGE, offset=0)
+    runs, runs_total = list_runs(session, limit=PAGE, offset=runs_offset)
     return render(
         request,
         "home.html",

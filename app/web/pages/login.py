@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.api.auth import BAD_LINK_REASON, COOKIE_NAME, has_session, set_session_cookie
-from app.core.access import token_matches
+from app.store.access import token_matches
 from app.web.templating import render
 
 router = APIRouter()

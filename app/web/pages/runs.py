@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep, SettingsDep
-from app.api.routes.runs import list_presets
-from app.crud import datasets as dataset_crud
-from app.crud import runs as run_crud
-from app.crud.run_config import SERVICE_FIELDS, user_fields
+from app.api.schemas.runs import present_presets
+from app.store.datasets import dataset_names, list_datasets
+from app.store.run_config import SERVICE_FIELDS, user_fields
+from app.store.run_queries import get_run
 from app.web.knobs import GROUPS, form_groups, knob_meta
 from app.web.templating import render
-from app.web.views import dataset_names, dataset_summary, runs_json
+from app.web.views import dataset_summary, runs_json
 from worker.engine.config import TrainConfig
 
 router = APIRouter(dependencies=[PageAccess])
@@ -37,12 +37,12 @@ def new_run_page(
     dataset: Annotated[int | None, Query()] = None,
     from_run: Annotated[int | None, Query(alias="from")] = None,
 ) -> Response:
-    datasets, _ = dataset_crud.list_datasets(session, limit=500, offset=0)
+    datasets, _ = list_datasets(session, limit=500, offset=0)
     summaries = [dataset_summary(d) for d in datasets]
-    presets = [p.model_dump() for p in list_presets()]
+    presets = [p.model_dump() for p in present_presets()]
     source = None
     if from_run is not None:
-        source = runs_json(session, [run_crud.get_run(session, run_id=from_run)])[0]
+        source = runs_json(session, [get_run(session, run_id=from_run)])[0]
     if source is not None:
         preset = source["preset"]
         config = {**_defaults(), **user_fields(source["config"])}
@@ -80,8 +80,8 @@ def new_run_page(
 
 @router.get("/runs/{run_id:int}")
 def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
-    run = runs_json(session, [run_crud.get_run(session, run_id=run_id)])[0]
-    names = dataset_names(session, [run["dataset_id"]])
+    run = runs_json(session, [get_run(session, run_id=run_id)])[0]
+    names = dataset_names(session, dataset_ids=[run["dataset_id"]])
     return render(
         request,
         "run.html",

@@ -1,1 +1,0 @@
-"""Database operations with keyword-only arguments; FastAPI-free, so workers may use them."""

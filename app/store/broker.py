@@ -1,0 +1,97 @@
+"""The Redis-protocol broker as the store uses it: clients, the run and sample channels, and
+the registry in which each worker reports itself (read by /health and /system)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from app.store.errors import UnavailableError
+from app.store.settings import Settings
+
+AsyncClient = redis.asyncio.Redis  # the API's client type, so it needs no redis import
+
+WORKER_KEY_PREFIX = "studio:worker:"
+CONNECT_TIMEOUT_S = 5
+
+
+def run_channel(run_id: int) -> str:
+    """Pub/sub channel of a run: its metric, log and state events (`app.store.events`)."""
+    return f"studio:run:{run_id}"
+
+
+def sample_channel(request_id: str) -> str:
+    """Pub/sub channel of one sample request (`app.store.samples`)."""
+    return f"studio:sample:{request_id}"
+
+
+def worker_key(worker_name: str) -> str:
+    return WORKER_KEY_PREFIX + worker_name
+
+
+def require_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise UnavailableError(
+            "no broker configured: set STUDIO_REDIS_URL or start everything with "
+            "`nanogpt-studio serve`",
+            code="broker_unavailable",
+        )
+    return settings.redis_url
+
+
+def client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        require_url(settings), socket_connect_timeout=CONNECT_TIMEOUT_S, health_check_interval=30
+    )
+
+
+def async_client(app: object) -> AsyncClient:
+    """The API process's asyncio client (one pool per app), made on first use."""
+    state = app.state  # type: ignore[attr-defined]
+    if getattr(state, "redis", None) is None:
+        state.redis = redis.asyncio.Redis.from_url(
+            require_url(state.settings),
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            health_check_interval=30,
+        )
+    return state.redis
+
+
+def report_worker(settings: Settings, name: str, record: dict[str, Any], ttl_s: int) -> None:
+    """A worker's entry in the registry; it lapses unless renewed within `ttl_s`."""
+    conn = client(settings)
+    try:
+        conn.set(worker_key(name), json.dumps(record), ex=ttl_s)
+    finally:
+        conn.close()
+
+
+def forget_worker(settings: Settings, name: str) -> None:
+    conn = client(settings)
+    try:
+        conn.delete(worker_key(name))
+    finally:
+        conn.close()
+
+
+def read_workers(settings: Settings) -> list[dict[str, Any]]:
+    """Every live worker's record, as it last reported itself."""
+    conn = client(settings)
+    try:
+        keys = sorted(conn.scan_iter(match=WORKER_KEY_PREFIX + "*", count=100))
+        values = conn.mget(keys) if keys else []
+    finally:
+        conn.close()
+    return [json.loads(v) for v in values if v]
+
+
+def queue_lengths(settings: Settings, queues: tuple[str, ...]) -> dict[str, int]:
+    """Messages waiting on each queue (Celery's Redis transport keeps one list per queue)."""
+    conn = client(settings)
+    try:
+        return {name: int(conn.llen(name)) for name in queues}
+    finally:
+        conn.close()

@@ -1,0 +1,65 @@
+"""What must happen once a transaction has committed: the jobs to wake up and the events to
+publish. Every transition returns one; whoever commits the transaction then calls `send()`,
+so no worker ever picks up a message for a row it cannot see yet, and no SSE client hears of
+a change the database does not hold.
+
+A job that cannot be sent raises (the caller must know its wake-up is lost); an event that
+cannot be published is logged and dropped, because every reader has the database to fall
+back on (SSE replays it and re-reads the run's state)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.store import queues
+from app.store.broker import client, run_channel
+from app.store.events import RunEvent
+from app.store.queues import Task
+from app.store.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    task: Task
+    args: tuple[Any, ...]
+    expires_s: float | None = None
+
+
+@dataclass
+class Followup:
+    jobs: list[Job] = field(default_factory=list)
+    events: list[tuple[int, RunEvent]] = field(default_factory=list)  # (run id, event)
+
+    def enqueue(self, task: Task, *args: Any, expires_s: float | None = None) -> None:
+        self.jobs.append(Job(task, args, expires_s))
+
+    def publish(self, run_id: int, event: RunEvent) -> None:
+        self.events.append((run_id, event))
+
+    def extend(self, other: Followup) -> Followup:
+        self.jobs.extend(other.jobs)
+        self.events.extend(other.events)
+        return self
+
+    def job_ids(self, task: Task) -> list[int]:
+        """The ids the jobs for `task` name (the first argument of each)."""
+        return [job.args[0] for job in self.jobs if job.task == task]
+
+    def send(self) -> None:
+        for job in self.jobs:
+            queues.send(job.task, *job.args, expires_s=job.expires_s)
+        if not self.events:
+            return
+        try:
+            conn = client(get_settings())
+            try:
+                for run_id, event in self.events:
+                    conn.publish(run_channel(run_id), event.message())
+            finally:
+                conn.close()
+        except Exception as exc:  # the broker is away: readers fall back on the database
+            log.warning("could not publish %d event(s): %s", len(self.events), exc)

@@ -1,0 +1,71 @@
+"""Task names, queues and routes, defined once: the store sends jobs by name, the job side's
+Celery app (`worker.jobs.celery_app`) consumes them with the same configuration. A message
+is a wake-up that carries ids only (JSON, never pickle); the row is the truth, so a job is
+sent only after the row it names has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from app.store.broker import require_url
+from app.store.settings import get_settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    queue: str
+
+
+INSPECT = Task("studio.inspect", "prepare")  # describe a large upload
+PREPARE = Task("studio.prepare", "prepare")  # tokenize a dataset
+TRAIN = Task("studio.train", "train")  # train a run in a child process
+SAMPLE = Task("studio.sample", "sample")  # generate from a checkpoint
+
+TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE)
+QUEUES = ("prepare", "train", "sample")
+ROUTES = {task.name: {"queue": task.queue} for task in TASKS}
+APP_NAME = "nanogpt_studio"
+
+
+def celery_config(broker_url: str) -> dict[str, Any]:
+    """What senders and workers must agree on: broker, serializer, queues and routes."""
+    from kombu import Queue
+
+    return {
+        "broker_url": broker_url,
+        "broker_connection_retry_on_startup": True,
+        # Longer than a message waits unacked in practice; a redelivery is a harmless no-op.
+        "broker_transport_options": {"visibility_timeout": 6 * 3600},
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": PREPARE.queue,
+        "task_routes": ROUTES,
+        "timezone": "UTC",
+    }
+
+
+@lru_cache(maxsize=4)
+def _sender(broker_url: str) -> Celery:
+    from celery import Celery
+
+    # Not the current app: in a worker process that is the consuming app, not this one.
+    app = Celery(APP_NAME, set_as_current=False)
+    app.conf.update(celery_config(broker_url))
+    return app
+
+
+def send(task: Task, *args: Any, expires_s: float | None = None) -> None:
+    """Put a job on its queue. With `expires_s`, a job nobody waits for any more is dropped."""
+    options = {} if expires_s is None else {"expires": expires_s}
+    sender = _sender(require_url(get_settings()))
+    sender.send_task(task.name, args=list(args), queue=task.queue, **options)

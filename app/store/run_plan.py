@@ -1,0 +1,129 @@
+"""Starting a run: what a new run (or a clone) would be, checked, writing nothing (the
+dataset ready, the config built from preset, types and service-owned fields, and put through
+every preflight check with what is known of the data); then `start_run` stores it. A dry run
+stops at the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.store.datasets import get_dataset
+from app.store.errors import ConflictError
+from app.store.followup import Followup
+from app.store.models import Dataset, Preparation, Run
+from app.store.preparations import find_preparation, prepared_meta, request_preparation
+from app.store.run_config import RunPlan, build_config, check_config, user_fields
+from app.store.runs import insert_run
+from app.store.states import DatasetState, PrepState
+from worker.engine.config import TrainConfig
+
+
+def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
+    """Store a checked plan: its preparation requested (made, or a failed one retried), then
+    the run, queued when the split is ready and else preparing."""
+    prep, followup = request_preparation(
+        session, dataset=plan.dataset, tokenizer=plan.tokenizer, val_fraction=plan.val_fraction
+    )
+    run, queued = insert_run(session, plan=plan, preparation=prep)
+    return run, followup.extend(queued)
+
+
+def plan_new(
+    session: Session,
+    *,
+    dataset_id: int,
+    tokenizer: str,
+    val_fraction: float,
+    preset: str | None,
+    config: Mapping[str, Any],
+    name: str | None,
+) -> RunPlan:
+    dataset = get_dataset(session, dataset_id=dataset_id)
+    cfg = build_config(preset=preset, config=config)
+    require_ready(dataset)
+    return _checked(
+        session,
+        dataset=dataset,
+        tokenizer=tokenizer,
+        val_fraction=val_fraction,
+        preset=preset,
+        cfg=cfg,
+        name=name or f"{dataset.name} · {preset or 'custom'}",
+    )
+
+
+def plan_clone(
+    session: Session,
+    *,
+    source: Run,
+    name: str | None,
+    dataset_id: int | None,
+    tokenizer: str | None,
+    val_fraction: float | None,
+    overrides: Mapping[str, Any],
+) -> RunPlan:
+    """`source`'s config with `overrides`, from scratch."""
+    target = dataset_id if dataset_id is not None else source.dataset_id
+    if target is None:
+        raise ConflictError(
+            f"run {source.id}'s dataset was deleted; pass dataset_id", field="dataset_id"
+        )
+    dataset = get_dataset(session, dataset_id=target)
+    require_ready(dataset)
+    build_config(preset=None, config=overrides)  # refuses service-owned fields
+    cfg = TrainConfig.from_mapping({**user_fields(source.config), **overrides})
+    return _checked(
+        session,
+        dataset=dataset,
+        tokenizer=tokenizer or source.tokenizer,
+        val_fraction=val_fraction if val_fraction is not None else source.val_fraction,
+        preset=source.preset,
+        cfg=cfg,
+        name=name or f"{source.name} (clone)",
+    )
+
+
+def require_ready(dataset: Dataset) -> None:
+    if dataset.state == DatasetState.INSPECTING:
+        raise ConflictError(
+            f"dataset {dataset.id} is still being inspected; start the run when it is ready",
+            field="dataset_id",
+        )
+    if dataset.state == DatasetState.FAILED:
+        raise ConflictError(
+            f"dataset {dataset.id} is not usable: {dataset.error}", field="dataset_id"
+        )
+
+
+def _checked(
+    session: Session,
+    *,
+    dataset: Dataset,
+    tokenizer: str,
+    val_fraction: float,
+    preset: str | None,
+    cfg: TrainConfig,
+    name: str,
+) -> RunPlan:
+    prep = find_preparation(
+        session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
+    )
+    # A split not prepared yet (or failed, to be retried) is judged by the upload's figures.
+    estimate = Preparation(tokenizer=tokenizer, val_fraction=val_fraction, state=PrepState.QUEUED)
+    meta = prepared_meta(dataset, prep or estimate)
+    check_config(cfg, meta)
+    prepared = prep is not None and prep.state == PrepState.READY
+    return RunPlan(
+        dataset=dataset,
+        tokenizer=tokenizer,
+        val_fraction=val_fraction,
+        preset=preset,
+        cfg=cfg,
+        name=name,
+        meta=meta,
+        exact=prepared and prep is not None and prep.train_tokens is not None,
+        prepared=prepared,
+    )

@@ -1,0 +1,91 @@
+"""Reading runs: one, several, a filtered page, the train queue's order, where a run stands.
+Every change of a run is in `app.store.runs`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.store.db import get_db
+from app.store.errors import NotFoundError
+from app.store.events import Event, run_state
+from app.store.models import Run
+from app.store.states import RunState
+
+
+def get_run(session: Session, *, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id}", field="run_id")
+    return run
+
+
+def find_runs(session: Session, *, run_ids: Iterable[int]) -> list[Run]:
+    """The runs that exist among `run_ids`, in the order asked."""
+    wanted = list(dict.fromkeys(run_ids))
+    if not wanted:
+        return []
+    rows = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}
+    return [rows[i] for i in wanted if i in rows]
+
+
+def list_runs(
+    session: Session,
+    *,
+    state: str | None = None,
+    dataset_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Run], int]:
+    filters = []
+    if state is not None:
+        filters.append(Run.state == state)
+    if dataset_id is not None:
+        filters.append(Run.dataset_id == dataset_id)
+    total = session.scalar(select(func.count()).select_from(Run).where(*filters)) or 0
+    query = select(Run).where(*filters).order_by(Run.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query)), total
+
+
+def queue_positions(session: Session, runs: list[Run] | None = None) -> dict[int, int]:
+    """Position on the train queue (1 = next, by time queued) of the given runs that are
+    queued, or of every queued run: one query, ranking the queued runs by the queue index."""
+    wanted = None if runs is None else [r.id for r in runs if r.state == RunState.QUEUED]
+    if wanted == []:
+        return {}
+    ranked = (
+        select(
+            Run.id.label("id"),
+            func.row_number().over(order_by=(Run.queued_at, Run.id)).label("position"),
+        )
+        .where(Run.state == RunState.QUEUED)
+        .subquery()
+    )
+    query = select(ranked.c.id, ranked.c.position)
+    if wanted is not None:
+        query = query.where(ranked.c.id.in_(wanted))
+    return {run_id: int(position) for run_id, position in session.execute(query)}
+
+
+def state_of(run_id: int) -> Event | None:
+    """The run's state event as the database has it now; None once the run is deleted."""
+    with get_db().session() as session:
+        run = session.get(Run, run_id)
+        return None if run is None else run_state(run)
+
+
+def cancel_requested(run_id: int) -> bool:
+    """The flag a training process polls (set by `app.store.runs.cancel_run`)."""
+    with get_db().session() as session:
+        return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+
+def load_claimed_run(run_id: int, owner: str) -> Run | None:
+    """The run, if `owner` holds it (running, claimed by that worker); else None."""
+    with get_db().session() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.state != RunState.RUNNING or run.worker_id != owner:
+            return None
+        return run

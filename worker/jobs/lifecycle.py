@@ -1,0 +1,91 @@
+"""What a worker's main process does besides consuming: report itself and its devices in
+Redis (for /health and /system), and run the reaper at start and every reaper_interval_s."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from celery import signals
+
+from app.store.broker import forget_worker, report_worker
+from app.store.db import get_db
+from app.store.settings import get_settings
+from worker.jobs.identity import worker_id
+
+log = logging.getLogger(__name__)
+REGISTRY_EVERY_S = 10.0
+REGISTRY_TTL_S = 45
+DEVICES_EVERY_S = 600.0
+
+_stop = threading.Event()
+_name = worker_id()
+
+
+def _queues(sender: Any) -> list[str]:
+    try:
+        return sorted(q.name for q in sender.task_consumer.queues)
+    except AttributeError:
+        return []
+
+
+def _registry_loop(queues: list[str]) -> None:
+    from worker.jobs.devices import probe
+
+    settings = get_settings()
+    started = time.time()
+    devices: list[dict[str, Any]] = []
+    probed_at = 0.0
+    while not _stop.is_set():
+        if time.monotonic() - probed_at > DEVICES_EVERY_S or not devices:
+            devices = probe()
+            probed_at = time.monotonic()
+        record = {
+            "name": _name,
+            "queues": queues,
+            "pid": os.getpid(),
+            "devices": devices,
+            "started_at": started,
+            "seen_at": time.time(),
+        }
+        try:
+            report_worker(settings, _name, record, REGISTRY_TTL_S)
+        except Exception:
+            log.exception("could not report this worker to the broker")
+        _stop.wait(REGISTRY_EVERY_S)
+
+
+def _reaper_loop() -> None:
+    from worker.jobs.reaper import reap
+
+    settings = get_settings()
+    while not _stop.is_set():
+        try:
+            reap(settings)
+        except Exception:
+            log.exception("reaper pass failed")
+        _stop.wait(settings.reaper_interval_s)
+
+
+@signals.worker_ready.connect
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    queues = _queues(sender)
+    threading.Thread(target=_registry_loop, args=(queues,), name="registry", daemon=True).start()
+    if {"train", "prepare"} & set(queues) or not queues:
+        threading.Thread(target=_reaper_loop, name="reaper", daemon=True).start()
+
+
+@signals.worker_process_init.connect
+def _on_child(**_: Any) -> None:
+    get_db()  # a pool process opens its own connections, never its parent's
+
+
+@signals.worker_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    _stop.set()
+    with contextlib.suppress(Exception):
+        forget_worker(get_settings(), _name)

@@ -1,0 +1,74 @@
+"""studio.train: claim a queued run and train it in a child process that owns the device."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from app.store import runs
+from app.store.queues import TRAIN
+from app.store.settings import get_settings
+from worker.jobs.celery_app import celery_app
+from worker.jobs.identity import worker_id
+
+log = logging.getLogger(__name__)
+STDERR_TAIL = 4000
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if this process dies (Linux), so a killed worker
+    never leaves a training process heartbeating for a run the reaper hands to another."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the child notices its parent change and stops by itself
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - STDERR_TAIL))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+@celery_app.task(name=TRAIN.name, acks_late=True)
+def train_run(run_id: int) -> str:
+    owner = worker_id()
+    claimed = runs.claim_run(run_id, owner)
+    if claimed is None:
+        log.info("run %s is not queued (duplicate message or cancelled); nothing to do", run_id)
+        return "skipped"
+    claimed.send()
+    settings = get_settings()
+    run_dir = settings.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stderr_path = run_dir / "process.log"
+    with stderr_path.open("ab") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "worker.jobs.training_process", str(run_id), owner],
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        # Shutdown (SIGTERM to this process group): the training process checkpoints and
+        # re-queues its run; this process waits for it instead of dying first.
+        previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+        try:
+            code = child.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if code == 0:
+        return "done"
+    # The process died without recording an outcome (a crash, the OOM killer, a bug).
+    how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    message = f"the training process {how}\n{_tail(stderr_path)}".strip()
+    runs.fail_crashed_run(run_id, owner, message[-STDERR_TAIL:]).send()
+    return "crashed"

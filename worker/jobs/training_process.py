@@ -1,0 +1,119 @@
+"""The training process of one run: `python -m worker.jobs.training_process <run_id> <owner>`.
+
+Started by the train task as a child process; it alone imports torch and owns the device,
+and it ends every run in a readable state: succeeded, cancelled, or failed with a reason."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from app.store.models import Run
+from app.store.run_queries import load_claimed_run
+from app.store.runs import Outcome
+from app.store.settings import Settings, get_settings
+from app.store.states import FailureReason, RunState
+from worker.engine.config import TrainConfig
+from worker.engine.errors import DivergedError, EngineError
+from worker.engine.events import TrainCallbacks, TrainResult
+from worker.jobs.run_reporter import RunReporter
+
+log = logging.getLogger("worker.jobs.training_process")
+
+
+def build_config(run: Run, settings: Settings) -> TrainConfig:
+    out_dir = settings.run_dir(run.id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        **run.config,
+        "data_dir": str(settings.prepared_dir(run.dataset_id, run.tokenizer, run.val_fraction)),
+        "out_dir": str(out_dir),
+        # A run with a checkpoint continues it: after cancel, resume or a lost worker.
+        "init_from": "resume" if (out_dir / "ckpt.pt").is_file() else run.config["init_from"],
+    }
+    if values.get("wandb_run_name") in (None, "", "run"):
+        values["wandb_run_name"] = run.name
+    return TrainConfig.from_mapping(values)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def main(run_id: int, owner: str) -> int:
+    settings = get_settings()
+    run = load_claimed_run(run_id, owner)
+    if run is None:
+        return 0  # not ours (any more)
+    cfg = build_config(run, settings)
+    reporter = RunReporter(
+        run_id=run_id, owner=owner, settings=settings, log_path=Path(cfg.out_dir) / "train.log"
+    )
+    _stop_on_signals(reporter)
+    callbacks: TrainCallbacks = reporter
+    if cfg.wandb_log:
+        from worker.jobs.wandb_log import with_wandb
+
+        callbacks = with_wandb(reporter, cfg, reporter.on_message)
+    iter_num = None
+    try:
+        from worker.engine.train import train
+
+        result = train(cfg, callbacks)
+        iter_num = result.iter_num
+        outcome = _ended(result, reporter)
+    except DivergedError as exc:
+        outcome = _failure(FailureReason.DIVERGED, exc.message)
+    except EngineError as exc:
+        reason = FailureReason.DATA if exc.reason == "data" else FailureReason.CONFIG
+        field = f" ({exc.field})" if exc.field else ""
+        outcome = _failure(reason, exc.message + field)
+    except Exception as exc:
+        if _is_oom(exc):
+            outcome = _failure(FailureReason.OOM, f"out of memory: {str(exc).splitlines()[0]}")
+        else:
+            reporter.on_message(traceback.format_exc().rstrip())
+            outcome = _failure(FailureReason.INTERNAL, f"{type(exc).__name__}: {exc}")
+    finally:
+        getattr(callbacks, "close", lambda: None)()
+    reporter.finish(outcome, iter_num)
+    return 0
+
+
+def _ended(result: TrainResult, reporter: RunReporter) -> Outcome | None:
+    """How a run that trained without an error ends; None: the reaper decides."""
+    if result.status == "completed":
+        return Outcome(RunState.SUCCEEDED)
+    if reporter.cancelled:
+        return Outcome(RunState.CANCELLED)
+    if reporter.interrupted and not reporter.lease_lost:
+        # The service is shutting down: back on the queue, to resume from the checkpoint.
+        return Outcome(RunState.QUEUED)
+    return None  # stopped because the lease was lost
+
+
+def _stop_on_signals(reporter: RunReporter) -> None:
+    """SIGTERM or Ctrl-C: checkpoint and stop, like a cancel, but the run is re-queued."""
+
+    def handler(signum: int, _frame: object) -> None:
+        reporter.interrupted = True
+        reporter.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _failure(reason: FailureReason, message: str) -> Outcome:
+    return Outcome(RunState.FAILED, failure_reason=reason, failure_message=message[:4000])
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    sys.exit(main(int(sys.argv[1]), sys.argv[2]))

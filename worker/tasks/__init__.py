@@ -1,2 +1,0 @@
-"""Celery tasks, one module per job kind; each is thin: claim the row, do the work through
-the engine (or the training process), record the outcome."""
