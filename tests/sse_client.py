@@ -15,6 +15,7 @@ class Event:
     event: str
     id: int | None
     data: Any
+    raw: str = ""  # the frame's lines as the server sent them
 
 
 def events(client: httpx.Client, url: str, **kwargs: Any) -> Iterator[Event]:
@@ -25,13 +26,15 @@ def events(client: httpx.Client, url: str, **kwargs: Any) -> Iterator[Event]:
 
 
 def parse(lines: Iterator[str]) -> Iterator[Event]:
-    kind, event_id, data = "message", None, []
+    kind, event_id, data, frame = "message", None, [], []
     for line in lines:
         if line == "":
             if data:
-                yield Event(kind, event_id, json.loads("\n".join(data)))
-            kind, event_id, data = "message", None, []
-        elif line.startswith(":") or line.startswith("retry:"):
+                yield Event(kind, event_id, json.loads("\n".join(data)), "\n".join(frame))
+            kind, event_id, data, frame = "message", None, [], []
+            continue
+        frame.append(line)
+        if line.startswith(":") or line.startswith("retry:"):
             continue
         elif line.startswith("event:"):
             kind = line[6:].strip()

@@ -3,15 +3,35 @@ the lease they need, and each publishes the state it leads to once committed."""
 
 from __future__ import annotations
 
-from studio_rows import get_run, listening, make_preparation, make_run
+from studio_rows import get_run, listening, make_run
 
-from app.store import preparations, run_queries
+from app.store import run_queries
 from app.store.db import get_db
 from app.store.history import Batch, log_row
-from app.store.models import LogLine, Run, utcnow
+from app.store.models import LogLine, utcnow
 from app.store.queues import TRAIN
 from app.store.runs import Outcome, claim_run, fail_crashed_run, record
 from app.store.states import FailureReason, RunState
+
+
+def test_only_one_claim_wins(local_env) -> None:
+    run_id = make_run()
+    assert claim_run(run_id, "a:1")
+    assert not claim_run(run_id, "b:2")  # a redelivered message
+    run = get_run(run_id)
+    assert run.state == "running" and run.worker_id == "a:1" and run.attempts == 1
+
+
+def test_writes_need_the_lease(local_env) -> None:
+    run_id = make_run()
+    claim_run(run_id, "a:1")
+    assert not record(run_id, "b:2", progress={"iter": 5}).held
+    assert record(run_id, "a:1", progress={"iter": 5}).held
+    assert get_run(run_id).iter == 5
+
+
+def test_cancelled_runs_cannot_be_claimed(local_env) -> None:
+    assert not claim_run(make_run(state="cancelled"), "a:1")
 
 
 def test_cancelling_a_waiting_run_is_published_at_once(client) -> None:
@@ -74,36 +94,3 @@ def test_a_crashed_process_fails_its_run_once(local_env) -> None:
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.INTERNAL
     assert run.failure_message == "killed by signal 9"
-
-
-def _waiting_runs(prep_id: int, count: int) -> list[int]:
-    ids = [make_run(state="preparing", queued_at=None) for _ in range(count)]
-    with get_db().transaction() as session:
-        for run_id in ids:
-            session.get(Run, run_id).preparation_id = prep_id
-    return ids
-
-
-def test_a_ready_preparation_queues_the_runs_waiting_for_it(local_env) -> None:
-    prep_id = make_preparation()
-    waiting = _waiting_runs(prep_id, 2)
-    assert preparations.claim_preparation(prep_id, "w:1")
-    followup = preparations.finish_preparation(
-        prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65
-    )
-    assert sorted(followup.job_ids(TRAIN)) == waiting
-    assert {e.data["state"] for _, e in followup.events} == {"queued"}
-    assert all(get_run(r).state == "queued" and get_run(r).queued_at for r in waiting)
-
-
-def test_a_failed_preparation_fails_the_runs_waiting_for_it(local_env) -> None:
-    prep_id = make_preparation()
-    waiting = _waiting_runs(prep_id, 2)
-    preparations.claim_preparation(prep_id, "w:1")
-    assert preparations.fail_preparation(prep_id, "w:2", FailureReason.DATA, "x").events == []
-    followup = preparations.fail_preparation(prep_id, "w:1", FailureReason.DATA, "not UTF-8")
-    assert sorted(run_id for run_id, _ in followup.events) == waiting
-    for run_id in waiting:
-        run = get_run(run_id)
-        assert run.state == "failed" and run.failure_reason == "data"
-        assert run.failure_message == "preparing the data failed: not UTF-8"

@@ -132,6 +132,9 @@ def test_cancel_leaves_a_checkpoint_and_resume_continues_the_curve(api, dataset)
     assert end.data["state"] == "cancelled"
     iters = [e.data["iter"] for e in events]
     assert iters == list(range(iters[0], stopped["iter"] + 1))  # live: no gaps, no repeats
+    replayed, _ = until_done(api, f"/runs/{run['id']}/metrics/stream")
+    frames = {e.id: e.raw for e in replayed}
+    assert [e.raw for e in events] == [frames[e.id] for e in events]  # the same bytes
 
     target = stopped["iter"] + 20
     resumed = api.post(f"/runs/{run['id']}/resume", json={"max_iters": target})
