@@ -37,3 +37,21 @@ def test_stale_preparations_are_requeued(local_env):
     assert prep_id in reap(get_settings()).requeued_preparations
     with get_db().session() as session:
         assert session.get(Preparation, prep_id).state == "queued"
+
+
+def test_a_queued_run_whose_wake_up_was_lost_is_sent_again(local_env):
+    """The broker restarted without its messages, or was away when the run was queued."""
+    settings = get_settings()
+    lost = make_run(state="queued", queued_at=ago(60))  # queued, and no message was sent
+    fresh = make_run(state="queued", queued_at=ago(0))  # its message may be on the way
+    before = train_queue_length()
+    reaped = reap(settings)
+    assert lost in reaped.resent_runs and fresh not in reaped.resent_runs
+    assert train_queue_length() == before + len(reaped.resent_runs)
+    assert lost not in reap(settings).resent_runs  # the broker holds it now
+
+
+def test_a_queued_preparation_whose_wake_up_was_lost_is_sent_again(local_env):
+    prep_id = make_preparation(heartbeat_at=ago(60))
+    assert prep_id in reap(get_settings()).resent_preparations
+    assert prep_id not in reap(get_settings()).resent_preparations

@@ -200,3 +200,36 @@ def test_a_dry_run_takes_a_read_session():
     assert writes(request("POST", "")) and writes(request("POST", "dry_run=false"))
     assert not writes(request("POST", "dry_run=true")) and not writes(request("GET", ""))
     assert writes(request("POST", "dry_run=maybe"))  # refused by the route, never read-only
+
+
+def test_a_run_posted_while_the_broker_is_away_is_stored_and_sent_later(client, dataset):
+    """201 with the run stored, never a 500 with it stored: the reaper sends the wake-up."""
+    import os
+
+    from studio_rows import get_run
+
+    from app.store.broker import pending_first_args
+    from app.store.queues import PREPARE, TRAIN
+    from app.store.settings import get_settings
+    from worker.jobs.reaper import reap
+
+    settings = get_settings()
+    away = {"STUDIO_REDIS_URL": "redis://127.0.0.1:9/0"}  # nothing listens on the discard port
+    saved = {key: os.environ[key] for key in away}
+    os.environ.update(away)
+    get_settings.cache_clear()
+    try:
+        response = create(client, dataset)
+    finally:
+        os.environ.update(saved)
+        get_settings.cache_clear()
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["state"] in ("preparing", "queued")
+    reap(settings.model_copy(update={"resend_after_s": 1e-6}))
+    # Whatever the run waits for now has its wake-up on the broker.
+    if run["state"] == "queued":
+        task, row_id = TRAIN, run["id"]
+    else:
+        task, row_id = PREPARE, get_run(run["id"]).preparation_id
+    assert row_id in pending_first_args(settings, queue=task.queue, task_name=task.name)

@@ -3,6 +3,7 @@ the registry in which each worker reports itself (read by /health and /system)."
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ AsyncClient = redis.asyncio.Redis  # the API's client type, so it needs no redis
 
 WORKER_KEY_PREFIX = "studio:worker:"
 CONNECT_TIMEOUT_S = 5
+UNACKED_KEY = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged
 
 
 def run_channel(run_id: int) -> str:
@@ -95,3 +97,23 @@ def queue_lengths(settings: Settings, queues: tuple[str, ...]) -> dict[str, int]
         return {name: int(conn.llen(name)) for name in queues}
     finally:
         conn.close()
+
+
+def pending_first_args(settings: Settings, *, queue: str, task_name: str) -> set[Any]:
+    """The first argument of each `task_name` message that waits on `queue` or was delivered
+    and not yet acknowledged: the wake-ups the broker still holds. Reads kombu's Redis layout
+    (a list per queue of JSON messages with a base64 body, and the `unacked` hash)."""
+    conn = client(settings)
+    try:
+        waiting = conn.lrange(queue, 0, -1)
+        delivered = [json.loads(v)[0] for v in conn.hvals(UNACKED_KEY)]
+    finally:
+        conn.close()
+    found = set()
+    for message in [json.loads(m) for m in waiting] + delivered:
+        if message.get("headers", {}).get("task") != task_name:
+            continue
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        if args:
+            found.add(args[0])
+    return found

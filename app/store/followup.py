@@ -3,9 +3,11 @@ publish. Every transition returns one; whoever commits the transaction then call
 so no worker ever picks up a message for a row it cannot see yet, and no SSE client hears of
 a change the database does not hold.
 
-A job that cannot be sent raises (the caller must know its wake-up is lost); an event that
-cannot be published is logged and dropped, because every reader has the database to fall
-back on (SSE replays it and re-reads the run's state)."""
+Nothing here can undo a commit, so a broker that is away loses no work: a durable job that
+cannot be sent is logged and left to the reaper, which sends a queued row's wake-up again when
+the broker holds none (`worker.jobs.reaper`); an event that cannot be published is logged and
+dropped, because every reader has the database to fall back on (SSE replays it and re-reads
+the run's state). Only a job with no row behind it (a sample) raises, as 503."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from app.store import queues
 from app.store.broker import client, run_channel
+from app.store.errors import UnavailableError
 from app.store.events import RunEvent
 from app.store.queues import Task
 from app.store.settings import get_settings
@@ -51,7 +54,18 @@ class Followup:
 
     def send(self) -> None:
         for job in self.jobs:
-            queues.send(job.task, *job.args, expires_s=job.expires_s)
+            try:
+                queues.send(job.task, *job.args, expires_s=job.expires_s)
+            except Exception as exc:
+                if job.task.durable:
+                    log.warning("%s%s not sent; the reaper will: %s", job.task.name, job.args, exc)
+                elif isinstance(exc, UnavailableError):
+                    raise
+                else:
+                    raise UnavailableError(
+                        "the broker is not answering; try again in a moment",
+                        code="broker_unavailable",
+                    ) from exc
         if not self.events:
             return
         try:

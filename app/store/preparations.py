@@ -12,10 +12,10 @@ Changes are conditional UPDATEs (a worker's only while it holds the lease) and r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from app.store.db import get_db
@@ -61,6 +61,14 @@ class PrepJob:
     dataset_id: int
     tokenizer: str
     val_fraction: float
+
+
+def queued_before(cutoff: datetime) -> list[int]:
+    """Preparations queued (made, retried or reaped) since before `cutoff`."""
+    since = func.coalesce(Preparation.heartbeat_at, Preparation.created_at)
+    with get_db().session() as session:
+        query = select(Preparation.id).where(Preparation.state == PrepState.QUEUED, since < cutoff)
+        return list(session.scalars(query))
 
 
 def load_job(prep_id: int) -> PrepJob:

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
 class Task:
     name: str
     queue: str
+    # A row stands behind the job (queued, inspecting): a wake-up lost on the way is sent
+    # again by the reaper. A sample has no row: its caller must hear that it was not sent.
+    durable: bool = True
 
 
 INSPECT = Task("studio.inspect", "prepare")  # describe a large upload
 PREPARE = Task("studio.prepare", "prepare")  # tokenize a dataset
 TRAIN = Task("studio.train", "train")  # train a run in a child process
-SAMPLE = Task("studio.sample", "sample")  # generate from a checkpoint
+SAMPLE = Task("studio.sample", "sample", durable=False)  # generate from a checkpoint
 
 TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE)
 QUEUES = ("prepare", "train", "sample")

@@ -4,6 +4,7 @@ Every change of a run is in `app.store.runs`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -67,6 +68,13 @@ def queue_positions(session: Session, runs: list[Run] | None = None) -> dict[int
     if wanted is not None:
         query = query.where(ranked.c.id.in_(wanted))
     return {run_id: int(position) for run_id, position in session.execute(query)}
+
+
+def queued_before(cutoff: datetime) -> list[int]:
+    """Runs queued since before `cutoff` (the reaper checks that their wake-up exists)."""
+    with get_db().session() as session:
+        query = select(Run.id).where(Run.state == RunState.QUEUED, Run.queued_at < cutoff)
+        return list(session.scalars(query))
 
 
 def state_of(run_id: int) -> Event | None:
