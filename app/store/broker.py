@@ -5,19 +5,54 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import threading
+import time
 from typing import Any
 
 import redis
 import redis.asyncio
+import redis.exceptions
 
 from app.store.errors import UnavailableError
 from app.store.settings import Settings
 
 AsyncClient = redis.asyncio.Redis  # the API's client type, so it needs no redis import
+BrokerError = redis.exceptions.RedisError  # what a broker that is away raises
 
 WORKER_KEY_PREFIX = "studio:worker:"
 CONNECT_TIMEOUT_S = 5
 UNACKED_KEY = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged
+
+
+class OutageLog:
+    """Logs a broker outage once when it starts, then at most every `every_s` with a count,
+    and once when it ends: a broker that is away for an hour is a few lines, not megabytes."""
+
+    def __init__(self, logger: logging.Logger, what: str, every_s: float = 60.0) -> None:
+        self.logger, self.what, self.every_s = logger, what, every_s
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._logged_at = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._failures += 1
+            now = time.monotonic()
+            if self._failures == 1 or now - self._logged_at >= self.every_s:
+                self._logged_at = now
+                self.logger.warning(
+                    "%s: the broker is not answering (%d failure(s) so far): %s",
+                    self.what,
+                    self._failures,
+                    exc,
+                )
+
+    def ok(self) -> None:
+        with self._lock:
+            if self._failures:
+                self.logger.warning("%s: the broker answers again", self.what)
+            self._failures = 0
 
 
 def run_channel(run_id: int) -> str:

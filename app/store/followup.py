@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.store import queues
-from app.store.broker import client, run_channel
+from app.store.broker import OutageLog, client, run_channel
 from app.store.errors import UnavailableError
 from app.store.events import RunEvent
 from app.store.queues import Task
 from app.store.settings import get_settings
 
 log = logging.getLogger(__name__)
+_unsent = OutageLog(log, "wake-ups not sent (the reaper sends them later)")
+_unpublished = OutageLog(log, "events not published (readers fall back on the database)")
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,10 @@ class Followup:
         for job in self.jobs:
             try:
                 queues.send(job.task, *job.args, expires_s=job.expires_s)
+                _unsent.ok()
             except Exception as exc:
                 if job.task.durable:
-                    log.warning("%s%s not sent; the reaper will: %s", job.task.name, job.args, exc)
+                    _unsent.failed(exc)
                 elif isinstance(exc, UnavailableError):
                     raise
                 else:
@@ -75,5 +78,6 @@ class Followup:
                     conn.publish(run_channel(run_id), event.message())
             finally:
                 conn.close()
+            _unpublished.ok()
         except Exception as exc:  # the broker is away: readers fall back on the database
-            log.warning("could not publish %d event(s): %s", len(self.events), exc)
+            _unpublished.failed(exc)

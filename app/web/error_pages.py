@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.errors import is_api_path
+from app.store.broker import BrokerError
 from app.store.errors import StudioError
 from app.web.templating import render
 
@@ -50,6 +51,8 @@ def error_page(request: Request, status: int, detail: str | None = None) -> Resp
 def _status_and_detail(exc: Exception) -> tuple[int, str | None]:
     if isinstance(exc, StudioError):
         return exc.status, exc.message
+    if isinstance(exc, BrokerError):
+        return 503, "the broker (Redis) is not answering; try again in a moment"
     if isinstance(exc, HTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else None
         phrase = HTTPStatus(exc.status_code).phrase
@@ -71,6 +74,6 @@ def _wrap(previous: Handler | None) -> Handler:
 
 
 def install_error_pages(app: FastAPI) -> None:
-    for exc_class in (StudioError, HTTPException, Exception):
+    for exc_class in (StudioError, HTTPException, BrokerError, Exception):
         previous = app.exception_handlers.get(exc_class)
         app.add_exception_handler(exc_class, _wrap(previous))

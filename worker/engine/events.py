@@ -86,6 +86,11 @@ class TrainCallbacks:
     def on_step(self, event: StepEvent) -> None:
         pass
 
+    def before_checkpoint(self, iter_num: int) -> None:
+        """Called just before a checkpoint is written. A caller that buffers what it was told
+        should store it now: a run resumed from that checkpoint then has no hole in its
+        history, even if the process dies the moment the file is in place."""
+
     def on_checkpoint(self, event: CheckpointEvent) -> None:
         pass
 

@@ -267,6 +267,7 @@ class _Loop:
             val_loss=self.last_val_loss,
         )
         path = self.out_dir / name
+        self.callbacks.before_checkpoint(self.state.iter_num)
         size = save_checkpoint(payload, path)
         if kind == "latest":
             self.saved_iter = self.state.iter_num

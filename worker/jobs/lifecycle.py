@@ -11,8 +11,9 @@ import time
 from typing import Any
 
 from celery import signals
+from kombu.exceptions import OperationalError
 
-from app.store.broker import forget_worker, report_worker
+from app.store.broker import BrokerError, OutageLog, forget_worker, report_worker
 from app.store.db import get_db
 from app.store.settings import get_settings
 from worker.jobs.identity import worker_id
@@ -23,6 +24,8 @@ REGISTRY_TTL_S = 45
 DEVICES_EVERY_S = 600.0
 
 _stop = threading.Event()
+_registry_outage = OutageLog(log, "worker registry")
+_reaper_outage = OutageLog(log, "reaper")
 _name = worker_id()
 
 
@@ -54,8 +57,9 @@ def _registry_loop(queues: list[str]) -> None:
         }
         try:
             report_worker(settings, _name, record, REGISTRY_TTL_S)
-        except Exception:
-            log.exception("could not report this worker to the broker")
+            _registry_outage.ok()
+        except Exception as exc:
+            _registry_outage.failed(exc)
         _stop.wait(REGISTRY_EVERY_S)
 
 
@@ -66,6 +70,9 @@ def _reaper_loop() -> None:
     while not _stop.is_set():
         try:
             reap(settings)
+            _reaper_outage.ok()
+        except (BrokerError, OperationalError, ConnectionError) as exc:
+            _reaper_outage.failed(exc)
         except Exception:
             log.exception("reaper pass failed")
         _stop.wait(settings.reaper_interval_s)

@@ -69,14 +69,20 @@ class RunReporter(TrainCallbacks):
                 best_val_loss=event.val_loss if best is None else min(best, event.val_loss),
             )
 
-    def on_checkpoint(self, event: CheckpointEvent) -> None:
-        # Everything up to the checkpoint is written before training goes on: a run resumed
-        # from this checkpoint after a crash then has no hole in its history.
-        self._items.put(("checkpoint", history.checkpoint_row(event, utcnow())))
+    def before_checkpoint(self, iter_num: int) -> None:
+        # Everything up to the checkpoint is written before the file is: a run resumed from
+        # it after a crash then has no hole in its history.
         try:
             self._flush()
         except Exception:
             log.exception("run %s: writing before the checkpoint failed", self.run_id)
+
+    def on_checkpoint(self, event: CheckpointEvent) -> None:
+        self._items.put(("checkpoint", history.checkpoint_row(event, utcnow())))
+        try:
+            self._flush()
+        except Exception:
+            log.exception("run %s: writing the checkpoint's row failed", self.run_id)
 
     def on_message(self, line: str) -> None:
         self.log_file.write(line + "\n")
