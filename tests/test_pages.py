@@ -198,6 +198,7 @@ def test_run_page(web, run):
         "data-checkpoints",
         "data-log",
         "data-smoothing",
+        'data-fig="attempts"',  # a run resumed after a crash says which attempt it is on
     ):
         assert marker in html
     assert f'href="/runs/new?from={run["id"]}"' in html

@@ -10,7 +10,7 @@ from app.store.db import get_db
 from app.store.history import Batch, log_row
 from app.store.models import LogLine, utcnow
 from app.store.queues import TRAIN
-from app.store.runs import Outcome, claim_run, fail_crashed_run, record
+from app.store.runs import Outcome, claim_run, crashed_run, record
 from app.store.states import FailureReason, RunState
 
 
@@ -43,6 +43,7 @@ def test_cancelling_a_waiting_run_is_published_at_once(client) -> None:
         assert next_message() == {
             "type": "state",
             "id": None,
+            "prev": None,
             "data": {"state": "cancelled", "failure_reason": None, "failure_message": None,
                      "iter": 0},
         }  # fmt: skip
@@ -86,11 +87,43 @@ def test_a_stopping_service_puts_the_run_back_on_the_queue(local_env) -> None:
     assert run.iter == 3
 
 
-def test_a_crashed_process_fails_its_run_once(local_env) -> None:
+def _crash(run_id: int, *, out_of_memory: bool = False):
+    return crashed_run(
+        run_id, "w:1", cause="the training process was killed by signal 9",
+        out_of_memory=out_of_memory, max_attempts=3,
+    )  # fmt: skip
+
+
+def _log(run_id: int) -> list[str]:
+    with get_db().session() as session:
+        return [r.line for r in session.query(LogLine).filter_by(run_id=run_id)]
+
+
+def test_a_crashed_process_s_run_resumes_while_attempts_remain(local_env) -> None:
     run_id = make_run(state="queued")
     claim_run(run_id, "w:1")
-    assert len(fail_crashed_run(run_id, "w:1", "killed by signal 9").events) == 1
-    assert fail_crashed_run(run_id, "w:1", "again").events == []
+    followup = _crash(run_id)
+    assert followup.job_ids(TRAIN) == [run_id]  # back on the queue, to resume
+    run = get_run(run_id)
+    assert run.state == "queued" and run.worker_id is None and run.failure_reason is None
+    assert _log(run_id) == ["attempt 1 ended: the training process was killed by signal 9"]
+    assert _crash(run_id).events == []  # not held any more: nothing happens twice
+
+
+def test_a_crashed_process_fails_its_run_when_attempts_are_spent(local_env) -> None:
+    run_id = make_run(state="queued", attempts=2)
+    claim_run(run_id, "w:1")  # the third attempt
+    assert _crash(run_id).job_ids(TRAIN) == []
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.INTERNAL
-    assert run.failure_message == "killed by signal 9"
+    assert run.failure_message == (
+        "gave up after 3 attempts; the last: the training process was killed by signal 9"
+    )
+
+
+def test_a_run_killed_for_memory_fails_as_oom_and_is_not_retried(local_env) -> None:
+    run_id = make_run(state="queued")
+    claim_run(run_id, "w:1")
+    assert _crash(run_id, out_of_memory=True).job_ids(TRAIN) == []
+    run = get_run(run_id)
+    assert run.state == "failed" and run.failure_reason == FailureReason.OOM

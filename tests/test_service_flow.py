@@ -197,3 +197,42 @@ def test_a_killed_worker_s_run_is_reaped_and_resumed(api, dataset, stack):
         for x in api.get(f"/runs/{run['id']}/logs", params={"limit": 5000}).json()["items"]
     ]
     assert any("resuming at iteration" in line for line in logs)
+
+
+def training_process_pid(run_id: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker.jobs.training_process" in argv and str(run_id).encode() in argv:
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.slow
+def test_a_training_process_killed_by_a_signal_is_resumed(api, dataset):
+    """kill -9 of the training process alone (what the OOM killer does, but for memory
+    reasons the kernel would count): the run resumes from its checkpoint and succeeds."""
+    import os
+    import signal
+
+    run = start(api, dataset, max_iters=200, lr_decay_iters=200, eval_interval=10)
+    wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 25)
+    pid = training_process_pid(run["id"])
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    done = wait_for(api, run["id"], finished, timeout=180)
+    assert done["state"] == "succeeded", done
+    assert done["attempts"] == 2 and done["iter"] == 200
+    iters = [p["iter"] for p in api.get(f"/runs/{run['id']}/metrics").json()["points"]]
+    assert iters == list(range(201))  # each logged iteration once
+    logs = [
+        x["line"]
+        for x in api.get(f"/runs/{run['id']}/logs", params={"limit": 5000}).json()["items"]
+    ]
+    cause = "attempt 1 ended: the training process was killed by signal 9"
+    assert any(line.startswith(cause) for line in logs)
+    assert any("resuming at iteration" in line for line in logs)

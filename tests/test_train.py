@@ -146,9 +146,18 @@ def test_nan_loss_stops_as_diverged_and_keeps_last_good_checkpoint(
     with pytest.raises(DivergedError, match="loss became") as caught:
         train(cfg, Recorder())
     assert caught.value.reason == "diverged"
+    assert "the last good checkpoint" in caught.value.message
     kept = load_checkpoint(tmp_path / LATEST)
     assert kept["iter_num"] == good["iter_num"] == 20
     assert all(torch.isfinite(t).all() for t in kept["model"].values())
+
+
+def test_diverging_before_any_checkpoint_says_so(data: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(data, tmp_path, max_iters=40, eval_interval=20, learning_rate=1e6,
+                      min_lr=1e6, decay_lr=False, grad_clip=0.0, log_interval=1)  # fmt: skip
+    with pytest.raises(DivergedError, match="no checkpoint had been written yet"):
+        train(cfg, Recorder())
+    assert not (tmp_path / LATEST).exists()
 
 
 def test_preflight_refuses_before_any_work(data: Path, tmp_path: Path) -> None:

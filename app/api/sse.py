@@ -144,9 +144,13 @@ async def follow_run(
             now = time.monotonic()
             if event is not None:
                 if event.kind == kind and event.id is not None and event.id > last:
-                    last = event.id
                     quiet_since = now
-                    yield format_event(kind, event.data, last)
+                    if event.prev == last:  # the next one: nothing was missed
+                        last = event.id
+                        yield format_event(kind, event.data, last)
+                    else:  # something went by unseen (a broker that blinked): read it all
+                        async for frame in catch_up():
+                            yield frame
                     continue
                 if event.kind != "state" or event.data["state"] not in FINISHED_RUN_STATES:
                     continue

@@ -70,11 +70,17 @@ class RunEvent:
     kind: EventKind
     data: Event
     id: int | None = None  # the row id of a metric or log event: the SSE event id
+    prev: int | None = None  # the id of the run's event of this kind before it, if known
 
     def message(self) -> str:
-        return encode({"type": self.kind, "id": self.id, "data": self.data})
+        return encode({"type": self.kind, "id": self.id, "prev": self.prev, "data": self.data})
 
     @classmethod
     def from_message(cls, raw: str | bytes) -> RunEvent:
         message = json.loads(raw)
-        return cls(kind=message["type"], data=message["data"], id=message.get("id"))
+        return cls(
+            kind=message["type"],
+            data=message["data"],
+            id=message.get("id"),
+            prev=message.get("prev"),
+        )

@@ -71,9 +71,23 @@ def checkpoint_row(event: CheckpointEvent, created_at: datetime) -> dict[str, An
     }
 
 
-def write_batch(session: Session, *, run_id: int, batch: Batch) -> Followup:
-    """Insert the rows; the followup publishes each as its event, once committed."""
+@dataclass
+class Chain:
+    """The id of the last metric and log row a writer published for its run. Each event
+    carries the id before it (`RunEvent.prev`), so a follower that sees a `prev` other than
+    the last id it has knows it missed something and reads the database instead."""
+
+    metric: int | None = None
+    log: int | None = None
+
+
+def write_batch(
+    session: Session, *, run_id: int, batch: Batch, chain: Chain | None = None
+) -> Followup:
+    """Insert the rows; the followup publishes each as its event, once committed. `chain`
+    (advanced here) links each event to the one before it."""
     followup = Followup()
+    chain = chain if chain is not None else Chain()
     if batch.metrics:
         # A later point replaces an earlier one of the same iteration.
         latest = {m["iter"]: m for m in batch.metrics}
@@ -86,14 +100,17 @@ def write_batch(session: Session, *, run_id: int, batch: Batch) -> Followup:
         ).all()
         for row, row_id in zip(rows, ids, strict=True):
             point = metric_point({**row, "id": row_id})
-            followup.publish(run_id, RunEvent("metric", point, row_id))
+            followup.publish(run_id, RunEvent("metric", point, row_id, prev=chain.metric))
+            chain.metric = row_id
     if batch.logs:
         rows = [{**entry, "run_id": run_id} for entry in batch.logs]
         ids = session.scalars(
             insert(LogLine).returning(LogLine.id, sort_by_parameter_order=True), rows
         ).all()
         for row, row_id in zip(rows, ids, strict=True):
-            followup.publish(run_id, RunEvent("log", log_line({**row, "id": row_id}), row_id))
+            line = log_line({**row, "id": row_id})
+            followup.publish(run_id, RunEvent("log", line, row_id, prev=chain.log))
+            chain.log = row_id
     for ckpt in batch.checkpoints:  # one row per file name, rewritten with the file
         session.execute(
             delete(Checkpoint).where(Checkpoint.run_id == run_id, Checkpoint.name == ckpt["name"])

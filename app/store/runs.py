@@ -24,7 +24,7 @@ from app.store.db import get_db
 from app.store.errors import ConflictError
 from app.store.events import RunEvent, run_state
 from app.store.followup import Followup
-from app.store.history import Batch, write_batch
+from app.store.history import Batch, Chain, log_row, write_batch
 from app.store.models import Checkpoint, Preparation, Run, utcnow
 from app.store.queues import TRAIN
 from app.store.run_config import RunPlan, check_config, stored_config, user_fields
@@ -284,9 +284,11 @@ def record(
     batch: Batch | None = None,
     progress: Progress | None = None,
     outcome: Outcome | None = None,
+    chain: Chain | None = None,
 ) -> Report:
     """One write of a training process, if it still holds the lease: the rows it buffered, its
-    progress and heartbeat, and with `outcome` the run's end (or its return to the queue)."""
+    progress and heartbeat, and with `outcome` the run's end (or its return to the queue).
+    `chain` is the writer's, advanced past the rows written (see `history.Chain`)."""
     now = utcnow()
     values: dict[str, Any] = {**(progress or {}), "heartbeat_at": now}
     if outcome is not None:
@@ -295,7 +297,9 @@ def record(
         held = session.execute(update(Run).where(_held(run_id, owner)).values(**values))
         if held.rowcount != 1:
             return Report(held=False)
-        followup = write_batch(session, run_id=run_id, batch=batch) if batch else Followup()
+        followup = (
+            write_batch(session, run_id=run_id, batch=batch, chain=chain) if batch else Followup()
+        )
         if outcome is not None:
             if outcome.state == RunState.QUEUED:
                 followup.enqueue(TRAIN, run_id)
@@ -303,22 +307,44 @@ def record(
     return Report(held=True, followup=followup)
 
 
-def fail_crashed_run(run_id: int, owner: str, message: str) -> Followup:
-    """The training process died without recording an outcome (a crash, the OOM killer)."""
+def crashed_run(
+    run_id: int, owner: str, *, cause: str, out_of_memory: bool, max_attempts: int
+) -> Followup:
+    """The training process died without recording an outcome (a crash, a signal, the OOM
+    killer). Killed for memory: failed as out-of-memory, never retried unchanged. Otherwise it
+    goes back on the queue to resume from its newest checkpoint while attempts remain (as a
+    lost worker's run does), with the cause in its log; then it fails as internal."""
+    now = utcnow()
     with get_db().transaction() as session:
-        failed = session.execute(
-            update(Run)
-            .where(_held(run_id, owner))
-            .values(
-                state=RunState.FAILED,
-                failure_reason=FailureReason.INTERNAL,
-                failure_message=message,
-                finished_at=utcnow(),
-            )
-        )
-        if failed.rowcount != 1:
+        run = session.scalars(select(Run).where(_held(run_id, owner))).one_or_none()
+        if run is None:
             return Followup()
-        return _moved(Followup(), _reread(session, run_id))
+        if out_of_memory:
+            values: dict[str, Any] = {
+                "state": RunState.FAILED,
+                "failure_reason": FailureReason.OOM,
+                "failure_message": cause,
+                "finished_at": now,
+            }
+        elif run.attempts < max_attempts:
+            values = {"state": RunState.QUEUED, "queued_at": now, "worker_id": None}
+        else:
+            values = {
+                "state": RunState.FAILED,
+                "failure_reason": FailureReason.INTERNAL,
+                "failure_message": f"gave up after {run.attempts} attempts; the last: {cause}",
+                "finished_at": now,
+            }
+        session.execute(update(Run).where(_held(run_id, owner)).values(**values))
+        followup = _note(session, run_id, f"attempt {run.attempts} ended: {cause}")
+        if values["state"] == RunState.QUEUED:
+            followup.enqueue(TRAIN, run_id)
+        return _moved(followup, _reread(session, run_id))
+
+
+def _note(session: Session, run_id: int, line: str) -> Followup:
+    """A line in the run's log saying what happened to it (shown on its page)."""
+    return write_batch(session, run_id=run_id, batch=Batch(logs=[log_row(line, utcnow())]))
 
 
 @dataclass
@@ -359,7 +385,10 @@ def reap_stale_runs(*, stale_after_s: float, max_attempts: int) -> ReapedRuns:
             if values["state"] == RunState.QUEUED:
                 out.requeued.append(run_id)
                 out.followup.enqueue(TRAIN, run_id)
+                note = "the worker stopped answering; back on the queue to resume"
             else:
                 out.failed.append(run_id)
+                note = message
+            out.followup.extend(_note(session, run_id, f"attempt {attempts} ended: {note}"))
             _moved(out.followup, _reread(session, run_id))
     return out

@@ -36,6 +36,7 @@ class FailureReason(StrEnum):
     DATA = "data"
     OOM = "oom"
     DIVERGED = "diverged"
+    DISK_FULL = "disk_full"
     WORKER_LOST = "worker_lost"
     INTERNAL = "internal"
 

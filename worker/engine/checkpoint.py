@@ -7,14 +7,16 @@ exactly as nanoGPT writes them, so nanoGPT's sample.py loads ours. We add, as pl
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from worker.engine.errors import DataError
+from worker.engine.errors import DataError, DiskFullError
 from worker.engine.staging import fsync_directory
 
 LATEST = "ckpt.pt"
@@ -23,12 +25,54 @@ REQUIRED_KEYS = ("model", "model_args", "iter_num", "best_val_loss", "config")
 MODEL_ARG_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout")
 
 
+# Room a checkpoint needs beyond its tensors: pickled structure, config, zip headers.
+SIZE_SLACK = 1.05
+SIZE_MARGIN_BYTES = 1 << 20
+
+
+def tensor_bytes(value: Any) -> int:
+    """The bytes of every tensor in a nested checkpoint payload."""
+    if isinstance(value, torch.Tensor):
+        return value.nelement() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # torch's zip writer reports a short write as "unexpected pos …" or the OS message.
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "No space left" in text or "unexpected pos" in text or "file write failed" in text
+    )
+
+
+def _disk_full(path: Path, needed: int | None) -> DiskFullError:
+    free = shutil.disk_usage(path.parent).free
+    wants = f"; it needs about {needed / 1e6:,.1f} MB" if needed else ""
+    return DiskFullError(
+        f"no room for the checkpoint {path.name} in {path.parent}: "
+        f"{free / 1e6:,.1f} MB free{wants}. The previous checkpoint is kept; free some "
+        "space (old runs, exports, datasets) and resume",
+        field="out_dir",
+    )
+
+
 def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> int:
     """Write a checkpoint atomically: temp file, fsync, rename. Returns its size in bytes.
 
     A reader (or a crash) never sees a half-written file: it finds the old one or the new one.
+    The free space is checked first, so a full disk stops a run cleanly (DiskFullError) with
+    its previous checkpoint, instead of failing in the middle of torch's writer.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    needed = int(tensor_bytes(checkpoint) * SIZE_SLACK) + SIZE_MARGIN_BYTES
+    if shutil.disk_usage(path.parent).free < needed:
+        raise _disk_full(path, needed)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as f:
@@ -36,6 +80,11 @@ def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> int:
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
+    except (OSError, RuntimeError) as exc:
+        if _is_disk_full(exc):
+            tmp.unlink(missing_ok=True)
+            raise _disk_full(path, needed) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     fsync_directory(path.parent)

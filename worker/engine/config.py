@@ -8,6 +8,7 @@ never executed.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -19,6 +20,25 @@ INIT_FROM_CHOICES = ("scratch", "resume", "gpt2", "gpt2-medium", "gpt2-large", "
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # or "cuda:N"
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 COMPILE_CHOICES = ("auto", True, False)
+
+INT32_MAX = 2**31 - 1  # iteration counts are stored in 32-bit database columns
+# The largest value of each integer knob: what the engine and the database can hold, and loop
+# counts a run can still be stopped in the middle of (checked by preflight, with the rest).
+INT_MAXIMA: dict[str, int] = {
+    "eval_interval": INT32_MAX,
+    "log_interval": INT32_MAX,
+    "eval_iters": 10_000,
+    "gradient_accumulation_steps": 65_536,
+    "batch_size": 65_536,
+    "block_size": 16_777_216,
+    "n_layer": 1_024,
+    "n_head": 1_024,
+    "n_embd": 65_536,
+    "max_iters": INT32_MAX,
+    "warmup_iters": INT32_MAX,
+    "lr_decay_iters": INT32_MAX,
+    "seed": 2**63 - 1,
+}
 
 
 @dataclass
@@ -99,6 +119,12 @@ class TrainConfig:
         return self.gradient_accumulation_steps * self.batch_size * self.block_size
 
 
+def _shown(raw: Any) -> str:
+    """A value as an error message quotes it: never a screenful."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _coerce(name: str, type_name: Any, raw: Any) -> Any:
     """Convert a value from TOML, JSON or a command line to the field's type, or say why not."""
     type_name = str(type_name)
@@ -113,35 +139,47 @@ def _coerce(name: str, type_name: Any, raw: Any) -> Any:
             return raw
         if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0"):
             return raw.lower() in ("true", "1")
-        raise ConfigError(f"{name} must be true or false, got {raw!r}", field=name)
+        raise ConfigError(f"{name} must be true or false, got {_shown(raw)}", field=name)
     if type_name == "int":
         if isinstance(raw, bool):
-            raise ConfigError(f"{name} must be an integer, got {raw!r}", field=name)
+            raise ConfigError(f"{name} must be an integer, got {_shown(raw)}", field=name)
         if isinstance(raw, int):
             return raw
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
         if isinstance(raw, str):
             try:
-                return int(float(raw)) if float(raw).is_integer() else int(raw)
+                return int(raw)
             except ValueError:
                 pass
-        raise ConfigError(f"{name} must be an integer, got {raw!r}", field=name)
+            try:
+                number = float(raw)
+            except ValueError:
+                number = math.nan
+            if number.is_integer():  # "1e3"
+                return int(number)
+        raise ConfigError(f"{name} must be an integer, got {_shown(raw)}", field=name)
     if type_name == "float":
         if isinstance(raw, bool):
-            raise ConfigError(f"{name} must be a number, got {raw!r}", field=name)
+            raise ConfigError(f"{name} must be a number, got {_shown(raw)}", field=name)
+        number = math.nan
         if isinstance(raw, int | float):
-            return float(raw)
-        if isinstance(raw, str):
+            number = float(raw) if abs(raw) <= 1e308 else math.inf
+        elif isinstance(raw, str):
             try:
-                return float(raw)
+                number = float(raw)
             except ValueError:
-                pass
-        raise ConfigError(f"{name} must be a number, got {raw!r}", field=name)
+                message = f"{name} must be a number, got {_shown(raw)}"
+                raise ConfigError(message, field=name) from None
+        else:
+            raise ConfigError(f"{name} must be a number, got {_shown(raw)}", field=name)
+        if not math.isfinite(number):
+            raise ConfigError(f"{name} must be a finite number, got {_shown(raw)}", field=name)
+        return number
     if type_name == "str":
         if isinstance(raw, str):
             return raw
-        raise ConfigError(f"{name} must be a string, got {raw!r}", field=name)
+        raise ConfigError(f"{name} must be a string, got {_shown(raw)}", field=name)
     if type_name.startswith("dict"):
         if isinstance(raw, dict):
             return {str(k): str(v) for k, v in raw.items()}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 # Failure classes a run can end in; the service stores them on the run row.
-Reason = Literal["config", "data", "oom", "diverged", "cancelled", "worker_lost", "internal"]
+Reason = Literal[
+    "config", "data", "oom", "diverged", "disk_full", "cancelled", "worker_lost", "internal"
+]
 
 
 class EngineError(Exception):
@@ -38,3 +40,10 @@ class DivergedError(EngineError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     reason: Reason = "diverged"
+
+
+class DiskFullError(EngineError):
+    """No room for a checkpoint: found before writing it, or by the write itself. The previous
+    checkpoint is intact."""
+
+    reason: Reason = "disk_full"

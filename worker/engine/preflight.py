@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from worker.engine.config import INIT_FROM_CHOICES, TrainConfig
+from worker.engine.config import INIT_FROM_CHOICES, INT_MAXIMA, TrainConfig
 from worker.engine.errors import ConfigError, DataError, EngineError
 from worker.engine.hf_source import check_folder, is_pretrained, known_context
 from worker.engine.prepare import read_meta
@@ -46,6 +46,12 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
     for name in POSITIVE_INTS:
         if getattr(cfg, name) < 1:
             out.append(ConfigError(f"{name} must be at least 1", field=name))
+    for name, most in INT_MAXIMA.items():
+        if getattr(cfg, name) > most:
+            out.append(ConfigError(f"{name} must be at most {most:,}", field=name))
+    for name in ("max_iters", "lr_decay_iters", "seed"):
+        if getattr(cfg, name) < 0:
+            out.append(ConfigError(f"{name} must not be negative", field=name))
     if cfg.n_head >= 1 and cfg.n_embd % cfg.n_head:
         out.append(
             ConfigError(

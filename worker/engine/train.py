@@ -276,12 +276,19 @@ class _Loop:
         )
 
     def _check_finite(self, value: float, it: int) -> None:
-        if not math.isfinite(value):
-            raise DivergedError(
-                f"the loss became {value} at iteration {it}; training stopped and the last "
-                "good checkpoint was kept (try a lower learning_rate or a grad_clip)",
-                field="learning_rate",
-            )
+        if math.isfinite(value):
+            return
+        latest = self.out_dir / LATEST
+        if latest.exists():
+            at = f" (iteration {self.saved_iter})" if self.saved_iter is not None else ""
+            kept = f"the last good checkpoint{at} was kept, nothing from after it"
+        else:
+            kept = "no checkpoint had been written yet, so there is nothing to resume"
+        raise DivergedError(
+            f"the loss became {value} at iteration {it}; training stopped and {kept} "
+            "(try a lower learning_rate or a grad_clip)",
+            field="learning_rate",
+        )
 
     def _result(self, status: TrainStatus) -> TrainResult:
         if self.pending_step is not None:  # not expected: every due evaluation follows its step

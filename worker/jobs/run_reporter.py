@@ -7,6 +7,7 @@ cancel flag and notices a dead parent."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -39,6 +40,7 @@ class RunReporter(TrainCallbacks):
         self._items: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._progress: Progress = {}
         self._unwritten = history.Batch()  # drained, but its transaction failed: tried again
+        self._chain = history.Chain()  # the last ids published, advanced once committed
         self._flush_lock = threading.Lock()
         self._parent = os.getppid()
         self._closing = threading.Event()
@@ -131,13 +133,21 @@ class RunReporter(TrainCallbacks):
         """Buffer → insert: one transaction. A failed one keeps its rows for the next try."""
         with self._flush_lock:
             batch = self._drain()
+            chain = dataclasses.replace(self._chain)
             try:
                 report = runs.record(
-                    self.run_id, self.owner, batch=batch, progress=self._progress, outcome=outcome
+                    self.run_id,
+                    self.owner,
+                    batch=batch,
+                    progress=self._progress,
+                    outcome=outcome,
+                    chain=chain,
                 )
             except Exception:
                 self._unwritten = batch
                 raise
+            if report.held:
+                self._chain = chain
         if not report.held:
             self.lease_lost = True
             self.stop_requested.set()

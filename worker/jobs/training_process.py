@@ -5,6 +5,7 @@ and it ends every run in a readable state: succeeded, cancelled, or failed with 
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -17,7 +18,7 @@ from app.store.runs import Outcome
 from app.store.settings import Settings, get_settings
 from app.store.states import FailureReason, RunState
 from worker.engine.config import TrainConfig
-from worker.engine.errors import DivergedError, EngineError
+from worker.engine.errors import DiskFullError, DivergedError, EngineError
 from worker.engine.events import TrainCallbacks, TrainResult
 from worker.jobs.run_reporter import RunReporter
 
@@ -42,9 +43,15 @@ def build_config(run: Run, settings: Settings) -> TrainConfig:
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or (
+        isinstance(exc, RuntimeError)
+        and ("out of memory" in text or "can't allocate memory" in text)  # CUDA, CPU
     )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def main(run_id: int, owner: str) -> int:
@@ -69,8 +76,8 @@ def main(run_id: int, owner: str) -> int:
         result = train(cfg, callbacks)
         iter_num = result.iter_num
         outcome = _ended(result, reporter)
-    except DivergedError as exc:
-        outcome = _failure(FailureReason.DIVERGED, exc.message)
+    except (DivergedError, DiskFullError) as exc:
+        outcome = _failure(FailureReason(exc.reason), exc.message)
     except EngineError as exc:
         reason = FailureReason.DATA if exc.reason == "data" else FailureReason.CONFIG
         field = f" ({exc.field})" if exc.field else ""
@@ -78,6 +85,9 @@ def main(run_id: int, owner: str) -> int:
     except Exception as exc:
         if _is_oom(exc):
             outcome = _failure(FailureReason.OOM, f"out of memory: {str(exc).splitlines()[0]}")
+        elif _is_disk_full(exc):
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            outcome = _failure(FailureReason.DISK_FULL, f"the disk is full{where}: {exc}")
         else:
             reporter.on_message(traceback.format_exc().rstrip())
             outcome = _failure(FailureReason.INTERNAL, f"{type(exc).__name__}: {exc}")

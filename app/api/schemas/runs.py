@@ -12,7 +12,7 @@ from app.store.run_config import RunPlan, stored_config
 from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
 
 State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
-Reason = Literal["config", "data", "oom", "diverged", "worker_lost", "internal"]
+Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
 
 class RunCreate(StrictBody):

@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.store import runs
 from app.store.queues import TRAIN
+from app.store.run_queries import load_claimed_run
 from app.store.settings import get_settings
 from worker.jobs.celery_app import celery_app
 from worker.jobs.identity import worker_id
+from worker.jobs.oom import oom_kills
 
 log = logging.getLogger(__name__)
 STDERR_TAIL = 4000
@@ -46,10 +49,13 @@ def train_run(run_id: int) -> str:
         log.info("run %s is not queued (duplicate message or cancelled); nothing to do", run_id)
         return "skipped"
     claimed.send()
+    run = load_claimed_run(run_id, owner)
+    config = run.config if run is not None else {}
     settings = get_settings()
     run_dir = settings.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = run_dir / "process.log"
+    kills_before = oom_kills()
     with stderr_path.open("ab") as stderr:
         child = subprocess.Popen(
             [sys.executable, "-m", "worker.jobs.training_process", str(run_id), owner],
@@ -68,7 +74,32 @@ def train_run(run_id: int) -> str:
     if code == 0:
         return "done"
     # The process died without recording an outcome (a crash, the OOM killer, a bug).
-    how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-    message = f"the training process {how}\n{_tail(stderr_path)}".strip()
-    runs.fail_crashed_run(run_id, owner, message[-STDERR_TAIL:]).send()
+    killed_for_memory = (
+        code == -signal.SIGKILL and kills_before is not None and (oom_kills() or 0) > kills_before
+    )
+    if killed_for_memory:
+        cause = _oom_advice(config)
+    else:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        cause = f"the training process {how}\n{_tail(stderr_path)}".strip()[-STDERR_TAIL:]
+    runs.crashed_run(
+        run_id,
+        owner,
+        cause=cause,
+        out_of_memory=killed_for_memory,
+        max_attempts=settings.max_attempts,
+    ).send()
     return "crashed"
+
+
+def _oom_advice(config: dict[str, Any]) -> str:
+    """What was tried, and what to lower."""
+    shape = (
+        f"{config.get('n_layer')} layers × {config.get('n_embd')} dims, batch_size "
+        f"{config.get('batch_size')} × block_size {config.get('block_size')}"
+    )
+    return (
+        f"the kernel's out-of-memory killer stopped the training process ({shape}); lower "
+        "batch_size or block_size (raise gradient_accumulation_steps to keep the tokens per "
+        "iteration), or the model's size, and resume"
+    )
