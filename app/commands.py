@@ -35,6 +35,8 @@ def _serve(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
 def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
     import uvicorn
 
+    from app.api.limits import MAX_HEADER_BYTES_HARD
+
     settings = _apply(args)
     uvicorn.run(
         "app.main:create_app",
@@ -44,6 +46,10 @@ def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         log_level=settings.log_level,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        # h11 bounds a request's head (httptools has no such limit); app.api.limits answers
+        # 431 in the error shape below this.
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES_HARD,
     )
     return 0
 

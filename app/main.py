@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.api.auth import TokenExchangeMiddleware
 from app.api.deps import require_api_access
 from app.api.errors import install_error_handlers
+from app.api.limits import RequestLimitsMiddleware
 from app.api.openapi import router as openapi_router
 from app.api.routes import datasets, metrics, runs, samples, system
 from app.store.access import load_or_create_token
@@ -69,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openapi_router)
     include_pages(app)
     app.add_middleware(TokenExchangeMiddleware, token=app.state.token)
+    app.add_middleware(RequestLimitsMiddleware)  # outermost: before anything reads a request
     return app

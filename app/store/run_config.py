@@ -17,6 +17,9 @@ from worker.engine.presets import PRESETS, preset_config
 
 # Set by the service for every run; a user value would point a run at other files.
 SERVICE_FIELDS = ("data_dir", "out_dir")
+# What a run without a preset starts from: nanoGPT's own defaults are GPT-2 124M with 40
+# micro-steps, 600,000 iterations that would hold a CPU's training slot for days.
+DEFAULT_PRESET = "tiny-cpu"
 
 
 @dataclass
@@ -49,11 +52,7 @@ def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfi
     if preset is not None and preset not in PRESETS:
         choices = ", ".join(sorted(PRESETS))
         raise InvalidError(f"unknown preset {preset!r}; choose one of {choices}", field="preset")
-    if preset is not None:
-        cfg = preset_config(preset, dict(config))
-    else:
-        cfg = TrainConfig.from_mapping(dict(config))
-    return cfg
+    return preset_config(preset or DEFAULT_PRESET, dict(config))
 
 
 def weights_source(init_from: str) -> str:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep
+from app.api.params import DatasetId, Offset
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.datasets import DatasetList, DatasetOut, PreparationOut, PrepareIn
 from app.api.uploads import receive_upload
@@ -98,19 +99,19 @@ def create_sample_dataset(settings: SettingsDep) -> DatasetOut:
 def list_datasets(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DatasetList:
     items, total = datasets.list_datasets(session, limit=limit, offset=offset)
     return DatasetList(items=[DatasetOut.model_validate(d) for d in items], total=total)
 
 
 @router.get("/{dataset_id}")
-def get_dataset(dataset_id: int, session: SessionDep) -> DatasetOut:
+def get_dataset(dataset_id: DatasetId, session: SessionDep) -> DatasetOut:
     return DatasetOut.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: int, session: SessionDep, settings: SettingsDep) -> None:
+def delete_dataset(dataset_id: DatasetId, session: SessionDep, settings: SettingsDep) -> None:
     """Refused (409) while a run uses it; finished runs keep their checkpoints."""
     datasets.delete_dataset(session, dataset_id=dataset_id)
     session.commit()
@@ -118,7 +119,7 @@ def delete_dataset(dataset_id: int, session: SessionDep, settings: SettingsDep) 
 
 
 @router.post("/{dataset_id}/prepare", status_code=status.HTTP_202_ACCEPTED)
-def prepare_dataset(dataset_id: int, body: PrepareIn, session: SessionDep) -> PreparationOut:
+def prepare_dataset(dataset_id: DatasetId, body: PrepareIn, session: SessionDep) -> PreparationOut:
     """Tokenize with a tokenizer and split (a job); the existing preparation when there is one."""
     dataset = datasets.get_dataset(session, dataset_id=dataset_id)
     if dataset.state == DatasetState.FAILED:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from app.api.deps import SessionDep, SettingsDep
+from app.api.params import MAX_ID, AfterId, RunId
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.metrics import CheckpointOut, LogLineOut, LogPage, MetricHistory
 from app.api.sse import FetchAfter, follow_run, last_event_id
@@ -40,7 +41,7 @@ def _logs_after(run_id: int, after: int, limit: int) -> list[Event]:
 
 @router.get("/metrics")
 def get_metrics(
-    run_id: int,
+    run_id: RunId,
     session: SessionDep,
     points: Annotated[int | None, Query(ge=2, le=100_000)] = None,
 ) -> MetricHistory:
@@ -70,7 +71,7 @@ async def _stream(
 
 @router.get("/metrics/stream", response_class=StreamingResponse, responses=SSE_RESPONSE)
 async def stream_metrics(
-    request: Request, run_id: int, after: Annotated[int | None, Query(ge=0)] = None
+    request: Request, run_id: RunId, after: AfterId = None
 ) -> StreamingResponse:
     """SSE: `metric` events (id = point id, data = a point) replayed after `Last-Event-ID`
     (or `?after=`), then live; one `done` event (data: the run's final state) at the end."""
@@ -79,10 +80,12 @@ async def stream_metrics(
 
 @router.get("/logs")
 def get_logs(
-    run_id: int,
+    run_id: RunId,
     session: SessionDep,
-    after: Annotated[int | None, Query(ge=0, description="Lines after this id")] = None,
-    before: Annotated[int | None, Query(ge=1, description="Lines before this id")] = None,
+    after: AfterId = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Lines before this id")
+    ] = None,
     tail: Annotated[int | None, Query(ge=1, le=5000, description="The last N lines")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> LogPage:
@@ -101,15 +104,13 @@ def get_logs(
 
 
 @router.get("/logs/stream", response_class=StreamingResponse, responses=SSE_RESPONSE)
-async def stream_logs(
-    request: Request, run_id: int, after: Annotated[int | None, Query(ge=0)] = None
-) -> StreamingResponse:
+async def stream_logs(request: Request, run_id: RunId, after: AfterId = None) -> StreamingResponse:
     """SSE: `log` events (id = line id), replayed then live, then `done`."""
     return await _stream(request, run_id, "log", after, _logs_after)
 
 
 @router.get("/checkpoints")
-def list_checkpoints(run_id: int, session: SessionDep) -> list[CheckpointOut]:
+def list_checkpoints(run_id: RunId, session: SessionDep) -> list[CheckpointOut]:
     return [
         CheckpointOut.model_validate(c) for c in history.list_checkpoints(session, run_id=run_id)
     ]
@@ -120,7 +121,7 @@ def list_checkpoints(run_id: int, session: SessionDep) -> list[CheckpointOut]:
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_checkpoint(run_id: int, name: str, session: SessionDep, settings: SettingsDep):
+def download_checkpoint(run_id: RunId, name: str, session: SessionDep, settings: SettingsDep):
     """The nanoGPT-compatible checkpoint file (ckpt.pt or best.pt)."""
     get_run(session, run_id=run_id)
     path = settings.run_dir(run_id) / name

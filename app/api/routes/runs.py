@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Session, SessionDep, SettingsDep
+from app.api.params import DatasetFilter, Offset, RunId
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.runs import (
     PresetOut,
@@ -87,9 +88,9 @@ def _dry_run(plan: RunPlan) -> JSONResponse:
 def list_runs(
     session: SessionDep,
     state: State | None = None,
-    dataset_id: int | None = None,
+    dataset_id: DatasetFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> RunList:
     """Newest first."""
     items, total = run_queries.list_runs(
@@ -102,12 +103,12 @@ def list_runs(
 
 
 @router.get("/{run_id}")
-def get_run(run_id: int, session: SessionDep) -> RunOut:
+def get_run(run_id: RunId, session: SessionDep) -> RunOut:
     return _one(session, run_queries.get_run(session, run_id=run_id))
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-def cancel_run(run_id: int, session: SessionDep) -> RunOut:
+def cancel_run(run_id: RunId, session: SessionDep) -> RunOut:
     """A waiting run is cancelled at once; a running one stops within a second or so,
     after writing a checkpoint (watch `state`)."""
     run, followup = runs.cancel_run(session, run_id=run_id)
@@ -116,7 +117,7 @@ def cancel_run(run_id: int, session: SessionDep) -> RunOut:
 
 
 @router.post("/{run_id}/resume", status_code=status.HTTP_202_ACCEPTED)
-def resume_run(run_id: int, session: SessionDep, body: RunResume | None = None) -> RunOut:
+def resume_run(run_id: RunId, session: SessionDep, body: RunResume | None = None) -> RunOut:
     """Continue a finished run from its latest checkpoint, on the same curve."""
     run, followup = runs.resume_run(
         session, run_id=run_id, max_iters=body.max_iters if body else None
@@ -132,7 +133,7 @@ def resume_run(run_id: int, session: SessionDep, body: RunResume | None = None) 
     responses=DRY_RUN_RESPONSE,
 )
 def clone_run(
-    run_id: int, session: SessionDep, body: RunClone | None = None, dry_run: DryRun = False
+    run_id: RunId, session: SessionDep, body: RunClone | None = None, dry_run: DryRun = False
 ) -> RunOut | JSONResponse:
     """A new run with this run's config and the given overrides, from scratch
     (`dry_run=true`: checked only, as for `POST /runs`)."""
@@ -154,7 +155,7 @@ def clone_run(
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_run(run_id: int, session: SessionDep, settings: SettingsDep) -> None:
+def delete_run(run_id: RunId, session: SessionDep, settings: SettingsDep) -> None:
     """Deletes the run, its history and its files; refused (409) while it is active."""
     runs.delete_run(session, run_id=run_id)
     session.commit()

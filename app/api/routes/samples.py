@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep
+from app.api.params import RunId
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.samples import SampleIn, SampleOut
 from app.api.sse import format_event
@@ -68,7 +69,7 @@ async def _messages(request: Request, pubsub: Any, timeout_s: float) -> AsyncIte
     responses={200: {"content": {"text/event-stream": {}}, "model": SampleOut}},
 )
 async def create_sample(
-    request: Request, run_id: int, body: SampleIn, session: SessionDep, settings: SettingsDep
+    request: Request, run_id: RunId, body: SampleIn, session: SessionDep, settings: SettingsDep
 ) -> Any:
     """Generate from the run's `latest` (ckpt.pt) or `best` (best.pt) checkpoint, even while
     it trains. `stream: true` answers with SSE: `start` {iter}, `token` {text}…, then `done`

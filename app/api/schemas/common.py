@@ -1,12 +1,20 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ID = 2**63 - 1  # row ids: BIGINT on PostgreSQL, INTEGER on SQLite
+MAX_ITERS = 2**31 - 1  # iteration counts: INTEGER columns
+
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class StrictBody(BaseModel):
-    """A request body that refuses fields it does not know (422 naming the field)."""
+    """A request body that refuses fields it does not know (422 naming the field), and
+    numbers that are not finite (JSON's NaN and Infinity, which Python's parser accepts)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorDetail(BaseModel):

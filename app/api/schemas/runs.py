@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import StrictBody
+from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import Tokenizer
 from app.store.models import Run
 from app.store.run_config import RunPlan, stored_config
@@ -16,10 +16,15 @@ Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost"
 
 
 class RunCreate(StrictBody):
-    dataset_id: int
+    dataset_id: RowId
     tokenizer: Tokenizer = "char"
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
-    preset: str | None = Field(default=None, description="tiny-cpu, shakespeare-char, gpt2-small")
+    preset: str | None = Field(
+        default=None,
+        description="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2. With none, the "
+        "config is applied over tiny-cpu (a small model that trains in minutes on a CPU), not "
+        "over nanoGPT's GPT-2 124M defaults",
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, description="TrainConfig fields, applied over the preset"
     )
@@ -27,12 +32,14 @@ class RunCreate(StrictBody):
 
 
 class RunResume(StrictBody):
-    max_iters: int | None = Field(default=None, ge=1, description="Train on to this iteration")
+    max_iters: int | None = Field(
+        default=None, ge=1, le=MAX_ITERS, description="Train on to this iteration"
+    )
 
 
 class RunClone(StrictBody):
     name: str | None = Field(default=None, max_length=200)
-    dataset_id: int | None = None
+    dataset_id: RowId | None = None
     tokenizer: Tokenizer | None = None
     val_fraction: float | None = Field(default=None, gt=0.0, lt=1.0)
     config: dict[str, Any] = Field(default_factory=dict, description="Overrides of the config")

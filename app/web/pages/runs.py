@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app.api.deps import PageAccess, SessionDep, SettingsDep
 from app.api.schemas.runs import present_presets
 from app.store.datasets import dataset_names, list_datasets
-from app.store.run_config import SERVICE_FIELDS, user_fields
+from app.store.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
 from app.store.run_queries import get_run
 from app.web.knobs import GROUPS, form_groups, knob_meta
 from app.web.templating import render
@@ -18,8 +18,6 @@ from app.web.views import dataset_summary, runs_json
 from worker.engine.config import TrainConfig
 
 router = APIRouter(dependencies=[PageAccess])
-
-DEFAULT_PRESET = "tiny-cpu"
 
 
 def _defaults() -> dict[str, Any]:
