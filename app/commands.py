@@ -35,15 +35,18 @@ def _serve(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
 def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
     import uvicorn
 
+    from app.api.access_log import log_config
     from app.api.limits import MAX_HEADER_BYTES_HARD
 
     settings = _apply(args)
+    warn_if_exposed(settings.host)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config(),
         proxy_headers=False,
         timeout_graceful_shutdown=5,
         # h11 bounds a request's head (httptools has no such limit); app.api.limits answers
@@ -52,6 +55,24 @@ def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         h11_max_incomplete_event_size=MAX_HEADER_BYTES_HARD,
     )
     return 0
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def warn_if_exposed(host: str, out: Any = None) -> bool:
+    """Listening beyond this machine: say what guards it, and where TLS belongs."""
+    if host in LOOPBACK or host.startswith("127."):
+        return False
+    print(
+        f"warning: listening on {host}, so anyone who can reach this port can try the token: "
+        "the token (at least 16 characters, wrong ones rate-limited) is the only lock. "
+        "Plain HTTP shows the token and the session cookie to the network; put a reverse "
+        "proxy with TLS in front (docs/security.md) and keep this port off the internet.",
+        file=out or sys.stderr,
+        flush=True,
+    )
+    return True
 
 
 def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.api.auth import TokenExchangeMiddleware
 from app.api.deps import require_api_access
 from app.api.errors import install_error_handlers
+from app.api.guesses import GuessLimiter
 from app.api.limits import RequestLimitsMiddleware
 from app.api.openapi import router as openapi_router
 from app.api.routes import datasets, metrics, runs, samples, system
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token = load_or_create_token(settings)
+    app.state.guesses = GuessLimiter(settings.token_attempts_per_minute)
     app.state.redis = None
     install_error_handlers(app)
     app.include_router(_api_router())

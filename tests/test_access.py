@@ -16,8 +16,17 @@ def test_token_is_made_once_and_kept_private(tmp_path):
 
 
 def test_env_token_wins(tmp_path):
-    assert load_or_create_token(Settings(data_dir=tmp_path, token="abc")) == "abc"
+    token = "abc-0123456789-xyz"
+    assert load_or_create_token(Settings(data_dir=tmp_path, token=token)) == token
     assert not (tmp_path / "token").exists()
+
+
+def test_a_short_env_token_is_refused(tmp_path):
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(data_dir=tmp_path, token="abc")
 
 
 def test_session_value_is_not_the_token():

@@ -11,10 +11,11 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.datastructures import URL, Headers
 from starlette.requests import HTTPConnection
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import LoginRequiredError, error_response, is_api_path
+from app.api.guesses import GuessLimiter, TooManyAttemptsError
 from app.store.access import session_matches, session_value, token_matches
 from app.store.errors import ForbiddenError, StudioError
 
@@ -50,20 +51,42 @@ class TokenExchangeMiddleware:
         if given is None:
             await self.app(scope, receive, send)
             return
+        guesses, client = limiter(scope), client_address(scope)
+        try:
+            guesses.check(client)
+        except TooManyAttemptsError as exc:
+            response = error_response(429, exc.code, exc.message, "token", exc.headers)
+            await response(scope, receive, send)
+            return
         rest = urlencode([(k, v) for k, v in pairs if k != "token"])
         target = URL(scope=scope).replace(query=rest)
         location = target.path + (f"?{rest}" if rest else "")
         if token_matches(given, self.token):
             response = RedirectResponse(location, status_code=303)
             set_session_cookie(response, self.token, secure=target.scheme == "https")
-        elif _opens_a_page(scope):
+        else:
+            guesses.failed(client)
+            response = self._refusal(scope, location)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _refusal(scope: Scope, location: str) -> Response:
+        if _opens_a_page(scope):
             # A person with a stale or mistyped link: the login form, saying so; the wrong
             # token stays out of the URL (and so out of history and logs).
             login = f"/login?next={quote(location, safe='/')}&reason={BAD_LINK_REASON}"
-            response = RedirectResponse(login, status_code=303)
-        else:
-            response = error_response(401, "unauthorized", "wrong token", "token")
-        await response(scope, receive, send)
+            return RedirectResponse(login, status_code=303)
+        return error_response(401, "unauthorized", "wrong token", "token")
+
+
+def limiter(scope: Scope) -> GuessLimiter:
+    """The app's wrong-token limiter (app.state.guesses)."""
+    return scope["app"].state.guesses
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
 
 
 def _opens_a_page(scope: Scope) -> bool:
@@ -98,8 +121,11 @@ def check_api_access(conn: HTTPConnection, token: str) -> None:
     """Bearer token, or the session cookie on a same-origin request; else 401."""
     bearer = _bearer(conn)
     if bearer is not None:
+        guesses, client = limiter(conn.scope), client_address(conn.scope)
+        guesses.check(client)
         if token_matches(bearer, token):
             return
+        guesses.failed(client)
         raise UnauthorizedError("wrong token", field="authorization")
     if has_session(conn, token):
         method = conn.scope.get("method", "GET")

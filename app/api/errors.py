@@ -61,6 +61,7 @@ def _field_name(loc: tuple[object, ...]) -> str | None:
 async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StudioError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = getattr(exc, "headers", None) or headers
     return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
 

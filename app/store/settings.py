@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_TOKEN_LENGTH = 16
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STUDIO_", env_file=".env", extra="ignore")
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
     token: str | None = Field(
         default=None, description="Access token; empty means one kept in data_dir/token."
     )
+    # Wrong tokens each client may send a minute (and at once); then it waits.
+    token_attempts_per_minute: int = Field(default=10, ge=1)
     max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
     models_dir: Path | None = Field(
         default=None,
@@ -55,6 +59,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _strong_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"STUDIO_TOKEN must be at least {MIN_TOKEN_LENGTH} characters (it is the only "
+                "lock on the studio); `openssl rand -hex 24` makes a good one, or leave it "
+                "empty for one made at random"
+            )
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

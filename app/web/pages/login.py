@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from app.api.auth import BAD_LINK_REASON, COOKIE_NAME, has_session, set_session_cookie
+from app.api.auth import (
+    BAD_LINK_REASON,
+    COOKIE_NAME,
+    client_address,
+    has_session,
+    limiter,
+    set_session_cookie,
+)
+from app.api.guesses import TooManyAttemptsError
 from app.store.access import token_matches
 from app.web.templating import render
 
@@ -61,7 +69,13 @@ def login(
         return render(
             request, "login.html", status=403, next=target, error="Sign in from this site itself."
         )
+    guesses, client = limiter(request.scope), client_address(request.scope)
+    try:
+        guesses.check(client)
+    except TooManyAttemptsError as exc:
+        return render(request, "login.html", status=429, next=target, error=exc.message)
     if not token_matches(token.strip(), request.app.state.token):
+        guesses.failed(client)
         message = (
             "That token is not right. Use the one in the URL `nanogpt-studio serve` printed, "
             "or STUDIO_TOKEN."
