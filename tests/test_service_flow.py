@@ -236,3 +236,15 @@ def test_a_training_process_killed_by_a_signal_is_resumed(api, dataset):
     cause = "attempt 1 ended: the training process was killed by signal 9"
     assert any(line.startswith(cause) for line in logs)
     assert any("resuming at iteration" in line for line in logs)
+
+
+def test_cancel_reaches_a_long_evaluation(api, dataset):
+    """2 × 10,000 batches to score at iteration 0: the cancel ends the run during them."""
+    run = start(api, dataset, eval_iters=10_000, batch_size=64)
+    wait_for(api, run["id"], lambda r: r["state"] == "running")
+    time.sleep(1.0)  # well into the evaluation
+    assert api.post(f"/runs/{run['id']}/cancel").status_code == 202
+    done = wait_for(api, run["id"], finished, timeout=20)  # uncut, it takes over a minute
+    assert done["state"] == "cancelled" and done["iter"] == 0
+    points = api.get(f"/runs/{run['id']}/metrics").json()["points"]
+    assert points == []  # nothing was evaluated

@@ -181,3 +181,48 @@ def test_eval_only_evaluates_once_and_saves_nothing(data: Path, tmp_path: Path) 
     train(tiny_config(data, tmp_path, eval_only=True), events)
     assert len(events.evals) == 1 and not events.logs and not events.checkpoints
     assert math.isfinite(events.evals[0].val_loss)
+
+
+def test_a_stop_reaches_a_long_evaluation(data: Path, tmp_path: Path) -> None:
+    """A cancel while 2 × 10,000 batches are scored ends the run there, not after."""
+    events = Recorder(stop_at=1)  # the first poll (in the evaluation) says go on, the next stop
+    cfg = tiny_config(data, tmp_path, eval_iters=10_000, eval_interval=10, max_iters=20)
+    result = train(cfg, events)
+    assert result.status == "stopped" and result.iter_num == 0
+    assert events.evals == [] and events.polls == 2
+    assert any(m.startswith("stopping at iteration 0") for m in events.messages)
+
+
+class StopInIteration(Recorder):
+    """Stops in the first iteration after `after` was logged: at its start (`mid=False`), or
+    in the middle of its micro-steps (`mid=True`, skipping the poll at its start)."""
+
+    def __init__(self, after: int, *, mid: bool) -> None:
+        super().__init__()
+        self.after, self.mid, self.asked = after, mid, 0
+
+    def should_stop(self) -> bool:
+        if not any(e.iter >= self.after for e in self.logs):
+            return False
+        self.asked += 1
+        return self.asked >= (2 if self.mid else 1)
+
+
+def test_a_stop_between_micro_steps_saves_the_iteration_s_start(data: Path, tmp_path: Path) -> None:
+    """Left in the middle of its micro-steps, an iteration is saved as it began: the same
+    weights and RNG states as a stop at its start, so a resume redoes it exactly."""
+    knobs = {"gradient_accumulation_steps": 800, "max_iters": 3, "log_interval": 1,
+             "eval_interval": 100, "dropout": 0.1, "batch_size": 2, "block_size": 8}  # fmt: skip
+    at_start = StopInIteration(1, mid=False)
+    train(tiny_config(data, tmp_path / "start", **knobs), at_start)
+    in_middle = StopInIteration(1, mid=True)
+    result = train(tiny_config(data, tmp_path / "middle", **knobs), in_middle)
+    assert result.status == "stopped" and result.iter_num == 1
+    assert in_middle.asked == 2  # it was stopped inside the iteration
+    a = load_checkpoint(tmp_path / "start" / LATEST)
+    b = load_checkpoint(tmp_path / "middle" / LATEST)
+    assert a["iter_num"] == b["iter_num"] == 1
+    for key, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][key], tensor, rtol=0, atol=0)
+    for rng in ("torch_rng", "data_rng"):
+        assert torch.equal(a["resume"][rng], b["resume"][rng])

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from worker.engine.errors import ConfigError
 
@@ -172,3 +175,30 @@ def memory_in_use(device: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def attention_kernel(runtime: Runtime, block_size: int) -> Callable[[], Any]:
+    """Which attention kernel the training steps use.
+
+    On a CPU, PyTorch's flash-attention kernel has a slow backward pass for short sequences:
+    for the tiny recipe (block 64) the plain math kernel made whole steps 1.34x faster, while
+    at block 256 the two are within 3% (docs/benchmarks.md). The math kernel stores the full
+    attention matrix, so long blocks keep flash attention for its memory.
+    """
+    if runtime.device_type == "cpu" and block_size <= 256:
+        return lambda: sdpa_kernel(SDPBackend.MATH)
+    return contextlib.nullcontext
+
+
+def device_rngs(runtime: Runtime) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """torch's CPU RNG state and, on CUDA, the device's: what dropout draws from."""
+    cuda = None
+    if runtime.device_type == "cuda":
+        cuda = torch.cuda.get_rng_state(torch.device(runtime.device))
+    return torch.get_rng_state(), cuda
+
+
+def set_device_rngs(runtime: Runtime, states: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(states[0])
+    if states[1] is not None:
+        torch.cuda.set_rng_state(states[1], torch.device(runtime.device))

@@ -98,5 +98,7 @@ class TrainCallbacks:
         pass
 
     def should_stop(self) -> bool:
-        """Polled every iteration; True writes a checkpoint and ends the run as "stopped"."""
+        """Polled every iteration, and in a long evaluation or iteration (once it has run half
+        a second) between its batches; True writes a checkpoint and ends the run as
+        "stopped"."""
         return False

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from worker.engine.batches import BatchSampler
 from worker.engine.checkpoint import BEST, LATEST, save_checkpoint
 from worker.engine.config import TrainConfig
-from worker.engine.device import Runtime, memory_in_use, resolve_runtime
+from worker.engine.device import (
+    Runtime,
+    attention_kernel,
+    device_rngs,
+    memory_in_use,
+    resolve_runtime,
+    set_device_rngs,
+)
 from worker.engine.errors import DivergedError
 from worker.engine.events import (
     CheckpointEvent,
@@ -43,17 +47,14 @@ def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainRes
     return _Loop(cfg, callbacks, runtime, state, meta).run()
 
 
-def _attention_kernel(runtime: Runtime, block_size: int) -> Callable[[], Any]:
-    """Which attention kernel the training steps use.
+# A stop asked for during an evaluation, or between the micro-steps of one iteration, is
+# noticed once the phase has run this long: a cancel reaches every phase within about a
+# second (a single forward/backward pass cannot be interrupted).
+STOP_POLL_AFTER_S = 0.5
 
-    On a CPU, PyTorch's flash-attention kernel has a slow backward pass for short sequences:
-    for the tiny recipe (block 64) the plain math kernel made whole steps 1.34x faster, while
-    at block 256 the two are within 3% (docs/benchmarks.md). The math kernel stores the full
-    attention matrix, so long blocks keep flash attention for its memory.
-    """
-    if runtime.device_type == "cpu" and block_size <= 256:
-        return lambda: sdpa_kernel(SDPBackend.MATH)
-    return contextlib.nullcontext
+
+class _EvaluationStoppedError(Exception):
+    """should_stop() said yes in the middle of an evaluation."""
 
 
 class _Loop:
@@ -71,7 +72,7 @@ class _Loop:
         self.tokenizer_meta = meta["tokenizer"]
         self.out_dir = Path(cfg.out_dir)
         self.model: Any = torch.compile(state.model) if runtime.compile else state.model
-        self.attention_kernel = _attention_kernel(runtime, cfg.block_size)
+        self.attention_kernel = attention_kernel(runtime, cfg.block_size)
         # counted once: summing every parameter's size at each log line is wasted work
         self.flops_per_iter = state.model.flops_per_token() * cfg.tokens_per_iter
 
@@ -93,6 +94,7 @@ class _Loop:
         self.saved_iter: int | None = None  # iteration of the newest ckpt.pt written
         # A logged step whose evaluation comes next: reported with it, as one event.
         self.pending_step: StepEvent | None = None
+        self.micro_stops = cfg.gradient_accumulation_steps > 1
 
     def _eval_due(self, it: int) -> bool:
         cfg = self.cfg
@@ -135,7 +137,10 @@ class _Loop:
                 group["lr"] = lr
             if self._eval_due(it):
                 t_eval = time.perf_counter()
-                self._evaluate(lr, rng_before_batch)
+                try:
+                    self._evaluate(lr, rng_before_batch)
+                except _EvaluationStoppedError:  # in the middle of it: the state is as before it
+                    return self._stop(it, rng_before_batch, loss)
                 eval_seconds = time.perf_counter() - t_eval
                 timer, iters_timed = time.perf_counter(), 0  # evaluation is not step time
                 if cfg.eval_only:
@@ -144,13 +149,18 @@ class _Loop:
                 self._save_latest(rng_before_batch)
                 return self._result("completed")
             if self.callbacks.should_stop():
-                if loss is not None:
-                    self._check_finite(float(loss.item()) * cfg.gradient_accumulation_steps, it)
-                self.callbacks.on_message(f"stopping at iteration {it}; checkpoint saved")
-                self._save_latest(rng_before_batch)
-                return self._result("stopped")
+                return self._stop(it, rng_before_batch, loss)
 
-            for _ in range(cfg.gradient_accumulation_steps):
+            # A long iteration (many micro-steps) can be left between two of them: the
+            # weights have not moved yet, and the RNGs go back to where the iteration began,
+            # so a resume redoes it exactly.
+            rngs_at_start = (rng_before_batch, device_rngs(runtime)) if self.micro_stops else None
+            iteration_began = time.perf_counter()
+            for micro in range(cfg.gradient_accumulation_steps):
+                if rngs_at_start is not None and micro and self._long_since(iteration_began):
+                    state.optimizer.zero_grad(set_to_none=True)
+                    set_device_rngs(runtime, rngs_at_start[1])
+                    return self._stop(it, rngs_at_start[0], None)
                 with runtime.autocast(), self.attention_kernel():
                     _, loss = self.model(x, y)
                     assert loss is not None
@@ -180,6 +190,23 @@ class _Loop:
                 dt_avg = dt if dt_avg is None or logs_seen <= 2 else 0.9 * dt_avg + 0.1 * dt
                 timer, iters_timed = now, 0
                 self._log(lossf, lr, dt, dt_avg, now - started, eval_seconds)
+
+    def _long_since(self, began: float) -> bool:
+        """In a phase that has run STOP_POLL_AFTER_S already: is a stop asked for? Short
+        phases are not interrupted (polling costs, and tiny steps end soon anyway)."""
+        return time.perf_counter() - began > STOP_POLL_AFTER_S and self.callbacks.should_stop()
+
+    def _stop(
+        self, it: int, rng_before_batch: torch.Tensor, loss: torch.Tensor | None
+    ) -> TrainResult:
+        if loss is not None:
+            self._check_finite(float(loss.item()) * self.cfg.gradient_accumulation_steps, it)
+        if self.pending_step is not None:  # its evaluation was cut short
+            self.callbacks.on_step(self.pending_step)
+            self.pending_step = None
+        self.callbacks.on_message(f"stopping at iteration {it}; checkpoint saved")
+        self._save_latest(rng_before_batch)
+        return self._result("stopped")
 
     def _log(
         self, lossf: float, lr: float, dt: float, dt_avg: float, elapsed: float, eval_s: float
@@ -214,9 +241,13 @@ class _Loop:
         cfg, state = self.cfg, self.state
         self.model.eval()
         losses: dict[str, float] = {}
+        began = time.perf_counter()
         for split, batches in self.eval_batches.items():
             total = torch.zeros((), device=self.runtime.device)
             for x, y in batches.spaced(cfg.eval_iters):
+                if self._long_since(began):  # an evaluation can be long: stop in it
+                    self.model.train()
+                    raise _EvaluationStoppedError
                 with self.runtime.autocast(), self.attention_kernel():
                     _, loss = self.model(x, y)
                 assert loss is not None
