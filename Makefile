@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast lint format bench browser-deps clean
+.PHONY: run test test-fast fuzz lint format bench browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: $(STAMP) browser-deps
 # Engine and page tests only: no worker processes, no browser.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not service and not browser and not slow" $(PYTEST_ARGS)
+
+# Schemathesis over the whole API with many more examples than the suite's quick pass.
+fuzz: $(STAMP)
+	STUDIO_FUZZ_EXAMPLES=$${STUDIO_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

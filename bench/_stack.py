@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789"  # STUDIO_TOKEN needs 16 characters or more
 
 
 def free_port() -> int:

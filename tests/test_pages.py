@@ -179,6 +179,11 @@ def test_new_run_form_has_every_engine_knob(web, dataset):
         assert f"<legend>{legend}" in html
     assert f'<option value="{dataset["id"]}" selected' in html
     assert "Copy as curl" in html and "Copy as CLI" in html
+    from worker.engine.config import INT_MAXIMA
+
+    for name, most in INT_MAXIMA.items():  # the inputs stop where the engine does
+        field = re.search(rf'<input id="knob-{name}"[^>]*>', html)
+        assert field and f'max="{most}"' in field.group(0), name
 
 
 def test_clone_form_starts_from_the_run(web, run):

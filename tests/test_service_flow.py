@@ -248,3 +248,11 @@ def test_cancel_reaches_a_long_evaluation(api, dataset):
     assert done["state"] == "cancelled" and done["iter"] == 0
     points = api.get(f"/runs/{run['id']}/metrics").json()["points"]
     assert points == []  # nothing was evaluated
+
+
+def test_a_model_that_cannot_be_allocated_fails_as_out_of_memory(api, dataset):
+    run = start(api, dataset, n_embd=65_536, n_head=1)  # 68 GB for one MLP weight
+    done = wait_for(api, run["id"], finished)
+    assert done["state"] == "failed" and done["failure_reason"] == "oom", done
+    assert "can't allocate memory" in done["failure_message"]
+    assert "lower batch_size or block_size" in done["failure_message"]

@@ -101,7 +101,7 @@ def test_serve_starts_everything_and_stops_without_orphans(tmp_path):
 
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
-        "max_iters": 400, "lr_decay_iters": 400, "warmup_iters": 2, "eval_interval": 50,
+        "max_iters": 200, "lr_decay_iters": 200, "warmup_iters": 2, "eval_interval": 50,
         "eval_iters": 2, "log_interval": 1, "device": "cpu", "compile": False,
         "gradient_accumulation_steps": 1}  # fmt: skip
 
@@ -116,7 +116,9 @@ def test_the_embedded_broker_killed_mid_run_is_restarted_and_nothing_is_lost(tmp
     from studio_stack import TOKEN
 
     port = free_port()
-    serve = start_serve(tmp_path, port, STUDIO_TOKEN=TOKEN)
+    # A wake-up lost in the outage is sent again within seconds here (defaults: 15 + 30 s).
+    fast = {"STUDIO_REAPER_INTERVAL_S": "1", "STUDIO_RESEND_AFTER_S": "2"}
+    serve = start_serve(tmp_path, port, STUDIO_TOKEN=TOKEN, **fast)
     base = f"http://127.0.0.1:{port}/api/v1"
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     try:
@@ -142,8 +144,13 @@ def test_the_embedded_broker_killed_mid_run_is_restarted_and_nothing_is_lost(tmp
             time.sleep(0.2)
         time.sleep(1.2)  # the AOF is fsynced every second
         os.kill(pid, signal.SIGKILL)
+        short = {**TINY, "max_iters": 20, "lr_decay_iters": 20}
+        during = api.post(
+            "/runs", json={"dataset_id": dataset["id"], "tokenizer": "char", "config": short}
+        )
+        assert during.status_code == 201, during.text  # stored, and sent once it can be
         at_kill = api.get(f"/runs/{run['id']}").json()
-        assert at_kill["state"] == "running" and at_kill["iter"] < 400, at_kill
+        assert at_kill["state"] == "running" and at_kill["iter"] < 200, at_kill
         reader.join(timeout=180)
         assert followed, "the SSE client never got its done event"
         events, done = followed[0]
@@ -153,8 +160,15 @@ def test_the_embedded_broker_killed_mid_run_is_restarted_and_nothing_is_lost(tmp
         assert new_pid != pid  # a new valkey, on the old port, with the old data
         assert redis.Redis.from_url(broker_url).get("studio:test:survives") == b"yes"
         points = api.get(f"/runs/{run['id']}/metrics").json()["points"]
-        assert [p["iter"] for p in points] == list(range(401))  # each point once
-        assert [e.data["iter"] for e in events] == list(range(401))  # and all of them live
+        assert [p["iter"] for p in points] == list(range(201))  # each point once
+        assert [e.data["iter"] for e in events] == list(range(201))  # and all of them live
+        deadline = time.monotonic() + 120
+        later = api.get(f"/runs/{during.json()['id']}").json()
+        while later["state"] not in ("succeeded", "failed", "cancelled"):
+            assert time.monotonic() < deadline, f"the run posted during the outage: {later}"
+            time.sleep(0.5)
+            later = api.get(f"/runs/{during.json()['id']}").json()
+        assert later["state"] == "succeeded" and later["iter"] == 20
     finally:
         api.close()
         serve.send_signal(signal.SIGTERM)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
-from app.store.broker import BrokerError
+from app.store.broker import BrokerError, OutageLog
 from app.store.errors import StudioError
 from worker.engine.errors import EngineError
 
@@ -97,8 +97,11 @@ async def _login_required(_request: Request, exc: Exception) -> RedirectResponse
     return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
 
+_broker_outage = OutageLog(log, "API requests that need the broker")
+
+
 async def _broker_error(_request: Request, exc: Exception) -> JSONResponse:
-    log.warning("the broker is not answering: %s", exc)
+    _broker_outage.failed(exc)
     message = "the broker (Redis) is not answering; try again in a moment"
     return error_response(503, "broker_unavailable", message)
 

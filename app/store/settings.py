@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Jobs: a run whose heartbeat is older than stale_after_s is reaped.
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     stale_after_s: float = Field(default=60.0, gt=0)
-    reaper_interval_s: float = Field(default=60.0, gt=0)
+    reaper_interval_s: float = Field(default=15.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     # A queued run or preparation whose wake-up the broker no longer holds (lost in a broker
     # restart, or never sent while it was away) is sent again once queued this long.

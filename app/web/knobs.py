@@ -4,8 +4,10 @@ TrainConfig field but the ones the service owns is here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+from worker.engine.config import INT_MAXIMA
 
 Kind = Literal["int", "float", "bool", "choice", "text"]
 
@@ -90,6 +92,15 @@ GROUPS: tuple[Group, ...] = (
     )),
 )  # fmt: skip
 
+
+def _bounded(knob: Knob) -> Knob:
+    """An integer knob's input stops where the engine does (INT_MAXIMA)."""
+    if knob.max is None and knob.name in INT_MAXIMA:
+        return replace(knob, max=INT_MAXIMA[knob.name])
+    return knob
+
+
+GROUPS = tuple(Group(g.key, g.title, tuple(_bounded(k) for k in g.knobs)) for g in GROUPS)
 KNOBS: dict[str, Knob] = {k.name: k for g in GROUPS for k in g.knobs}
 
 

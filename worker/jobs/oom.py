@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+WHAT_TO_LOWER = (
+    "lower batch_size or block_size (raise gradient_accumulation_steps to keep the tokens per "
+    "iteration), or the model's size"
+)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 

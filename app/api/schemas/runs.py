@@ -9,6 +9,7 @@ from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import Tokenizer
 from app.store.models import Run
 from app.store.run_config import RunPlan, stored_config
+from worker.engine.config import INT_MAXIMA
 from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
 
 State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
@@ -26,7 +27,9 @@ class RunCreate(StrictBody):
         "over nanoGPT's GPT-2 124M defaults",
     )
     config: dict[str, Any] = Field(
-        default_factory=dict, description="TrainConfig fields, applied over the preset"
+        default_factory=dict,
+        description="TrainConfig fields, applied over the preset. Floats must be finite; "
+        "integers at most: " + ", ".join(f"{k} {v:,}" for k, v in INT_MAXIMA.items()),
     )
     name: str | None = Field(default=None, max_length=200)
 

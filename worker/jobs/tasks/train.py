@@ -16,7 +16,7 @@ from app.store.run_queries import load_claimed_run
 from app.store.settings import get_settings
 from worker.jobs.celery_app import celery_app
 from worker.jobs.identity import worker_id
-from worker.jobs.oom import oom_kills
+from worker.jobs.oom import WHAT_TO_LOWER, oom_kills
 
 log = logging.getLogger(__name__)
 STDERR_TAIL = 4000
@@ -99,7 +99,6 @@ def _oom_advice(config: dict[str, Any]) -> str:
         f"{config.get('batch_size')} × block_size {config.get('block_size')}"
     )
     return (
-        f"the kernel's out-of-memory killer stopped the training process ({shape}); lower "
-        "batch_size or block_size (raise gradient_accumulation_steps to keep the tokens per "
-        "iteration), or the model's size, and resume"
+        f"the kernel's out-of-memory killer stopped the training process ({shape}); "
+        f"{WHAT_TO_LOWER}, and resume"
     )
