@@ -101,7 +101,7 @@ def test_serve_starts_everything_and_stops_without_orphans(tmp_path):
 
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
-        "max_iters": 200, "lr_decay_iters": 200, "warmup_iters": 2, "eval_interval": 50,
+        "max_iters": 600, "lr_decay_iters": 600, "warmup_iters": 2, "eval_interval": 50,
         "eval_iters": 2, "log_interval": 1, "device": "cpu", "compile": False,
         "gradient_accumulation_steps": 1}  # fmt: skip
 
@@ -144,13 +144,13 @@ def test_the_embedded_broker_killed_mid_run_is_restarted_and_nothing_is_lost(tmp
             time.sleep(0.2)
         time.sleep(1.2)  # the AOF is fsynced every second
         os.kill(pid, signal.SIGKILL)
+        at_kill = api.get(f"/runs/{run['id']}").json()
+        assert at_kill["state"] == "running" and at_kill["iter"] < 600, at_kill
         short = {**TINY, "max_iters": 20, "lr_decay_iters": 20}
         during = api.post(
             "/runs", json={"dataset_id": dataset["id"], "tokenizer": "char", "config": short}
         )
         assert during.status_code == 201, during.text  # stored, and sent once it can be
-        at_kill = api.get(f"/runs/{run['id']}").json()
-        assert at_kill["state"] == "running" and at_kill["iter"] < 200, at_kill
         reader.join(timeout=180)
         assert followed, "the SSE client never got its done event"
         events, done = followed[0]
@@ -160,8 +160,8 @@ def test_the_embedded_broker_killed_mid_run_is_restarted_and_nothing_is_lost(tmp
         assert new_pid != pid  # a new valkey, on the old port, with the old data
         assert redis.Redis.from_url(broker_url).get("studio:test:survives") == b"yes"
         points = api.get(f"/runs/{run['id']}/metrics").json()["points"]
-        assert [p["iter"] for p in points] == list(range(201))  # each point once
-        assert [e.data["iter"] for e in events] == list(range(201))  # and all of them live
+        assert [p["iter"] for p in points] == list(range(601))  # each point once
+        assert [e.data["iter"] for e in events] == list(range(601))  # and all of them live
         deadline = time.monotonic() + 120
         later = api.get(f"/runs/{during.json()['id']}").json()
         while later["state"] not in ("succeeded", "failed", "cancelled"):
