@@ -26,6 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._stack import ROOT, TOKEN, free_port, machine
+from tests.studio_stack import training_process_pid  # the tests' finder
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
         "warmup_iters": 2, "eval_interval": 50, "eval_iters": 2, "log_interval": 1,
@@ -40,18 +41,6 @@ def wait(what: str, test, timeout: float = 180.0, every: float = 0.05):
             return value
         time.sleep(every)
     raise RuntimeError(f"timed out waiting for {what}")
-
-
-def training_pid(run_id: int) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"worker.jobs.training_process" in argv and str(run_id).encode() in argv:
-                return int(entry.name)
-    return None
 
 
 class Studio:
@@ -155,7 +144,7 @@ def broker_round(studio: Studio, iters: int) -> dict[str, float]:
 def training_round(studio: Studio, iters: int) -> dict[str, float]:
     run = studio.start(iters)
     wait("the run to train", lambda: studio.run(run["id"])["iter"] >= 20)
-    pid = wait("the training process", lambda: training_pid(run["id"]))
+    pid = wait("the training process", lambda: training_process_pid(run["id"]))
     killed = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     wait("attempt 2", lambda: studio.run(run["id"])["attempts"] == 2 and

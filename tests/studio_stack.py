@@ -194,3 +194,17 @@ def assert_error(response: object, status: int, code: str | None = None, field: 
     if field is not None:
         assert body["error"]["field"] == field, body
     return body["error"]
+
+
+def training_process_pid(run_id: int) -> int | None:
+    """The pid of run `run_id`'s training process, found by its command line."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker.jobs.training_process" in argv and str(run_id).encode() in argv:
+            return int(entry.name)
+    return None

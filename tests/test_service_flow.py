@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sse_client import until_done
+from studio_stack import training_process_pid
 
 from app.store.queues import TRAIN, send
 
@@ -197,19 +198,6 @@ def test_a_killed_worker_s_run_is_reaped_and_resumed(api, dataset, stack):
         for x in api.get(f"/runs/{run['id']}/logs", params={"limit": 5000}).json()["items"]
     ]
     assert any("resuming at iteration" in line for line in logs)
-
-
-def training_process_pid(run_id: int) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"worker.jobs.training_process" in argv and str(run_id).encode() in argv:
-            return int(entry.name)
-    return None
 
 
 @pytest.mark.slow
