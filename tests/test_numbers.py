@@ -3,8 +3,6 @@ exactly what the real request would: never a 500, never an overflow inside the d
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from studio_stack import assert_error
 
@@ -95,4 +93,3 @@ def test_a_run_without_a_preset_is_small(client, dataset):
         k: tiny[k] for k in ("n_layer", "n_embd", "max_iters")
     }
     assert run["preset"] is None
-    assert json.dumps(run)  # plain JSON

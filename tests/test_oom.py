@@ -33,7 +33,3 @@ def test_nothing_readable_says_nothing(tmp_path: Path) -> None:
     root, proc = layout(tmp_path, "0::/\n", {})
     assert oom_kills(root, proc) is None
     assert oom_kills(root, tmp_path / "no-such-file") is None
-
-
-def test_this_machine_answers_without_error() -> None:
-    assert oom_kills() is None or oom_kills() >= 0

@@ -160,9 +160,10 @@ async def follow_run(
                     yield ": keepalive\n\n"
                 continue
             checked_at = now
-            async for frame in catch_up():  # polling, or the run may have ended
-                quiet_since = now
-                yield frame
+            if not live:  # the broker is away: the database is the only source
+                async for frame in catch_up():
+                    quiet_since = now
+                    yield frame
             state = await run_in_threadpool(state_of, run_id)
             if _finished(state):
                 async for frame in catch_up():

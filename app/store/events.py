@@ -28,7 +28,6 @@ METRIC_FIELDS = (
     "elapsed_s",
     "logged_at",
 )
-LOG_FIELDS = ("id", "line", "logged_at")
 
 
 def utc_text(value: datetime) -> str:

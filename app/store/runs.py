@@ -60,13 +60,27 @@ class Outcome:
 
     def values(self, now: datetime) -> dict[str, Any]:
         if self.state == RunState.QUEUED:
-            return {"state": self.state, "queued_at": now, "worker_id": None, "finished_at": None}
+            return {**_back_on_queue(now), "finished_at": None}
         return {
             "state": self.state,
             "finished_at": now,
             "failure_reason": self.failure_reason,
             "failure_message": self.failure_message,
         }
+
+
+def _back_on_queue(now: datetime) -> dict[str, Any]:
+    """A running run handed back: queued again, held by nobody, to resume from its checkpoint."""
+    return {"state": RunState.QUEUED, "queued_at": now, "worker_id": None}
+
+
+def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
+    return {
+        "state": RunState.FAILED,
+        "failure_reason": reason,
+        "failure_message": message,
+        "finished_at": now,
+    }
 
 
 @dataclass
@@ -228,19 +242,15 @@ def promote_waiting_runs(session: Session, *, prep_id: int) -> Followup:
     return followup
 
 
-def fail_waiting_runs(session: Session, *, prep_id: int, reason: str, message: str) -> Followup:
+def fail_waiting_runs(
+    session: Session, *, prep_id: int, reason: FailureReason, message: str
+) -> Followup:
     """The preparation failed, and so does every run waiting for it."""
     followup = Followup()
+    values = _failed(reason, f"preparing the data failed: {message}", utcnow())
     for run in _waiting_on(session, prep_id):
         moved = session.execute(
-            update(Run)
-            .where(Run.id == run.id, Run.state == RunState.PREPARING)
-            .values(
-                state=RunState.FAILED,
-                failure_reason=reason,
-                failure_message=f"preparing the data failed: {message}",
-                finished_at=utcnow(),
-            )
+            update(Run).where(Run.id == run.id, Run.state == RunState.PREPARING).values(**values)
         )
         if moved.rowcount:
             _moved(followup, _reread(session, run.id))
@@ -320,21 +330,12 @@ def crashed_run(
         if run is None:
             return Followup()
         if out_of_memory:
-            values: dict[str, Any] = {
-                "state": RunState.FAILED,
-                "failure_reason": FailureReason.OOM,
-                "failure_message": cause,
-                "finished_at": now,
-            }
+            values = _failed(FailureReason.OOM, cause, now)
         elif run.attempts < max_attempts:
-            values = {"state": RunState.QUEUED, "queued_at": now, "worker_id": None}
+            values = _back_on_queue(now)
         else:
-            values = {
-                "state": RunState.FAILED,
-                "failure_reason": FailureReason.INTERNAL,
-                "failure_message": f"gave up after {run.attempts} attempts; the last: {cause}",
-                "finished_at": now,
-            }
+            message = f"gave up after {run.attempts} attempts; the last: {cause}"
+            values = _failed(FailureReason.INTERNAL, message, now)
         session.execute(update(Run).where(_held(run_id, owner)).values(**values))
         followup = _note(session, run_id, f"attempt {run.attempts} ended: {cause}")
         if values["state"] == RunState.QUEUED:
@@ -372,14 +373,9 @@ def reap_stale_runs(*, stale_after_s: float, max_attempts: int) -> ReapedRuns:
             )
             if attempts >= max_attempts:
                 message = f"the worker stopped answering {attempts} times; giving up"
-                values: dict[str, Any] = {
-                    "state": RunState.FAILED,
-                    "failure_reason": FailureReason.WORKER_LOST,
-                    "failure_message": message,
-                    "finished_at": now,
-                }
+                values = _failed(FailureReason.WORKER_LOST, message, now)
             else:
-                values = {"state": RunState.QUEUED, "queued_at": now, "worker_id": None}
+                values = _back_on_queue(now)
             if not session.execute(guard.values(**values)).rowcount:
                 continue  # another reaper, or the process woke up
             if values["state"] == RunState.QUEUED:

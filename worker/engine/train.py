@@ -322,9 +322,6 @@ class _Loop:
         )
 
     def _result(self, status: TrainStatus) -> TrainResult:
-        if self.pending_step is not None:  # not expected: every due evaluation follows its step
-            self.callbacks.on_step(self.pending_step)
-            self.pending_step = None
         latest = self.out_dir / LATEST
         return TrainResult(
             status=status,
