@@ -25,7 +25,7 @@ STATE_COLUMNS = {
     "started_at",
     "finished_at",
 }
-MODELS = {"Run", "Dataset", "Preparation"}
+MODELS = {"Run", "Dataset", "Preparation", "Export"}
 WRITERS = {"update", "insert", "values"}  # SQLAlchemy's statement builders
 CONTRACTS = {
     "layers",

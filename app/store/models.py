@@ -206,3 +206,30 @@ class Checkpoint(Base):
     val_loss: Mapped[float | None] = mapped_column(Float)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Export(Base):
+    """A run's checkpoint in another tool's format, packed as one .zip (runs/<id>/exports/)."""
+
+    __tablename__ = "exports"
+    __table_args__ = (
+        Index("ix_exports_run_id_id", "run_id", "id"),
+        Index("ix_exports_state", "state"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(String(16))  # hf, safetensors, nanogpt
+    checkpoint: Mapped[str] = mapped_column(String(16))  # latest (ckpt.pt) or best (best.pt)
+    state: Mapped[str] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(String(16))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    iter: Mapped[int | None] = mapped_column(Integer)  # the exported checkpoint's iteration
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -29,8 +29,9 @@ INSPECT = Task("studio.inspect", "prepare")  # describe a large upload
 PREPARE = Task("studio.prepare", "prepare")  # tokenize a dataset
 TRAIN = Task("studio.train", "train")  # train a run in a child process
 SAMPLE = Task("studio.sample", "sample", durable=False)  # generate from a checkpoint
+EXPORT = Task("studio.export", "prepare")  # pack a checkpoint in another tool's format
 
-TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE)
+TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE, EXPORT)
 QUEUES = ("prepare", "train", "sample")
 ROUTES = {task.name: {"queue": task.queue} for task in TASKS}
 APP_NAME = "nanogpt_studio"

@@ -31,6 +31,13 @@ class PrepState(StrEnum):
     FAILED = "failed"
 
 
+class ExportState(StrEnum):
+    QUEUED = "queued"  # on the prepare queue
+    RUNNING = "running"  # claimed by a worker, which heartbeats while it writes
+    READY = "ready"  # the archive is in place
+    FAILED = "failed"  # failure_reason and failure_message say why
+
+
 class FailureReason(StrEnum):
     CONFIG = "config"
     DATA = "data"

@@ -56,18 +56,31 @@ Without it sample.py falls back to GPT-2's tokenizer and prints nonsense.
 
 def export_checkpoint(ckpt: str | Path, fmt: str, out_dir: str | Path) -> list[Path]:
     """Export a checkpoint (file or run folder) to out_dir; returns the files written."""
+    check_format(fmt)
+    return write_export(load_checkpoint(ckpt, map_location="cpu"), fmt, out_dir)
+
+
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         choices = ", ".join(FORMATS)
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {choices}", field="format")
-    checkpoint = load_checkpoint(ckpt, map_location="cpu")
+
+
+def write_export(
+    checkpoint: dict[str, Any], fmt: str, out_dir: str | Path, *, shown_as: str | None = None
+) -> list[Path]:
+    """Write a loaded checkpoint in `fmt` to out_dir, which appears whole. `shown_as` is how
+    the README names the folder (default: out_dir), for a folder that will be moved."""
+    check_format(fmt)
     out_dir = Path(out_dir)
+    shown = Path(shown_as) if shown_as is not None else out_dir
     writers: dict[str, Callable[[dict[str, Any], Path, Path], list[str]]] = {
         "hf": lambda ckpt, folder, _final: write_hf(ckpt, folder),
         "safetensors": lambda ckpt, folder, _final: write_safetensors(ckpt, folder),
         "nanogpt": write_nanogpt,
     }
     with staged_directory(out_dir) as staging:
-        names = writers[fmt](checkpoint, staging, out_dir)
+        names = writers[fmt](checkpoint, staging, shown)
     return [out_dir / name for name in names]
 
 

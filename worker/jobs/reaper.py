@@ -1,9 +1,9 @@
 """Finds work whose heartbeat went stale (worker killed, machine rebooted) and hands it back:
-runs and preparations to their queue (a run resumes from its newest checkpoint), large uploads
-to the inspect job, up to max_attempts, then fails them. And it sends again the wake-up of a
-queued run or preparation that the broker no longer holds (lost in a broker restart, or not
-sent while it was away). The store's transitions and the claims are conditional, so several
-reapers may run at once, and a wake-up sent twice is harmless."""
+runs, preparations and exports to their queue (a run resumes from its newest checkpoint),
+large uploads to the inspect job, up to max_attempts, then fails them. And it sends again the
+wake-up of a queued run, preparation or export that the broker no longer holds (lost in a
+broker restart, or not sent while it was away). The store's transitions and the claims are
+conditional, so several reapers may run at once, and a wake-up sent twice is harmless."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from app.store import preparations, run_queries
+from app.store import exports, preparations, run_queries
 from app.store.broker import pending_first_args
 from app.store.datasets import reap_stale_inspections
 from app.store.models import utcnow
 from app.store.preparations import reap_stale_preparations
-from app.store.queues import PREPARE, TRAIN, Task, send
+from app.store.queues import EXPORT, PREPARE, TRAIN, Task, send
 from app.store.runs import reap_stale_runs
 from app.store.settings import Settings
 
@@ -34,6 +34,9 @@ class Reaped:
     failed_datasets: list[int] = field(default_factory=list)
     resent_runs: list[int] = field(default_factory=list)
     resent_preparations: list[int] = field(default_factory=list)
+    requeued_exports: list[int] = field(default_factory=list)
+    failed_exports: list[int] = field(default_factory=list)
+    resent_exports: list[int] = field(default_factory=list)
 
 
 def reap(settings: Settings) -> Reaped:
@@ -44,6 +47,8 @@ def reap(settings: Settings) -> Reaped:
     preps.followup.send()
     inspections = reap_stale_inspections(**limits)
     inspections.followup.send()
+    stale_exports = exports.reap_stale_exports(**limits)
+    stale_exports.followup.send()
     cutoff = utcnow() - timedelta(seconds=settings.resend_after_s)
     out = Reaped(
         requeued_runs=runs.requeued,
@@ -54,6 +59,9 @@ def reap(settings: Settings) -> Reaped:
         failed_datasets=inspections.failed,
         resent_runs=resend_missing(settings, TRAIN, run_queries.queued_before, cutoff),
         resent_preparations=resend_missing(settings, PREPARE, preparations.queued_before, cutoff),
+        requeued_exports=stale_exports.requeued,
+        failed_exports=stale_exports.failed,
+        resent_exports=resend_missing(settings, EXPORT, exports.queued_before, cutoff),
     )
     if any(vars(out).values()):
         log.warning("reaper: %s", out)
