@@ -2,6 +2,7 @@
 // state and figures polled while the run is active; log, checkpoints, actions, sampling.
 import { api, poll } from "./api.js";
 import { Checkpoints } from "./checkpoints.js";
+import "./exports.js";
 import { onReconnect } from "./connection.js";
 import { $, pageData, setText } from "./dom.js";
 import { showApiError } from "./field_errors.js";
