@@ -46,6 +46,7 @@ class ExportPanel {
 
   async refresh() {
     this.show(await api(`/runs/${this.runId}/exports`));
+    if (!this.list.some((e) => UNFINISHED.has(e.state))) setText(this.status, "");
   }
 
   /** Poll while any export is unfinished. */
