@@ -35,7 +35,10 @@ def export_run(export_id: int) -> str:
     checkpoint = settings.run_dir(job.run_id) / job.checkpoint_file
 
     def fail(reason: FailureReason, message: str) -> str:
-        exports.fail_export(export_id, owner, reason, message)
+        if not exports.fail_export(export_id, owner, reason, message):
+            if not exports.export_exists(export_id):
+                _remove_orphan(archive)  # its run was deleted while it was written
+            return "lost"
         return "failed"
 
     try:
