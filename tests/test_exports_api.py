@@ -210,7 +210,11 @@ def test_a_lost_export_job_is_retried_then_failed_with_a_reason(client, trained)
     assert "the worker stopped answering" in gone["failure_message"]
     assert client.get(f"/api/v1/runs/{run_id}/exports/{lost}").json()["state"] == "queued"
     assert reap_stale_exports(stale_after_s=6, max_attempts=3).requeued == []  # nothing twice
+    archive = archive_path(get_settings(), run_id=run_id, export_id=lost)
+    cut_short = archive.parent / f".{archive.name}.0123456789ab.partial"  # the lost attempt's
+    cut_short.mkdir(parents=True)
     assert export_now(lost) == "done"  # the requeued export runs again and ends ready
+    assert archive.is_file() and not cut_short.exists()
 
 
 def test_deleting_a_run_deletes_its_exports_rows_and_files(client, trained):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,8 @@ def export_run(export_id: int) -> str:
     try:
         # Not parents=True: a run deleted meanwhile must not get its folder back.
         archive.parent.mkdir(exist_ok=True)
+        for left in archive.parent.glob(f".{archive.name}.*.partial"):
+            shutil.rmtree(left, ignore_errors=True)  # an attempt that was cut short
         with _heartbeating(export_id, owner, settings.heartbeat_interval_s):
             result = export_archive(
                 checkpoint,
