@@ -47,6 +47,8 @@ def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         log_config=log_config(),
+        # X-Forwarded-* are read by the app itself, from STUDIO_FORWARDED_ALLOW_IPS only
+        # (app.api.forwarded); uvicorn's own reading would trust 127.0.0.1 by default.
         proxy_headers=False,
         timeout_graceful_shutdown=5,
         # h11 bounds a request's head (httptools has no such limit); app.api.limits answers
