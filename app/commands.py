@@ -153,16 +153,17 @@ def _worker_problem(settings: Any) -> str | None:
     """A worker on this host (its container) is in the broker's registry, which its main
     process renews every few seconds (worker.jobs.lifecycle): a hung or dead worker lapses."""
     from app.store.broker import BrokerError, read_workers
+    from worker.jobs.identity import worker_id
 
     if not settings.redis_url:
         return "STUDIO_REDIS_URL is not set"
-    suffix = f"@{socket.gethostname()}"
+    host = worker_id().rsplit(":", 1)[0]  # a record's name is `<host>:<pid>`
     try:
-        names = [record.get("name", "") for record in read_workers(settings)]
+        names = [str(record.get("name", "")) for record in read_workers(settings)]
     except BrokerError as exc:
         return f"the broker is unreachable ({exc})"
-    if not any(name.endswith(suffix) for name in names):
-        return f"no worker of host {suffix[1:]} in the broker's registry"
+    if not any(name.rsplit(":", 1)[0] == host for name in names):
+        return f"no worker of host {host} in the broker's registry"
     return None
 
 
