@@ -30,7 +30,7 @@ for _tag in ("!reset", "!override"):
 
 @cache
 def compose(name: str = "docker-compose.yml") -> dict[str, Any]:
-    return yaml.load((REPO / name).read_text(encoding="utf-8"), Loader=ComposeLoader)  # noqa: S506
+    return yaml.load((REPO / name).read_text(encoding="utf-8"), Loader=ComposeLoader)
 
 
 def service_command(service: str) -> list[str]:

@@ -16,9 +16,8 @@ list of trusted peers.
 
 from __future__ import annotations
 
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 
 class ForwardedHeadersMiddleware:
