@@ -31,6 +31,7 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
         "127.0.0.1,10.0.0.0/8"
     )
     assert Settings(forwarded_allow_ips="*").forwarded_allow_ips == "*"
+    assert Settings(forwarded_allow_ips="172.28.0.1/24").forwarded_allow_ips == "172.28.0.0/24"
     with pytest.raises(ValidationError, match="'nginx' is not an IP address or network"):
         Settings(forwarded_allow_ips="127.0.0.1,nginx")
 

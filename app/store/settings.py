@@ -81,19 +81,22 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips", mode="after")
     @classmethod
     def _addresses(cls, value: str) -> str:
-        """uvicorn takes a mistyped entry as a literal name that never matches; say so."""
+        """uvicorn takes a mistyped entry (or a network with host bits, 10.0.0.1/8) as a
+        literal name that never matches: refuse the first, write the second as its network."""
         entries = [entry.strip() for entry in value.split(",") if entry.strip()]
         if entries == ["*"]:
             return "*"
+        written = []
         for entry in entries:
             try:
-                ipaddress.ip_network(entry, strict=False)
+                network = ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(
                     f"STUDIO_FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network "
                     "(e.g. 127.0.0.1, 10.0.0.0/8); `*` alone trusts every peer"
                 ) from None
-        return ",".join(entries)
+            written.append(str(network) if "/" in entry else str(network.network_address))
+        return ",".join(written)
 
     @field_validator("data_dir", mode="after")
     @classmethod
