@@ -1,25 +1,55 @@
-# nanoGPT Studio: one image for the API, the workers and migrations (docker-compose.yml).
-# CPU torch by default; for NVIDIA GPUs build with --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124
-FROM python:3.11-slim
+# nanoGPT Studio images (docker-compose.yml builds both; docs/deploy.md walks through it):
+#   --target api     the web server and migrations; CPU torch, needs no GPU or CUDA
+#   --target worker  Celery workers; torch from TORCH_INDEX, CPU by default:
+#       docker build --target worker --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu126 .
+# torch comes from the index named (--index-url: only there, so PyPI's default build never
+# slips in) and every install is held to constraints.txt. CUDA wheels bring their own CUDA
+# libraries; the host needs only the NVIDIA driver and the container toolkit.
+ARG PYTHON_IMAGE=python:3.11-slim
 
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+FROM ${PYTHON_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    STUDIO_DATA_DIR=/data STUDIO_HOST=0.0.0.0
-
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STUDIO_DATA_DIR=/data STUDIO_HOST=0.0.0.0 \
+    HF_HOME=/data/huggingface
+RUN useradd --create-home --uid 1000 studio && mkdir -p /data && chown studio /data
 WORKDIR /srv/studio
-COPY pyproject.toml README.md* ./
+COPY constraints.txt ./
+
+# The wheel: templates, static files and migrations travel inside it as package data, so
+# nothing below needs the source tree.
+FROM base AS wheel
+COPY pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
 COPY migrations ./migrations
-COPY alembic.ini ./
 COPY templates ./templates
 COPY static ./static
-# Editable: migrations/, templates/ and static/ are found beside the packages.
-RUN pip install --extra-index-url "$TORCH_INDEX" "torch>=2.4" && pip install -e .
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
-RUN useradd --create-home --uid 1000 studio && mkdir -p /data && chown studio /data
+FROM base AS api
+ARG CPU_TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url "$CPU_TORCH_INDEX" -c constraints.txt torch
+COPY --from=wheel /wheels /wheels
+RUN pip install -c constraints.txt /wheels/*.whl && rm -rf /wheels
 USER studio
 VOLUME ["/data"]
 EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=10s --start-period=30s --retries=4 \
+    CMD ["nanogpt-studio", "healthcheck", "api"]
 ENTRYPOINT ["nanogpt-studio"]
 CMD ["api"]
+
+FROM base AS worker
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url "$TORCH_INDEX" -c constraints.txt torch
+COPY --from=wheel /wheels /wheels
+# [hf]: huggingface_hub, so `finetune-gpt2` downloads GPT-2 into HF_HOME on the data volume.
+RUN WHEEL=$(ls /wheels/*.whl) && pip install -c constraints.txt "${WHEEL}[hf]" && rm -rf /wheels
+USER studio
+VOLUME ["/data"]
+# Healthy while this container's worker renews its entry in the broker's registry.
+HEALTHCHECK --interval=30s --timeout=15s --start-period=120s --retries=3 \
+    CMD ["nanogpt-studio", "healthcheck", "worker"]
+ENTRYPOINT ["nanogpt-studio"]
+CMD ["worker", "--queues", "train"]

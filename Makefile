@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast fuzz lint format bench browser-deps clean
+.PHONY: run test test-fast fuzz lint format bench browser-deps proxy-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,16 @@ browser-deps:
 		echo "could not install chromium: browser tests will skip"; \
 	fi
 
-test: $(STAMP) browser-deps
+# The reverse-proxy test runs Debian's nginx; the same: installed when we can, required in CI.
+proxy-deps:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null \
+		&& [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -q nginx >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null)) || \
+		echo "could not install nginx: the reverse-proxy test will skip"; \
+	fi
+
+test: $(STAMP) browser-deps proxy-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Engine and page tests only: no worker processes, no browser.

@@ -1,4 +1,4 @@
-"""Service commands for `nanogpt-studio`: serve, api, worker, migrate.
+"""Service commands for `nanogpt-studio`: serve, api, worker, migrate, healthcheck.
 
 `worker.cli` calls `register(subparsers)`; `python -m app.commands ...` runs them alone.
 Importing this module is light: FastAPI, Celery and uvicorn are imported by the handlers."""
@@ -47,6 +47,8 @@ def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         log_config=log_config(),
+        # X-Forwarded-* are read by the app itself, from STUDIO_FORWARDED_ALLOW_IPS only
+        # (app.api.forwarded); uvicorn's own reading would trust 127.0.0.1 by default.
         proxy_headers=False,
         timeout_graceful_shutdown=5,
         # h11 bounds a request's head (httptools has no such limit); app.api.limits answers
@@ -123,6 +125,48 @@ def _migrate(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
     return 0
 
 
+def _healthcheck(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
+    """A container's health check: 0 when healthy, 1 with the reason on stderr."""
+    settings = _apply(args)
+    problem = _api_problem(settings) if args.what == "api" else _worker_problem(settings)
+    if problem:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _api_problem(settings: Any) -> str | None:
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{settings.port}/api/v1/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return None
+    except urllib.error.HTTPError as exc:  # 503: the API is up, the broker is not
+        return f"{url} answered {exc.code}: {exc.read()[:200].decode(errors='replace')}"
+    except OSError as exc:
+        return f"{url}: {exc}"
+
+
+def _worker_problem(settings: Any) -> str | None:
+    """A worker on this host (its container) is in the broker's registry, which its main
+    process renews every few seconds (worker.jobs.lifecycle): a hung or dead worker lapses."""
+    from app.store.broker import BrokerError, read_workers
+    from worker.jobs.identity import worker_id
+
+    if not settings.redis_url:
+        return "STUDIO_REDIS_URL is not set"
+    host = worker_id().rsplit(":", 1)[0]  # a record's name is `<host>:<pid>`
+    try:
+        names = [str(record.get("name", "")) for record in read_workers(settings)]
+    except BrokerError as exc:
+        return f"the broker is unreachable ({exc})"
+    if not any(name.rsplit(":", 1)[0] == host for name in names):
+        return f"no worker of host {host} in the broker's registry"
+    return None
+
+
 def _common(parser: argparse.ArgumentParser, *, address: bool) -> None:
     parser.add_argument("--data-dir", dest="data_dir", type=Path, help="STUDIO_DATA_DIR")
     if address:
@@ -155,6 +199,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     migrate.add_argument("--revision", default="head")
     _common(migrate, address=False)
     migrate.set_defaults(handler=_migrate)
+
+    health = subparsers.add_parser(
+        "healthcheck", help="exit 0 if this host's API (or worker) is up: for containers"
+    )
+    health.add_argument("what", choices=("api", "worker"))
+    _common(health, address=True)
+    health.set_defaults(handler=_healthcheck)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

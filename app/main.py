@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.api.auth import TokenExchangeMiddleware
 from app.api.deps import require_api_access
 from app.api.errors import install_error_handlers
+from app.api.forwarded import ForwardedHeadersMiddleware
 from app.api.guesses import GuessLimiter
 from app.api.limits import RequestLimitsMiddleware
 from app.api.openapi import router as openapi_router
@@ -72,5 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openapi_router)
     include_pages(app)
     app.add_middleware(TokenExchangeMiddleware, token=app.state.token)
-    app.add_middleware(RequestLimitsMiddleware)  # outermost: before anything reads a request
+    app.add_middleware(RequestLimitsMiddleware)  # before anything reads a request
+    if settings.forwarded_allow_ips:
+        # Outermost: every layer below sees the scheme, host and client the browser used.
+        app.add_middleware(ForwardedHeadersMiddleware, trusted=settings.forwarded_allow_ips)
     return app

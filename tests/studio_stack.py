@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from compose_file import service_command
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-0123456789"
@@ -34,8 +35,9 @@ def missing(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
-def reset_database(url: str) -> None:
-    """Empty schema, then every migration: each session starts from scratch."""
+def reset_database(url: str, *, with_cli: bool = False) -> None:
+    """Empty schema, then every migration: each session starts from scratch. `with_cli`:
+    migrate as production does, with compose's `migrate` command in a process of its own."""
     from sqlalchemy import text
 
     from app.store.db import make_engine
@@ -51,7 +53,18 @@ def reset_database(url: str) -> None:
         engine.dispose()
         missing(f"database {url.split('@')[-1]} ({exc.__class__.__name__})")
     engine.dispose()
-    upgrade(url)
+    if not with_cli:
+        upgrade(url)
+        return
+    done = subprocess.run(
+        [sys.executable, "-m", "app.commands", *service_command("migrate")],
+        cwd=REPO,
+        env={**os.environ, "STUDIO_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @contextmanager
@@ -113,11 +126,13 @@ class Stack:
                 time.sleep(0.2)
         raise RuntimeError("the API did not start; see " + str(self.logs / "api.log"))
 
+    # The workers run exactly docker-compose.yml's commands: the production topology, as
+    # plain processes.
     def start_train_worker(self) -> None:
-        self._spawn("train", "worker", "--queues", "train", "--concurrency", "1")
+        self._spawn("train", *service_command("worker-train"))
 
     def start_prepare_worker(self) -> None:
-        self._spawn("prepare", "worker", "--queues", "prepare,sample", "--concurrency", "2")
+        self._spawn("prepare", *service_command("worker-prepare-sample"))
 
     def wait_for_workers(self, count: int, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

@@ -211,3 +211,17 @@ def test_importing_the_engine_touches_no_network() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
     assert hf_source.GPT2_SIZES.keys() == {"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"}
+
+
+def test_without_huggingface_hub_the_message_names_the_extra(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Downloads allowed, but the package is not there (None in sys.modules: import fails)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(ConfigError) as caught:
+        load_pretrained("gpt2", block_size=64, dropout=0.0)
+    assert caught.value.field == "init_from"
+    assert "huggingface_hub is not installed (pip install 'nanogpt-studio[hf]')" in (
+        caught.value.message
+    )

@@ -129,7 +129,7 @@ def check_api_access(conn: HTTPConnection, token: str) -> None:
         raise UnauthorizedError("wrong token", field="authorization")
     if has_session(conn, token):
         method = conn.scope.get("method", "GET")
-        if method not in _SAFE_METHODS and not _same_origin(conn):
+        if method not in _SAFE_METHODS and not same_origin(conn):
             # SameSite=Lax still lets another port of this host post with our cookie.
             raise ForbiddenError("cross-origin request refused", field="origin")
         return
@@ -143,9 +143,13 @@ def check_page_access(conn: HTTPConnection, token: str) -> None:
         )
 
 
-def _same_origin(conn: HTTPConnection) -> bool:
+def same_origin(conn: HTTPConnection) -> bool:
+    """The request's Origin (if it has one) is this site: scheme and host as the browser
+    used them, which behind a trusted proxy are X-Forwarded-Proto and -Host
+    (app.api.forwarded). No Origin is not a browser's cross-site request (browsers send it
+    on those); `null` (a sandboxed or privacy-stripped page) is not this site."""
     origin = conn.headers.get("origin")
     if origin is None:
-        return True  # not a browser's cross-site request (browsers send Origin on those)
+        return True
     host = conn.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+    return origin.lower() == f"{conn.url.scheme}://{host}".lower()

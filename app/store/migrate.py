@@ -7,7 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Package data: a link to the top-level migrations/ in a checkout, a real folder in a wheel.
+MIGRATIONS_DIR = (Path(__file__).parent / "migrations").resolve()
 
 
 def alembic_config(url: str) -> Config:

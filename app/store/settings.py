@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +27,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Reverse proxies whose X-Forwarded-Proto/-For/-Host are believed: "
+        "comma-separated addresses or networks (127.0.0.1, 172.16.0.0/12), `*` for any peer; "
+        "empty means none (app.api.forwarded).",
+    )
     token: str | None = Field(
         default=None, description="Access token; empty means one kept in data_dir/token."
     )
@@ -70,6 +77,26 @@ class Settings(BaseSettings):
                 "empty for one made at random"
             )
         return value
+
+    @field_validator("forwarded_allow_ips", mode="after")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        """uvicorn takes a mistyped entry (or a network with host bits, 10.0.0.1/8) as a
+        literal name that never matches: refuse the first, write the second as its network."""
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        written = []
+        for entry in entries:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"STUDIO_FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network "
+                    "(e.g. 127.0.0.1, 10.0.0.0/8); `*` alone trusts every peer"
+                ) from None
+            written.append(str(network) if "/" in entry else str(network.network_address))
+        return ",".join(written)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -14,9 +14,11 @@ from starlette.responses import HTMLResponse
 
 from app.web import formatting
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = REPO / "templates"
-STATIC_DIR = REPO / "static"
+# Package data: app/web/templates and app/web/static are links to the top-level folders in a
+# checkout, and real folders in a wheel (setuptools copies through the links), so the same
+# path serves a checkout, an editable install and `pip install .` alike.
+TEMPLATES_DIR = (Path(__file__).parent / "templates").resolve()
+STATIC_DIR = (Path(__file__).parent / "static").resolve()
 
 # No inline script or style anywhere: data for scripts travels in data- attributes or in a
 # <script type="application/json"> block, which is data, not code, and CSP does not block it.

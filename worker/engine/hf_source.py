@@ -169,7 +169,7 @@ def _download(repo: str) -> tuple[Path | None, str]:
     try:
         from huggingface_hub import hf_hub_download  # imported here: no network at import
     except ImportError:
-        return None, "huggingface_hub is not installed"
+        return None, "huggingface_hub is not installed (pip install 'nanogpt-studio[hf]')"
     try:
         config = Path(hf_hub_download(repo, CONFIG_FILE))
         hf_hub_download(repo, SAFETENSORS_FILE)

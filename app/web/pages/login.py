@@ -15,6 +15,7 @@ from app.api.auth import (
     client_address,
     has_session,
     limiter,
+    same_origin,
     set_session_cookie,
 )
 from app.api.guesses import TooManyAttemptsError
@@ -32,13 +33,6 @@ def safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc:
         return "/"
     return target
-
-
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
 # Why a redirect landed here (`?reason=`); anything else says nothing.
@@ -65,7 +59,7 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     target = safe_next(next)
-    if not _same_origin(request):
+    if not same_origin(request):
         return render(
             request, "login.html", status=403, next=target, error="Sign in from this site itself."
         )
@@ -89,6 +83,6 @@ def login(
 @router.post("/logout")
 def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    if _same_origin(request):
+    if same_origin(request):
         response.delete_cookie(COOKIE_NAME, path="/")
     return response
