@@ -5,12 +5,20 @@ import { bytes, loss, number } from "./format.js";
 
 const ALIASES = { "ckpt.pt": "latest", "best.pt": "best" };
 
+/** When a run's first checkpoint is written: at its first evaluation after the start. */
+export function firstCheckpointIter(config) {
+  const { eval_interval: interval, max_iters: maxIters } = config || {};
+  return Number.isInteger(interval) && Number.isInteger(maxIters) ? Math.min(interval, maxIters) : null;
+}
+
 export class Checkpoints {
-  constructor(table, empty, select, runId) {
+  /** `onChange(list)` hears of every refresh (the sampler waits for a checkpoint). */
+  constructor(table, empty, select, runId, onChange = () => {}) {
     this.table = table;
     this.empty = empty;
     this.select = select;
     this.runId = runId;
+    this.onChange = onChange;
     this.timer = null;
     this.names = new Set();
   }
@@ -41,6 +49,7 @@ export class Checkpoints {
       const usable = [...this.select.options].find((o) => !o.disabled);
       if (usable) this.select.value = usable.value;
     }
+    this.onChange(list);
     return list;
   }
 
