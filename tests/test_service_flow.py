@@ -103,6 +103,13 @@ def test_upload_prepare_train_stream_sample(api, dataset):
     assert sample.status_code == 200, sample.text
     body = sample.json()
     assert body["text"].startswith("ROMEO:") and len(body["completion"]) > 0 and body["iter"] == 40
+    # A random seed each time unless fixed; the seed answered makes the same text again.
+    again = {"prompt": "ROMEO:", "max_new_tokens": 30, "seed": body["seed"]}
+    assert api.post(f"/runs/{run['id']}/samples", json=again).json()["text"] == body["text"]
+    kept = api.get(f"/runs/{run['id']}/samples").json()["items"]
+    assert [k["seed"] for k in kept[:2]] == [body["seed"]] * 2
+    assert kept[0]["completion"] == body["completion"] and kept[0]["iter"] == 40
+    assert body["sample"]["id"] == kept[1]["id"]
     with api.stream(
         "POST", f"/runs/{run['id']}/samples", json={"max_new_tokens": 20, "stream": True}
     ) as response:

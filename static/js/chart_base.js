@@ -86,11 +86,22 @@ export class ChartHost {
     this.data = data;
     this.plot = null;
     this.zoomed = false;
-    new ResizeObserver(() => this.resize()).observe(container);
-    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.rebuild());
+    this.observer = new ResizeObserver(() => this.resize());
+    this.observer.observe(container);
+    this.onScheme = () => this.rebuild();
+    this.scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    this.scheme.addEventListener("change", this.onScheme);
     container.addEventListener("dblclick", () => {
       this.zoomed = false;
     });
+  }
+
+  /** Stop following the container and the colour scheme; remove the chart. */
+  destroy() {
+    this.observer.disconnect();
+    this.scheme.removeEventListener("change", this.onScheme);
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
   }
 
   rebuild() {
