@@ -59,6 +59,20 @@ export class Checkpoints {
     this.timer = setTimeout(() => this.refresh().catch(() => {}), ms);
   }
 
+  /**
+   * After an evaluation at `iter`: its checkpoint is written just after the point is sent,
+   * so look again until one of that iteration is listed (a busy machine can take a while),
+   * a few times at most (an evaluation that did not improve writes none).
+   */
+  expect(iter, tries = 6, ms = 1500) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(async () => {
+      const list = await this.refresh().catch(() => null);
+      const written = list && list.some((c) => c.iter >= iter);
+      if (!written && tries > 1) this.expect(iter, tries - 1, ms * 1.5);
+    }, ms);
+  }
+
   get any() {
     return this.names.size > 0;
   }

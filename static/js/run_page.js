@@ -70,7 +70,7 @@ function followMetrics() {
         store.add(point);
         total += 1;
         showPoint(point, run);
-        if (point.val_loss != null) checkpoints.refreshSoon();
+        if (point.val_loss != null && point.iter > 0) checkpoints.expect(point.iter);
         drawSoon();
       },
       done: () => {

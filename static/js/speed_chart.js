@@ -3,6 +3,9 @@
 import { ChartHost, X_MODES, axis, cssVar, xAxis, xColumn } from "./chart_base.js";
 import { bytes, compact } from "./format.js";
 
+// Small values keep a decimal (an empty chart's 0…1 axis would read 0 0 0 1 1 1).
+const rate = (v) => (v == null ? "" : Math.abs(v) >= 1000 ? compact(v) : String(+v.toFixed(Math.abs(v) < 10 ? 1 : 0)));
+
 export class SpeedChart {
   constructor(container, { tokensPerIter = null } = {}) {
     this.xMode = "iter";
@@ -16,9 +19,9 @@ export class SpeedChart {
   options() {
     const series = [
       { label: X_MODES[this.xMode].label, value: X_MODES[this.xMode].value },
-      { label: "tokens/s", scale: "tps", stroke: cssVar("--chart-train"), width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "—" : compact(v)) },
+      { label: "tokens/s", scale: "tps", stroke: cssVar("--chart-train"), width: 2, spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "—" : rate(v)) },
     ];
-    const axes = [xAxis(this.xMode), axis({ scale: "tps", label: "tokens/s", size: 56, values: (u, vals) => vals.map((v) => (v == null ? "" : compact(v))) })];
+    const axes = [xAxis(this.xMode), axis({ scale: "tps", label: "tokens/s", size: 56, values: (u, vals) => vals.map(rate) })];
     if (this.hasMemory) {
       series.push({ label: "memory", scale: "mem", stroke: cssVar("--chart-lr"), width: 1, dash: [5, 4], spanGaps: true, points: { show: false }, value: (u, v) => (v == null ? "—" : bytes(v)) });
       axes.push(axis({ scale: "mem", side: 1, label: "memory", size: 64, grid: { show: false }, values: (u, vals) => vals.map((v) => (v == null ? "" : bytes(v))) }));
