@@ -128,11 +128,13 @@ def test_cancel_leaves_a_checkpoint_and_resume_continues_the_curve(api, dataset)
 
     reader = threading.Thread(target=follow)
     reader.start()
-    wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 15)
+    running = wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 15)
+    assert running["phase"] == "training"  # past start-up and the first evaluation
     assert api.post(f"/runs/{run['id']}/cancel").json()["cancel_requested"]
     stopped = wait_for(api, run["id"], finished, timeout=30)
     reader.join(timeout=30)
     assert stopped["state"] == "cancelled" and stopped["failure_reason"] is None
+    assert stopped["phase"] is None  # told only while running
     ckpt = {c["name"]: c for c in api.get(f"/runs/{run['id']}/checkpoints").json()}["ckpt.pt"]
     assert ckpt["iter"] == stopped["iter"]
 

@@ -21,6 +21,7 @@ from app.api.schemas.samples import SampleIn, SampleList, SampleOut, SampleRecor
 from app.api.sse import format_event
 from app.store import samples
 from app.store.broker import async_client, sample_channel
+from app.store.db import get_db
 from app.store.errors import InvalidError, NotFoundError, StudioError, UnavailableError
 from app.store.run_queries import get_run
 from app.store.sample_history import SampleRecord, list_samples, save_sample
@@ -76,7 +77,7 @@ async def _messages(request: Request, pubsub: Any, timeout_s: float) -> AsyncIte
     responses={200: {"content": {"text/event-stream": {}}, "model": SampleOut}},
 )
 async def create_sample(
-    request: Request, run_id: RunId, body: SampleIn, session: SessionDep, settings: SettingsDep
+    request: Request, run_id: RunId, body: SampleIn, settings: SettingsDep
 ) -> Any:
     """Generate from the run's `latest` (ckpt.pt) or `best` (best.pt) checkpoint, even while
     it trains. Without a `seed` a random one is picked; the seed used is answered. `stream:
@@ -88,9 +89,12 @@ async def create_sample(
         raise InvalidError(
             "checkpoint must be latest, best, ckpt.pt or best.pt", field="checkpoint"
         )
-    run = await run_in_threadpool(get_run, session, run_id=run_id)
+    # A read session of its own, closed at once: the request's session would be a writer's
+    # (a POST), and on SQLite hold the write lock for as long as the text streams, stalling
+    # the training reporter, and the insert of the finished sample itself.
+    config = await run_in_threadpool(_run_config, run_id)
     if not (settings.run_dir(run_id) / name).is_file():
-        raise NotFoundError(_no_checkpoint_yet(run_id, name, run.config), field="checkpoint")
+        raise NotFoundError(_no_checkpoint_yet(run_id, name, config), field="checkpoint")
     seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEEDS)
     options = {**body.model_dump(exclude={"stream", "checkpoint", "prompt"}), "seed": seed}
     payload = {"checkpoint": name, "prompt": body.prompt, "options": options}
@@ -149,6 +153,11 @@ def get_samples(
     rows, more = list_samples(session, run_id=run_id, before_id=before, limit=limit)
     items = [SampleRecordOut.model_validate(r) for r in rows]
     return SampleList(items=items, next_before=items[-1].id if more else None)
+
+
+def _run_config(run_id: int) -> dict[str, Any]:
+    with get_db().session() as session:
+        return dict(get_run(session, run_id=run_id).config)
 
 
 def _no_checkpoint_yet(run_id: int, name: str, config: dict[str, Any]) -> str:
