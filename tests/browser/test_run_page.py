@@ -1,7 +1,8 @@
 """A run's page and Compare in a real browser, on runs of their own (independent of
 test_dashboard.py's order): the phase is told before the first point, Generate waits for the
 first checkpoint and says when it comes; Compare picks runs without a reload and follows a
-running one live; two samples differ, and the seed shown makes the same text again."""
+running one live; two samples differ, and the seed shown makes the same text again; the
+chart's x axis switches, its history downloads as CSV and the chart as a PNG."""
 
 from __future__ import annotations
 
@@ -130,3 +131,17 @@ def test_two_samples_differ_and_the_shown_seed_makes_one_again(page, studio, run
     assert (again, again_seed) == (first, first_seed)
     expect(entries).to_have_count(3)
     screenshot(page, "22-run-samples")
+
+    # The chart's x axis by tokens seen; its history as CSV, the chart as PNG.
+    page.locator("[data-x-axis]").select_option("tokens")
+    expect(page.locator("[data-chart] .u-legend")).to_contain_text("tokens seen")
+    with page.expect_download() as csv_file:
+        page.get_by_role("link", name="Download CSV").click()
+    assert csv_file.value.suggested_filename == f"run{runs['done']}-metrics.csv"
+    with open(csv_file.value.path(), encoding="utf-8") as f:
+        assert f.readline().startswith("id,iter,train_loss,val_loss")
+    with page.expect_download() as png_file:
+        page.get_by_role("button", name="Download PNG").click()
+    assert png_file.value.suggested_filename == f"run{runs['done']}-loss.png"
+    with open(png_file.value.path(), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
