@@ -8,6 +8,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -176,19 +177,15 @@ def first_checkpoint_iter(config: dict[str, Any]) -> int | None:
     return min(interval, max_iters)
 
 
+@dataclass
 class _Keeper:
     """What a sample is made from, until it is finished and stored."""
 
-    def __init__(
-        self, *, run_id: int, checkpoint: str, prompt: str, options: dict[str, Any]
-    ) -> None:
-        self.run_id, self.checkpoint, self.prompt, self.options = (
-            run_id,
-            checkpoint,
-            prompt,
-            options,
-        )
-        self.iter: int | None = None
+    run_id: int
+    checkpoint: str  # the file: ckpt.pt or best.pt
+    prompt: str
+    options: dict[str, Any]  # SampleOptions' fields, the seed used included
+    iter: int | None = None  # the checkpoint's, told by the worker's `start`
 
     async def save(self, completion: str) -> SampleRecordOut | None:
         record = SampleRecord(
