@@ -127,3 +127,32 @@ def test_a_run_killed_for_memory_fails_as_oom_and_is_not_retried(local_env) -> N
     assert _crash(run_id, out_of_memory=True).job_ids(TRAIN) == []
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.OOM
+
+
+def test_the_phase_is_told_while_running_and_reset_by_a_claim(client, tmp_path) -> None:
+    from app.store.settings import get_settings
+    from app.store.states import RunPhase
+    from worker.engine.events import StartInfo
+    from worker.jobs.run_reporter import RunReporter
+
+    run_id = make_run()
+    claim_run(run_id, "a:1")
+
+    def phase() -> str | None:
+        return client.get(f"/api/v1/runs/{run_id}").json()["phase"]
+
+    assert phase() == "starting"  # its process has not reported yet
+    reporter = RunReporter(
+        run_id=run_id, owner="a:1", settings=get_settings(), log_path=tmp_path / "train.log"
+    )
+    info = StartInfo(device="cpu", device_name="cpu", dtype="float32", compile=False,
+                     n_params=1, tokens_per_iter=8, start_iter=0, max_iters=10)  # fmt: skip
+    reporter.on_start(info)
+    reporter.finish(None)  # writes what it was told, nothing more
+    assert phase() == "evaluating"  # a fresh run evaluates iteration 0 first
+    record(run_id, "a:1", progress={"phase": RunPhase.TRAINING})
+    assert phase() == "training"
+    record(run_id, "a:1", outcome=Outcome(RunState.QUEUED))
+    assert phase() is None  # told only while running
+    claim_run(run_id, "b:2")
+    assert phase() == "starting"  # the next attempt's process has not said yet

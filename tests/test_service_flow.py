@@ -103,6 +103,13 @@ def test_upload_prepare_train_stream_sample(api, dataset):
     assert sample.status_code == 200, sample.text
     body = sample.json()
     assert body["text"].startswith("ROMEO:") and len(body["completion"]) > 0 and body["iter"] == 40
+    # A random seed each time unless fixed; the seed answered makes the same text again.
+    again = {"prompt": "ROMEO:", "max_new_tokens": 30, "seed": body["seed"]}
+    assert api.post(f"/runs/{run['id']}/samples", json=again).json()["text"] == body["text"]
+    kept = api.get(f"/runs/{run['id']}/samples").json()["items"]
+    assert [k["seed"] for k in kept[:2]] == [body["seed"]] * 2
+    assert kept[0]["completion"] == body["completion"] and kept[0]["iter"] == 40
+    assert body["sample"]["id"] == kept[1]["id"]
     with api.stream(
         "POST", f"/runs/{run['id']}/samples", json={"max_new_tokens": 20, "stream": True}
     ) as response:
@@ -121,11 +128,13 @@ def test_cancel_leaves_a_checkpoint_and_resume_continues_the_curve(api, dataset)
 
     reader = threading.Thread(target=follow)
     reader.start()
-    wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 15)
+    running = wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 15)
+    assert running["phase"] == "training"  # past start-up and the first evaluation
     assert api.post(f"/runs/{run['id']}/cancel").json()["cancel_requested"]
     stopped = wait_for(api, run["id"], finished, timeout=30)
     reader.join(timeout=30)
     assert stopped["state"] == "cancelled" and stopped["failure_reason"] is None
+    assert stopped["phase"] is None  # told only while running
     ckpt = {c["name"]: c for c in api.get(f"/runs/{run['id']}/checkpoints").json()}["ckpt.pt"]
     assert ckpt["iter"] == stopped["iter"]
 

@@ -104,6 +104,30 @@ def test_stop_writes_a_checkpoint_and_returns_cleanly(data: Path, tmp_path: Path
     assert result.checkpoint == tmp_path / LATEST
 
 
+class StopAfterIteration(Recorder):
+    """Stops once a given iteration has been logged (not after a number of polls, which a
+    busy machine changes: a slow phase polls in its middle too)."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__()
+        self.iteration = iteration
+
+    def should_stop(self) -> bool:
+        return bool(self.logs) and self.logs[-1].iter >= self.iteration
+
+
+def test_a_checkpoint_between_evaluations_has_no_val_loss(data: Path, tmp_path: Path) -> None:
+    """ckpt.pt written at a stop carries no val loss: none was measured at its iteration."""
+    events = StopAfterIteration(6)
+    cfg = tiny_config(data, tmp_path, eval_interval=4, log_interval=1, always_save_checkpoint=True)
+    train(cfg, events)
+    at_eval, at_stop = events.checkpoints[0], events.checkpoints[-1]
+    assert (at_eval.iter, at_stop.iter) == (4, 6)
+    assert at_eval.val_loss == events.evals[-1].val_loss  # measured there
+    assert at_stop.val_loss is None
+    assert load_checkpoint(tmp_path / LATEST)["val_loss"] is None
+
+
 def test_resume_is_exact(data: Path, tmp_path: Path) -> None:
     """N straight == N/2, stop, resume, N/2: dropout, micro-steps and evals included."""
     knobs = {"dropout": 0.1, "gradient_accumulation_steps": 2, "max_iters": 30,

@@ -1,4 +1,5 @@
-"""One JSON error shape for every error: {"error": {"code", "message", "field"}}."""
+"""One JSON error shape for every error: {"error": {"code", "message", "field"}}; a request
+that fails validation also lists every problem: {"error": {…, "errors": [{field, message}]}}."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
+from app.api.plain_errors import plain_errors
 from app.store.broker import BrokerError, OutageLog
 from app.store.errors import StudioError
 from worker.engine.errors import EngineError
@@ -31,9 +33,6 @@ _CODES = {
 # Paths that are the API's (JSON errors, JSON 401s); everything else is a page.
 API_PATH_PREFIXES = ("/api/", "/openapi.json")
 
-# Where the request data a validation error points at lives; not part of the field name.
-_LOCATIONS = {"body", "query", "path", "header", "cookie"}
-
 
 def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith(API_PATH_PREFIXES)
@@ -47,15 +46,17 @@ class LoginRequiredError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, field: str | None = None, headers: dict | None = None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict | None = None,
+    errors: list[dict[str, str | None]] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "field": field}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _field_name(loc: tuple[object, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in _LOCATIONS]
-    return ".".join(parts) or None
+    detail: dict[str, object] = {"code": code, "message": message, "field": field}
+    if errors is not None:
+        detail["errors"] = errors
+    return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
 async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -72,15 +73,9 @@ async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    field = _field_name(tuple(first.get("loc", ())))
-    message = str(first.get("msg", "invalid request"))
-    if first.get("type") == "extra_forbidden":
-        message = f"unknown field {field!r}"
-    elif field:
-        message = f"{field}: {message}"
-    return error_response(422, "invalid", message, field)
+    errors = plain_errors(exc.errors()) or [{"field": None, "message": "invalid request"}]
+    message = "; ".join(str(e["message"]) for e in errors)
+    return error_response(422, "invalid", message, errors[0]["field"], errors=errors)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

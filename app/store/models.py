@@ -151,6 +151,9 @@ class Run(Base):
     mfu: Mapped[float | None] = mapped_column(Float)
     eta_s: Mapped[float | None] = mapped_column(Float)
     device: Mapped[str | None] = mapped_column(String(64))
+    # What a running run's process is doing before its first point (RunPhase); None until
+    # the process reports, and reset when a worker claims the run.
+    phase: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
@@ -233,3 +236,22 @@ class Export(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+class Sample(Base):
+    """Text generated from one of a run's checkpoints, with everything needed to make it
+    again: the prompt, the options, the seed and the checkpoint's iteration."""
+
+    __tablename__ = "samples"
+    __table_args__ = (Index("ix_samples_run_id_id", "run_id", "id"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    checkpoint: Mapped[str] = mapped_column(String(64))
+    iter: Mapped[int | None] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    completion: Mapped[str] = mapped_column(Text)
+    max_new_tokens: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[float] = mapped_column(Float)
+    top_k: Mapped[int | None] = mapped_column(Integer)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

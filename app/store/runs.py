@@ -47,6 +47,7 @@ class Progress(TypedDict, total=False):
     tokens_per_sec: float
     mfu: float | None
     eta_s: float
+    phase: str  # a RunPhase
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ def claim_run(run_id: int, owner: str) -> Followup | None:
                 attempts=Run.attempts + 1,
                 started_at=now,
                 cancel_requested=False,
+                phase=None,  # this attempt's process has not said yet
             )
         )
         if claimed.rowcount != 1:

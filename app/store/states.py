@@ -18,6 +18,15 @@ ACTIVE_RUN_STATES = (RunState.PREPARING, RunState.QUEUED, RunState.RUNNING)
 FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
 
 
+class RunPhase(StrEnum):
+    """What a running run's process is doing, so a page can say it before the first point.
+    None (not yet reported) reads as "starting": the process is loading torch and the data."""
+
+    COMPILING = "compiling"  # torch.compile, then the first evaluation
+    EVALUATING = "evaluating"  # the evaluation at iteration 0
+    TRAINING = "training"  # points are arriving
+
+
 class DatasetState(StrEnum):
     INSPECTING = "inspecting"  # stored; a job is counting characters and tokens
     READY = "ready"

@@ -10,6 +10,55 @@ export const faint = (hex, alpha = "40") => (/^#[0-9a-f]{6}$/i.test(hex) ? hex +
 export const lossValue = (u, v) => (v == null ? "—" : v.toFixed(4));
 export const iterValue = (u, v) => (v == null ? "—" : Math.round(v).toLocaleString("en-US"));
 
+// Tick steps an x axis may use: whole numbers only (an iteration or a token is never 1.5),
+// and for wall time the steps a clock has.
+const WHOLE = [1, 2, 5];
+export const WHOLE_INCRS = Array.from({ length: 13 }, (_, e) => WHOLE.map((m) => m * 10 ** e)).flat();
+export const SECOND_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
+
+const compactNumber = (v) => {
+  const abs = Math.abs(v);
+  for (const [size, unit] of [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "k"]]) {
+    if (abs >= size) return `${+(v / size).toFixed(abs / size >= 100 ? 0 : 1)}${unit}`;
+  }
+  return String(Math.round(v));
+};
+
+const clock = (seconds) => {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+};
+
+/** What the x axis counts: its label, tick steps, tick text and readout. */
+export const X_MODES = {
+  iter: { label: "iteration", incrs: WHOLE_INCRS, tick: (v) => Math.round(v).toLocaleString("en-US"), value: iterValue },
+  tokens: { label: "tokens seen", incrs: WHOLE_INCRS, tick: compactNumber, value: (u, v) => (v == null ? "—" : Math.round(v).toLocaleString("en-US")) },
+  time: { label: "wall time (h:mm:ss)", incrs: SECOND_INCRS, tick: clock, value: (u, v) => (v == null ? "—" : clock(v)) },
+};
+
+/** The x axis for a mode: whole-number ticks, labelled as the mode reads. */
+export function xAxis(mode) {
+  const m = X_MODES[mode] || X_MODES.iter;
+  return axis({ label: m.label, incrs: m.incrs, values: (u, vals) => vals.map((v) => (v == null ? "" : m.tick(v))) });
+}
+
+/**
+ * The x column for a mode from a store's columns: iterations; iterations × tokens per
+ * iteration; or seconds since the first point (kept from going backwards, as uPlot needs).
+ */
+export function xColumn(columns, mode, tokensPerIter) {
+  if (mode === "tokens" && tokensPerIter) return columns.x.map((it) => it * tokensPerIter);
+  if (mode === "time" && columns.logged.length) {
+    const start = columns.logged[0];
+    let last = 0;
+    return columns.logged.map((t) => (last = Math.max(last, t - start)));
+  }
+  return columns.x;
+}
+
 export function axis(extra = {}) {
   return {
     stroke: cssVar("--chart-axis"),
@@ -23,24 +72,36 @@ export function axis(extra = {}) {
 
 export const lossScale = (log) => (log ? { distr: 3, log: 10 } : { distr: 1 });
 
-const height = () => (window.matchMedia("(max-width: 600px)").matches ? 260 : 340);
+const phone = () => window.matchMedia("(max-width: 600px)").matches;
 
 /**
  * A uPlot in `container`, rebuilt by `rebuild()` (new options) and kept to its width.
  * `makeOptions()` returns uPlot options without size; `data()` the current columns.
  */
 export class ChartHost {
-  constructor(container, makeOptions, data) {
+  constructor(container, makeOptions, data, { small = false } = {}) {
+    this.small = small;
     this.container = container;
     this.makeOptions = makeOptions;
     this.data = data;
     this.plot = null;
     this.zoomed = false;
-    new ResizeObserver(() => this.resize()).observe(container);
-    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.rebuild());
+    this.observer = new ResizeObserver(() => this.resize());
+    this.observer.observe(container);
+    this.onScheme = () => this.rebuild();
+    this.scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    this.scheme.addEventListener("change", this.onScheme);
     container.addEventListener("dblclick", () => {
       this.zoomed = false;
     });
+  }
+
+  /** Stop following the container and the colour scheme; remove the chart. */
+  destroy() {
+    this.observer.disconnect();
+    this.scheme.removeEventListener("change", this.onScheme);
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
   }
 
   rebuild() {
@@ -48,7 +109,7 @@ export class ChartHost {
     const options = {
       ...this.makeOptions(),
       width: Math.max(200, this.container.clientWidth),
-      height: height(),
+      height: this.height(),
       hooks: { setSelect: [() => (this.zoomed = true)] },
     };
     this.plot = new uPlot(options, this.data(), this.container);
@@ -60,9 +121,29 @@ export class ChartHost {
     else this.plot.setData(this.data(), !this.zoomed);
   }
 
+  height() {
+    if (this.small) return phone() ? 200 : 220;
+    return phone() ? 260 : 340;
+  }
+
   resize() {
     if (!this.plot) return;
     const width = Math.max(200, this.container.clientWidth);
-    if (width !== this.plot.width || height() !== this.plot.height) this.plot.setSize({ width, height: height() });
+    const height = this.height();
+    if (width !== this.plot.width || height !== this.plot.height) this.plot.setSize({ width, height });
+  }
+
+  /** The chart as a PNG blob: its canvas (lines and axes) on the page's background. */
+  toPng() {
+    const source = this.plot && this.plot.ctx.canvas;
+    if (!source) return Promise.resolve(null);
+    const canvas = document.createElement("canvas");
+    canvas.width = source.width;
+    canvas.height = source.height;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = cssVar("--surface") || "#ffffff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(source, 0, 0);
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
   }
 }

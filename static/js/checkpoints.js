@@ -5,12 +5,20 @@ import { bytes, loss, number } from "./format.js";
 
 const ALIASES = { "ckpt.pt": "latest", "best.pt": "best" };
 
+/** When a run's first checkpoint is written: at its first evaluation after the start. */
+export function firstCheckpointIter(config) {
+  const { eval_interval: interval, max_iters: maxIters } = config || {};
+  return Number.isInteger(interval) && Number.isInteger(maxIters) ? Math.min(interval, maxIters) : null;
+}
+
 export class Checkpoints {
-  constructor(table, empty, select, runId) {
+  /** `onChange(list)` hears of every refresh (the sampler waits for a checkpoint). */
+  constructor(table, empty, select, runId, onChange = () => {}) {
     this.table = table;
     this.empty = empty;
     this.select = select;
     this.runId = runId;
+    this.onChange = onChange;
     this.timer = null;
     this.names = new Set();
   }
@@ -41,6 +49,7 @@ export class Checkpoints {
       const usable = [...this.select.options].find((o) => !o.disabled);
       if (usable) this.select.value = usable.value;
     }
+    this.onChange(list);
     return list;
   }
 
@@ -48,6 +57,20 @@ export class Checkpoints {
   refreshSoon(ms = 1500) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.refresh().catch(() => {}), ms);
+  }
+
+  /**
+   * After an evaluation at `iter`: its checkpoint is written just after the point is sent,
+   * so look again until one of that iteration is listed (a busy machine can take a while),
+   * a few times at most (an evaluation that did not improve writes none).
+   */
+  expect(iter, tries = 6, ms = 1500) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(async () => {
+      const list = await this.refresh().catch(() => null);
+      const written = list && list.some((c) => c.iter >= iter);
+      if (!written && tries > 1) this.expect(iter, tries - 1, ms * 1.5);
+    }, ms);
   }
 
   get any() {

@@ -40,7 +40,19 @@ export function showFormError(form, message) {
   general.hidden = false;
 }
 
-/** An ApiError beside its field, or at the form's foot when no field matches. */
+/**
+ * An ApiError beside its field, or at the form's foot when no field matches; a 422 that
+ * lists several problems shows each beside its own field (the focus goes to the first).
+ */
 export function showApiError(form, error, options = {}) {
+  if (error.errors && error.errors.length) {
+    const loose = [];
+    error.errors.forEach((e, i) => {
+      const focus = i === 0 && options.focus !== false;
+      if (!showFieldError(form, e.field, e.message, { ...options, focus })) loose.push(e.message);
+    });
+    if (loose.length) showFormError(form, loose.join("; "));
+    return;
+  }
   if (!showFieldError(form, error.field, error.message, options)) showFormError(form, error.message);
 }

@@ -1,14 +1,17 @@
 // A run's chart: train loss raw (faint) and smoothed, val loss with its points, the learning
-// rate on its own right-hand axis; smoothing, log scale and the lr line can be changed.
-import { ChartHost, axis, cssVar, faint, iterValue, lossScale, lossValue } from "./chart_base.js";
+// rate on its own right-hand axis; smoothing, log scale, the lr line and what the x axis
+// counts (iterations, tokens seen, wall time) can be changed.
+import { ChartHost, X_MODES, axis, cssVar, faint, lossScale, lossValue, xAxis, xColumn } from "./chart_base.js";
 import { smooth } from "./smoothing.js";
 
 export class LossChart {
-  constructor(container, { smoothing = 0.6, log = false, showLr = true } = {}) {
+  constructor(container, { smoothing = 0.6, log = false, showLr = true, tokensPerIter = null } = {}) {
     this.smoothing = smoothing;
     this.log = log;
     this.showLr = showLr;
-    this.columns = { x: [], train: [], val: [], lr: [] };
+    this.xMode = "iter";
+    this.tokensPerIter = tokensPerIter;
+    this.columns = { x: [], train: [], val: [], lr: [], logged: [] };
     this.host = new ChartHost(container, () => this.options(), () => this.data());
     this.host.rebuild();
   }
@@ -17,12 +20,12 @@ export class LossChart {
     const train = cssVar("--chart-train");
     const val = cssVar("--chart-val");
     const series = [
-      { label: "iteration", value: iterValue },
+      { label: X_MODES[this.xMode].label, value: X_MODES[this.xMode].value },
       { label: "train (raw)", scale: "loss", stroke: faint(train), width: 1, spanGaps: true, value: lossValue, points: { show: false } },
       { label: "train", scale: "loss", stroke: train, width: 2, spanGaps: true, value: lossValue, points: { show: false } },
       { label: "val", scale: "loss", stroke: val, width: 2, spanGaps: true, value: lossValue, points: { show: true, size: 6, fill: val, stroke: val } },
     ];
-    const axes = [axis({ label: "iteration" }), axis({ scale: "loss", label: "loss", size: 56 })];
+    const axes = [xAxis(this.xMode), axis({ scale: "loss", label: "loss", size: 56 })];
     if (this.showLr) {
       series.push({
         label: "learning rate",
@@ -46,7 +49,8 @@ export class LossChart {
   }
 
   data() {
-    const { x, train, val, lr } = this.columns;
+    const { train, val, lr } = this.columns;
+    const x = xColumn(this.columns, this.xMode, this.tokensPerIter);
     const out = [x, train, smooth(train, this.smoothing), val];
     if (this.showLr) out.push(lr);
     return out;
@@ -60,6 +64,13 @@ export class LossChart {
   setSmoothing(weight) {
     this.smoothing = weight;
     this.host.update();
+  }
+
+  /** "iter", "tokens" or "time". */
+  setXMode(mode) {
+    this.xMode = mode;
+    this.host.zoomed = false;
+    this.host.rebuild();
   }
 
   setLog(log) {

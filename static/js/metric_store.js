@@ -67,9 +67,17 @@ export class MetricStore {
     this.limit = Math.max(this.limit, this.points.length * 2); // never thin on every add
   }
 
-  /** Columns for a chart: x, train, val, lr. */
+  /** Columns for a chart: x (iterations), train, val, lr, tokens/s, memory, logged (s). */
   columns() {
     const pick = (key) => this.points.map((p) => p[key]);
-    return { x: this.iters.slice(), train: pick("train_loss"), val: pick("val_loss"), lr: pick("lr") };
+    return {
+      x: this.iters.slice(),
+      train: pick("train_loss"),
+      val: pick("val_loss"),
+      lr: pick("lr"),
+      tps: pick("tokens_per_sec"),
+      memory: pick("memory_bytes"),
+      logged: this.points.map((p) => Date.parse(p.logged_at) / 1000),
+    };
   }
 }

@@ -1,17 +1,20 @@
 // A run's page: the whole history (downsampled) first, then live points from the SSE stream;
-// state and figures polled while the run is active; log, checkpoints, actions, sampling.
+// state, phase and figures polled while the run is active; log, checkpoints, actions,
+// sampling; the charts' x axis, CSV and PNG.
 import { api, poll } from "./api.js";
-import { Checkpoints } from "./checkpoints.js";
+import { Checkpoints, firstCheckpointIter } from "./checkpoints.js";
 import "./exports.js";
 import { onReconnect } from "./connection.js";
-import { $, pageData, setText } from "./dom.js";
+import { $, el, pageData, setText } from "./dom.js";
 import { showApiError } from "./field_errors.js";
 import { FINISHED, number } from "./format.js";
 import { LogView } from "./logs.js";
 import { LossChart } from "./loss_chart.js";
 import { MetricStore } from "./metric_store.js";
+import { phaseText, preparationOf } from "./run_phase.js";
 import { showPoint, showRun } from "./run_status.js";
 import { bindSampler } from "./sampler.js";
+import { SpeedChart } from "./speed_chart.js";
 import { follow } from "./sse.js";
 
 const HISTORY_POINTS = 2000;
@@ -19,10 +22,20 @@ const POLL_MS = 2000;
 const DRAW_MS = 250;
 
 let run = pageData();
+let preparation = null; // the one a preparing run waits for
+const tokensPerIter = (c) => (c.gradient_accumulation_steps || 1) * c.batch_size * c.block_size || null;
 const store = new MetricStore();
-const chart = new LossChart($("[data-chart]"));
+const chart = new LossChart($("[data-chart]"), { tokensPerIter: tokensPerIter(run.config) });
+const speed = new SpeedChart($("[data-speed-chart]"), { tokensPerIter: tokensPerIter(run.config) });
 const logs = new LogView($("[data-log]"), $("[data-log-count]"), $("[data-log-earlier]"), run.id);
-const checkpoints = new Checkpoints($("[data-checkpoints]"), $("[data-checkpoints-empty]"), $("#checkpoint"), run.id);
+const sampler = bindSampler($("[data-sample-form]"), $("[data-sample-output]"), run.id);
+const checkpoints = new Checkpoints($("[data-checkpoints]"), $("[data-checkpoints-empty]"), $("#checkpoint"), run.id, (list) => {
+  const first = firstCheckpointIter(run.config);
+  const when = first ? `the first is written at iteration ${number(first)}` : "the first is written at an evaluation";
+  const ended = FINISHED.has(run.state) ? "; this run ended before writing one" : "";
+  setText($("[data-checkpoints-empty]"), `None yet: ${when}${ended}.`);
+  sampler.setReady(list.length > 0, `Generate needs a checkpoint: ${when}${ended}.`);
+});
 const chartStatus = $("[data-chart-status]");
 let metrics = null;
 let stopPolling = null;
@@ -33,12 +46,15 @@ let downsampled = false;
 function describeChart() {
   const live = metrics ? " · live" : "";
   const thinned = downsampled ? ` (the history thinned from ${number(total)})` : "";
-  setText(chartStatus, store.size ? `${number(store.size)} points${thinned}${live}` : `No points yet${live ? ": waiting for the first step" : ""}.`);
+  const phase = phaseText(run, preparation);
+  setText(chartStatus, store.size ? `${number(store.size)} points${thinned}${live}` : `No points yet${phase ? `: ${phase}` : "."}`);
 }
 
 function draw() {
   drawTimer = null;
-  chart.setColumns(store.columns());
+  const columns = store.columns();
+  chart.setColumns(columns);
+  speed.setColumns(columns);
   describeChart();
 }
 
@@ -55,7 +71,7 @@ function followMetrics() {
         store.add(point);
         total += 1;
         showPoint(point, run);
-        if (point.val_loss != null) checkpoints.refreshSoon();
+        if (point.val_loss != null && point.iter > 0) checkpoints.expect(point.iter);
         drawSoon();
       },
       done: () => {
@@ -71,8 +87,10 @@ function followMetrics() {
 
 async function refreshRun() {
   run = await api(`/runs/${run.id}`);
-  showRun(run);
+  preparation = run.state === "preparing" && run.dataset_id ? preparationOf(await api(`/datasets/${run.dataset_id}`), run) : null;
+  showRun(run, preparation);
   if (store.latest) showPoint(store.latest, run);
+  if (!store.size) describeChart();
 }
 
 function watch() {
@@ -84,6 +102,7 @@ function watch() {
 
 async function start() {
   showRun(run);
+  if (run.state === "preparing") refreshRun().catch(() => {});
   const history = await api(`/runs/${run.id}/metrics?points=${HISTORY_POINTS}`);
   for (const point of history.points) store.add(point);
   total = history.total;
@@ -104,6 +123,19 @@ smoothing.addEventListener("input", () => {
 });
 $("[data-log-scale]").addEventListener("change", (e) => chart.setLog(e.target.checked));
 $("[data-show-lr]").addEventListener("change", (e) => chart.setShowLr(e.target.checked));
+$("[data-x-axis]").addEventListener("change", (e) => {
+  chart.setXMode(e.target.value);
+  speed.setXMode(e.target.value);
+});
+$("[data-download-png]").addEventListener("click", async () => {
+  const blob = await chart.host.toPng();
+  if (!blob) return;
+  const link = el("a", { href: URL.createObjectURL(blob), download: `run${run.id}-loss.png` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+});
 
 // ---- actions ----
 const actionError = $("[data-action-error]");
@@ -172,7 +204,6 @@ document.addEventListener("visibilitychange", () => {
   }
 });
 
-bindSampler($("[data-sample-form]"), $("[data-sample-output]"), run.id);
 onReconnect(() => refreshRun().catch(() => {}));
 checkpoints.refresh().catch(() => {});
 start().catch((error) => setText(chartStatus, `The history could not be loaded: ${error.message}`));

@@ -2,21 +2,20 @@
 // metric point; and which actions are possible in that state.
 import { $, field, setState, setText } from "./dom.js";
 import { FINISHED, bytes, duration, loss, number, percent, toneOf } from "./format.js";
+import { phaseText } from "./run_phase.js";
 
 const fig = (name) => $(`[data-fig="${name}"]`);
 
-function note(run) {
-  if (run.state === "queued") return run.queue_position ? `#${run.queue_position} in the queue` : "waiting for a worker";
-  if (run.state === "preparing") return "tokenizing its dataset first";
+function note(run, preparation) {
   if (run.state === "running" && run.cancel_requested) return "cancelling: writing a checkpoint…";
-  if (run.state === "running" && !run.started_at) return "starting…";
-  if (run.finished_at) return `finished ${new Date(run.finished_at).toLocaleString()}`;
-  return "";
+  if (run.finished_at && FINISHED.has(run.state)) return `finished ${new Date(run.finished_at).toLocaleString()}`;
+  return phaseText(run, preparation);
 }
 
-export function showRun(run) {
+/** `preparation`: the one a preparing run waits for (its progress is shown). */
+export function showRun(run, preparation = null) {
   setState(field(document, "state"), run.state);
-  setText(field(document, "state_note"), note(run));
+  setText(field(document, "state_note"), note(run, preparation));
   const failure = $("[data-failure]");
   failure.hidden = !run.failure_reason;
   setText(field(failure, "failure_reason"), run.failure_reason ? `Failed: ${run.failure_reason.replace("_", " ")}` : "");

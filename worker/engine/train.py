@@ -289,13 +289,17 @@ class _Loop:
             self._save(LATEST, "latest", rng_before_batch)
 
     def _save(self, name: str, kind: CheckpointKind, rng_before_batch: torch.Tensor) -> None:
+        # A checkpoint's val loss is the one measured at its iteration; one written between
+        # evaluations (a stop, the end) has none rather than an older one's.
+        measured = self.state.last_eval_iter == self.state.iter_num
+        val_loss = self.last_val_loss if measured else None
         payload = checkpoint_payload(
             self.state,
             self.cfg,
             self.runtime,
             tokenizer_meta=self.tokenizer_meta,
             data_rng_state=rng_before_batch,
-            val_loss=self.last_val_loss,
+            val_loss=val_loss,
         )
         path = self.out_dir / name
         self.callbacks.before_checkpoint(self.state.iter_num)
@@ -303,7 +307,7 @@ class _Loop:
         if kind == "latest":
             self.saved_iter = self.state.iter_num
         self.callbacks.on_checkpoint(
-            CheckpointEvent(self.state.iter_num, path, kind, self.last_val_loss, size)
+            CheckpointEvent(self.state.iter_num, path, kind, val_loss, size)
         )
 
     def _check_finite(self, value: float, it: int) -> None:

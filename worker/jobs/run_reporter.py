@@ -20,6 +20,7 @@ from app.store import history, run_queries, runs
 from app.store.models import utcnow
 from app.store.runs import Outcome, Progress, Report
 from app.store.settings import Settings
+from app.store.states import RunPhase
 from worker.engine.events import CheckpointEvent, StartInfo, StepEvent, TrainCallbacks
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,16 @@ class RunReporter(TrainCallbacks):
     # --- callbacks (training thread) ---
     def on_start(self, info: StartInfo) -> None:
         history.forget_after(run_id=self.run_id, iter_num=info.start_iter)
-        self._progress.update(device=info.device, max_iters=info.max_iters, iter=info.start_iter)
+        # A fresh run evaluates iteration 0 first; torch.compile comes before anything.
+        phase = RunPhase.COMPILING if info.compile else RunPhase.EVALUATING
+        if info.start_iter and not info.compile:
+            phase = RunPhase.TRAINING
+        self._progress.update(
+            device=info.device, max_iters=info.max_iters, iter=info.start_iter, phase=phase
+        )
 
     def on_step(self, event: StepEvent) -> None:
+        self._progress["phase"] = RunPhase.TRAINING
         self._items.put(("metric", history.metric_row(event, utcnow())))
         if event.logged:
             assert event.loss is not None and event.tokens_per_sec is not None

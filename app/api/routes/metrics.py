@@ -3,15 +3,21 @@ checkpoints (list and download)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.params import MAX_ID, AfterId, RunId
 from app.api.schemas.common import ERROR_RESPONSES
-from app.api.schemas.metrics import CheckpointOut, LogLineOut, LogPage, MetricHistory
+from app.api.schemas.metrics import (
+    CheckpointOut,
+    LogLineOut,
+    LogPage,
+    MetricHistory,
+    metrics_csv,
+)
 from app.api.sse import FetchAfter, follow_run, last_event_id
 from app.store import history
 from app.store.broker import async_client
@@ -39,15 +45,29 @@ def _logs_after(run_id: int, after: int, limit: int) -> list[Event]:
         return history.log_lines_after(session, run_id=run_id, after_id=after, limit=limit)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_model=MetricHistory,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}},
+)
 def get_metrics(
     run_id: RunId,
     session: SessionDep,
     points: Annotated[int | None, Query(ge=2, le=100_000)] = None,
-) -> MetricHistory:
+    format: Annotated[
+        Literal["json", "csv"], Query(description="csv: a file, one row a point")
+    ] = "json",
+) -> Any:
     """Every logged step, or about `points` of them (first, last and every evaluation kept;
-    the rest thinned to each bucket's min and max train loss)."""
+    the rest thinned to each bucket's min and max train loss). `format=csv` answers the same
+    points as a CSV file (MetricPoint's fields as columns)."""
     rows, total = history.metric_history(session, run_id=run_id, points=points)
+    if format == "csv":
+        return Response(
+            metrics_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="run{run_id}-metrics.csv"'},
+        )
     return MetricHistory.model_validate(
         {"run_id": run_id, "total": total, "downsampled": len(rows) < total, "points": rows}
     )

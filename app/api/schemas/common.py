@@ -17,10 +17,18 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class FieldError(BaseModel):
+    field: str | None
+    message: str
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description="A request that fails validation: every problem, each by field"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,3 +58,17 @@ class CheckpointOut(BaseModel):
     val_loss: float | None
     size_bytes: int
     created_at: datetime
+
+
+CSV_COLUMNS = tuple(MetricPoint.model_fields)
+
+
+def metrics_csv(points: Iterable[Mapping[str, Any]]) -> str:
+    """Metric points as CSV: a header of MetricPoint's fields, one row a point, empty cells
+    where a value was not measured (val_loss between evaluations)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for point in points:
+        writer.writerow("" if point[c] is None else point[c] for c in CSV_COLUMNS)
+    return out.getvalue()

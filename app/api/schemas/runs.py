@@ -13,6 +13,7 @@ from worker.engine.config import INT_MAXIMA
 from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
 
 State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
+Phase = Literal["starting", "compiling", "evaluating", "training"]
 Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
 
@@ -72,6 +73,10 @@ class RunOut(BaseModel):
     mfu: float | None
     eta_s: float | None
     device: str | None
+    phase: Phase | None = Field(
+        description="While running: starting (loading torch and the data), compiling, "
+        "evaluating (iteration 0) or training; null otherwise"
+    )
     attempts: int
     queue_position: int | None = Field(description="1 = next to start; only while queued")
     created_at: datetime
@@ -87,6 +92,7 @@ def present_run(run: Run, positions: dict[int, int]) -> RunOut:
             **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
             "progress": min(1.0, run.iter / run.max_iters) if run.max_iters else 0.0,
             "queue_position": positions.get(run.id),
+            "phase": (run.phase or "starting") if run.state == "running" else None,
         }
     )
 
