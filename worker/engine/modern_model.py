@@ -111,14 +111,14 @@ class ModernAttention(nn.Module):
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         hs = C // self.n_head
-        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
-        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+        qk, v = self.c_attn(x).split((2 * C, C), dim=2)
+        # Queries and keys get the same rotation and norm: one op each on both at once (on a
+        # CPU, per-op overhead is a real part of a small model's step).
+        qk = qk.view(B, T, 2 * self.n_head, hs).transpose(1, 2)  # (B, 2·nh, T, hs)
         cos, sin = rotary
-        q = rms_norm(apply_rotary(q, cos, sin))  # QK-norm
-        k = rms_norm(apply_rotary(k, cos, sin))
+        q, k = rms_norm(apply_rotary(qk, cos, sin)).split(self.n_head, dim=1)  # QK-norm
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         past = 0
         if cache is not None:
             past = cache.length
@@ -146,7 +146,9 @@ class ModernMLP(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.relu(self.c_fc(x)).square()))  # ReLU²
+        h = F.relu(self.c_fc(x))
+        # ReLU² as h·h: its backward is two multiplies, where square()'s goes through pow
+        return self.dropout(self.c_proj(h * h))
 
 
 class ModernBlock(nn.Module):
