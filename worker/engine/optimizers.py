@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from worker.engine.config import TrainConfig
+from worker.engine.muon_fp32 import Fp32Muon
 
 EMBEDDING_LR_RATIO = 10.0  # nanochat: embedding_lr 0.2 / matrix_lr 0.02
 HEAD_LR_RATIO = 0.2  # nanochat: unembedding_lr 0.004 / matrix_lr 0.02
@@ -32,7 +33,7 @@ MUON_MOMENTUM = 0.95
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> Any:
     """The optimizer cfg.optimizer_name names, for this model."""
     if cfg.optimizer_name == "muon":
-        return MuonWithAdamW(model, cfg, fused=device_type in ("cuda", "cpu"))
+        return MuonWithAdamW(model, cfg, device_type=device_type)
     return adamw(model, cfg, device_type)
 
 
@@ -80,11 +81,14 @@ class MuonWithAdamW:
     groups, each with its `lr_scale`), `step`, `zero_grad`, `state_dict`, `load_state_dict`.
     """
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, *, fused: bool) -> None:
+    def __init__(self, model: nn.Module, cfg: TrainConfig, *, device_type: str) -> None:
         roles = muon_groups(model)
         assert roles["matrix"], "Muon needs hidden matrices"
         width_scale = (getattr(model.config, "n_embd", 768) / 768) ** -0.5
-        self.muon = torch.optim.Muon(
+        # torch's Muon orthogonalises in bf16, which a CPU without bf16 hardware crawls
+        # through; Fp32Muon is the same update in float32 (muon_fp32.py, measured there).
+        muon_class = Fp32Muon if device_type == "cpu" else torch.optim.Muon
+        self.muon = muon_class(
             [{"params": roles["matrix"], "lr_scale": 1.0}],
             lr=cfg.learning_rate,
             weight_decay=cfg.weight_decay,
@@ -101,7 +105,7 @@ class MuonWithAdamW:
             betas=ADAM_BETAS,
             eps=1e-10,
             weight_decay=0.0,
-            fused=fused,
+            fused=device_type in ("cuda", "cpu"),
         )
 
     @property
