@@ -2,14 +2,16 @@
 
     python bench/time_to_quality.py --nanogpt /path/to/nanoGPT [--recipe tiny] [--rounds 2]
     python bench/time_to_quality.py --recipe shakespeare-char --budget 120 --rounds 1
+    python bench/time_to_quality.py --recipe tiny --mode budget --iters 300 --budget 600
 
 `tiny` (4×128, block 64, batch 12, Tiny Shakespeare char): nanoGPT's own train.py runs its
 README CPU recipe (2000 iterations) to its final val loss; our gpt2 arch runs the same recipe
 (preset tiny-cpu); the modern arch runs preset tiny-cpu-fast and stops as soon as an
 evaluation reads val loss <= --target (1.88, nanoGPT's published figure for the recipe).
 `shakespeare-char` (6×384, block 256): gpt2 and modern arch each train for --budget seconds
-of wall time; val loss at equal time. Engines alternate within each round (a shared
-machine's speed drifts). Prints a table, writes the loss-vs-wall-time points as JSON and,
+of wall time; val loss at equal time. `--mode budget` runs either size that way: both archs
+on the same --iters schedule, each stopped at --budget seconds. Engines alternate within each
+round (a shared machine's speed drifts). Prints a table, writes the loss-vs-wall-time points as JSON and,
 with matplotlib installed (`pip install -e .[bench]`), a PNG.
 """
 
@@ -126,12 +128,16 @@ def tiny_round(args: argparse.Namespace, data: Path, work: Path) -> dict[str, di
 
 
 def budget_round(args: argparse.Namespace, data: Path, work: Path) -> dict[str, dict[str, Any]]:
-    """shakespeare-char size at a fixed wall budget; the schedule is set for ~the budget."""
+    """Both archs on the same schedule (--iters) for at most --budget s of wall time each."""
     row: dict[str, dict[str, Any]] = {}
-    common = {"max_iters": args.iters, "lr_decay_iters": args.iters, "eval_interval": 25,
-              "eval_iters": 4, "log_interval": 25, "device": "cpu", "compile": False,
+    big = args.recipe == "shakespeare-char"
+    common = {"max_iters": args.iters, "lr_decay_iters": args.iters,
+              "eval_interval": args.eval_interval, "eval_iters": 4 if big else 20,
+              "log_interval": 25, "device": "cpu", "compile": False,
               "warmup_iters": 10}  # fmt: skip
-    for name, preset in (("modern", "shakespeare-char-fast"), ("gpt2", "shakespeare-char")):
+    presets = ("shakespeare-char-fast", "shakespeare-char") if big else ("tiny-cpu-fast",
+                                                                         "tiny-cpu")
+    for name, preset in zip(("modern", "gpt2"), presets, strict=True):
         print(f"  {name} arch ({preset}), {args.budget:.0f} s")
         knobs = dict(common, warmup_iters=0) if name == "modern" else common
         row[name] = run_ours(preset, knobs, data, work / name, Clock(None, args.budget))
@@ -179,7 +185,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="seconds (6x384)")
     parser.add_argument("--png", type=Path, help="where to write the figure")
     parser.add_argument("--json", type=Path, help="where to write the curves")
+    parser.add_argument("--mode", choices=("target", "budget"), help="default: tiny target, "
+                        "shakespeare-char budget")  # fmt: skip
+    parser.add_argument("--eval-interval", type=int, default=25, help="budget mode")
     args = parser.parse_args()
+    args.mode = args.mode or ("target" if args.recipe == "tiny" else "budget")
     print(f"torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')}")
     rounds = []
     with tempfile.TemporaryDirectory(prefix="bench-ttq-") as tmp:
@@ -188,7 +198,7 @@ def main() -> None:
         prepare(SHAKESPEARE, data, tokenizer="char")
         for number in range(1, args.rounds + 1):
             print(f"round {number}")
-            one = tiny_round if args.recipe == "tiny" else budget_round
+            one = tiny_round if args.mode == "target" else budget_round
             rounds.append(one(args, data, work))
     print(f"\n{'round':<6} {'engine':<8} {'iters':>6} {'wall s':>8} {'cpu s':>8} "
           f"{'final val':>9} {'s to <=' + str(args.target):>10}")  # fmt: skip
@@ -206,8 +216,10 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(rounds, indent=1) + "\n", encoding="utf-8")
     if args.png:
-        title = ("Tiny Shakespeare char, 4×128 block 64" if args.recipe == "tiny"
-                 else f"Shakespeare char 6×384 block 256, {args.budget:.0f} s each")  # fmt: skip
+        size = "4×128 block 64" if args.recipe == "tiny" else "6×384 block 256"
+        title = f"Tiny Shakespeare char, {size}" + (
+            f", {args.iters} iterations or {args.budget:.0f} s" if args.mode == "budget" else ""
+        )
         plot(rounds, args.png, title, args.target)
 
 
