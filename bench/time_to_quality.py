@@ -11,8 +11,8 @@ evaluation reads val loss <= --target (1.88, nanoGPT's published figure for the 
 `shakespeare-char` (6×384, block 256): gpt2 and modern arch each train for --budget seconds
 of wall time; val loss at equal time. `--mode budget` runs either size that way: both archs
 on the same --iters schedule, each stopped at --budget seconds. Engines alternate within each
-round (a shared machine's speed drifts). Prints a table, writes the loss-vs-wall-time points as JSON and,
-with matplotlib installed (`pip install -e .[bench]`), a PNG.
+round (a shared machine's speed drifts). Prints a table, writes the loss-vs-wall-time points
+as JSON and, with matplotlib installed (`pip install -e .[bench]`), a PNG.
 """
 
 from __future__ import annotations
@@ -135,8 +135,9 @@ def budget_round(args: argparse.Namespace, data: Path, work: Path) -> dict[str, 
               "eval_interval": args.eval_interval, "eval_iters": 4 if big else 20,
               "log_interval": 25, "device": "cpu", "compile": False,
               "warmup_iters": 10}  # fmt: skip
-    presets = ("shakespeare-char-fast", "shakespeare-char") if big else ("tiny-cpu-fast",
-                                                                         "tiny-cpu")
+    presets = (
+        ("shakespeare-char-fast", "shakespeare-char") if big else ("tiny-cpu-fast", "tiny-cpu")
+    )
     for name, preset in zip(("modern", "gpt2"), presets, strict=True):
         print(f"  {name} arch ({preset}), {args.budget:.0f} s")
         knobs = dict(common, warmup_iters=0) if name == "modern" else common
