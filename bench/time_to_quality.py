@@ -118,6 +118,8 @@ def tiny_round(args: argparse.Namespace, data: Path, work: Path) -> dict[str, di
              f"--lr_decay_iters={iters}", "--dropout=0.0"],
             work / "nanogpt-out",
         )  # fmt: skip
+    if args.skip_gpt2:
+        return row
     print("  our gpt2 arch (tiny-cpu)")
     row["gpt2"] = run_ours(
         "tiny-cpu",
@@ -189,6 +191,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("target", "budget"), help="default: tiny target, "
                         "shakespeare-char budget")  # fmt: skip
     parser.add_argument("--eval-interval", type=int, default=25, help="budget mode")
+    parser.add_argument("--skip-gpt2", action="store_true", help="target mode: modern, nanoGPT")
     args = parser.parse_args()
     args.mode = args.mode or ("target" if args.recipe == "tiny" else "budget")
     print(f"torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')}")
