@@ -28,7 +28,7 @@ import torch
 
 from worker.engine.checkpoint import clean_state_dict, load_checkpoint
 from worker.engine.events import StepEvent, TrainCallbacks
-from worker.engine.model import GPT, GPTConfig
+from worker.engine.models import build_model
 from worker.engine.prepare import prepare, token_memmap
 from worker.engine.presets import preset_config
 from worker.engine.train import train
@@ -99,7 +99,7 @@ def full_val_loss(checkpoint: Path, data: Path) -> float:
     models are scored on exactly the same tokens.
     """
     ckpt = load_checkpoint(checkpoint)
-    model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.0}))
+    model = build_model({**ckpt["model_args"], "dropout": 0.0})
     model.load_state_dict(clean_state_dict(ckpt["model"]))
     model.eval()
     block = model.config.block_size

@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--config", type=Path, help="a .toml or .json file of settings, or a nanoGPT config .py"
     )
-    train.add_argument("--preset", help="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2")
+    train.add_argument(
+        "--preset",
+        help="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2, or a size with -fast "
+        "(the modern arch and Muon: tiny-cpu-fast, ...)",
+    )
     train.set_defaults(handler=_train, takes_overrides=True)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint")

@@ -55,8 +55,14 @@ GROUPS: tuple[Group, ...] = (
         Knob("n_embd", "Width (n_embd)", "int", "Size of the residual stream.", min=1),
         Knob("dropout", "Dropout", "float", "0 to pre-train; 0.1–0.2 on small data.", 0, 0.99),
         Knob("bias", "Biases", "bool", "In Linear and LayerNorm layers, as GPT-2 has."),
+        Knob("arch", "Architecture", "choice",
+             "gpt2: nanoGPT's model. modern: rotary, RMSNorm, QK-norm, ReLU², untied head.",
+             choices=("gpt2", "modern")),
     )),
-    Group("optimiser", "Optimiser (AdamW)", (
+    Group("optimiser", "Optimiser", (
+        Knob("optimizer", "Optimizer", "choice",
+             "auto: Muon for modern, AdamW for gpt2. Muon: hidden matrices; AdamW the rest.",
+             choices=("auto", "adamw", "muon")),
         Knob("learning_rate", "Learning rate", "float", "The peak, after warmup.", min=0),
         Knob("weight_decay", "Weight decay", "float", "On matrices only.", min=0),
         Knob("beta1", "β₁", "float", "Momentum of the gradient average.", 0, 0.9999),

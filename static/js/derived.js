@@ -18,14 +18,20 @@ export function modelShape(cfg) {
   return { ...cfg, n_layer, n_head, n_embd, bias: true };
 }
 
-/** Exact parameter count of the engine's GPT (tied embeddings; as torch counts them). */
-export function parameterCount({ n_layer: L, n_embd: C, block_size: T, bias }, vocab) {
+/**
+ * Exact parameter count of the engine's model, as torch counts them: the gpt2 arch ties its
+ * embedding and head and learns positions; the modern arch has an untied head, rotary
+ * positions, no biases and parameter-free norms.
+ */
+export function parameterCount({ n_layer: L, n_embd: C, block_size: T, bias, arch }, vocab) {
+  if (arch === "modern") return 2 * vocab * C + L * 12 * C * C;
   const perLayer = 12 * C * C + 2 * C + (bias ? 11 * C : 0); // attention + MLP + two LayerNorms
   return vocab * C + T * C + L * perLayer + C + (bias ? C : 0);
 }
 
-/** nanoGPT's count: position embeddings left out. */
-export const nanoGptCount = (cfg, vocab) => parameterCount(cfg, vocab) - cfg.block_size * cfg.n_embd;
+/** nanoGPT's count: position embeddings left out (the modern arch: the embedding lookup). */
+export const nanoGptCount = (cfg, vocab) =>
+  parameterCount(cfg, vocab) - (cfg.arch === "modern" ? vocab : cfg.block_size) * cfg.n_embd;
 
 export const tokensPerIteration = (cfg) => cfg.gradient_accumulation_steps * cfg.batch_size * cfg.block_size;
 

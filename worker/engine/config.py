@@ -20,6 +20,8 @@ INIT_FROM_CHOICES = ("scratch", "resume", "gpt2", "gpt2-medium", "gpt2-large", "
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # or "cuda:N"
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 COMPILE_CHOICES = ("auto", True, False)
+ARCH_CHOICES = ("gpt2", "modern")  # nanoGPT's GPT (model.py), or modern_model.py's
+OPTIMIZER_CHOICES = ("auto", "adamw", "muon")  # auto: muon for modern, adamw for gpt2
 
 INT32_MAX = 2**31 - 1  # iteration counts are stored in 32-bit database columns
 # The largest value of each integer knob: what the engine and the database can hold, and loop
@@ -66,7 +68,9 @@ class TrainConfig:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = False
-    # AdamW
+    arch: str = "gpt2"
+    # optimizer: AdamW, or Muon for the hidden matrices + AdamW for the rest (optimizers.py)
+    optimizer: str = "auto"
     learning_rate: float = 6e-4
     max_iters: int = 600000
     weight_decay: float = 1e-1
@@ -103,8 +107,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def model_args(self, vocab_size: int) -> dict[str, Any]:
-        """The keys nanoGPT stores as `model_args` in a checkpoint."""
-        return {
+        """The keys nanoGPT stores as `model_args` in a checkpoint (plus `arch` for a
+        modern model; a gpt2 one has exactly nanoGPT's keys, so nanoGPT reads it)."""
+        args: dict[str, Any] = {
             "n_layer": self.n_layer,
             "n_head": self.n_head,
             "n_embd": self.n_embd,
@@ -113,6 +118,16 @@ class TrainConfig:
             "vocab_size": vocab_size,
             "dropout": self.dropout,
         }
+        if self.arch != "gpt2":
+            args["arch"] = self.arch
+        return args
+
+    @property
+    def optimizer_name(self) -> str:
+        """The optimizer `auto` stands for: Muon with the modern arch, AdamW with gpt2."""
+        if self.optimizer == "auto":
+            return "muon" if self.arch == "modern" else "adamw"
+        return self.optimizer
 
     @property
     def tokens_per_iter(self) -> int:

@@ -6,8 +6,10 @@ Every format is written into a hidden folder first and appears whole (staging.py
 failed export leaves nothing half-written behind.
 - "hf": see hf_export.py.
 - "safetensors": model.safetensors alone, our (nanoGPT's) tensor names, no pickle anywhere;
-  model_args and the tokenizer ride in the file's string metadata as JSON. lm_head.weight is
-  left out: it is the same tensor as transformer.wte.weight (tied).
+  model_args and the tokenizer ride in the file's string metadata as JSON. For the gpt2 arch
+  lm_head.weight is left out: it is the same tensor as transformer.wte.weight (tied); the
+  modern arch's head is its own tensor and is written.
+- The modern arch exports to safetensors only: HF GPT-2 and nanoGPT have no place for it.
 - "nanogpt": ckpt.pt with nanoGPT's keys only (plus `tokenizer`, plain data), and meta.pkl
   for a char model as nanoGPT's prepare.py writes it, so nanoGPT's sample.py runs on it.
 """
@@ -72,6 +74,16 @@ def write_export(
     """Write a loaded checkpoint in `fmt` to out_dir, which appears whole. `shown_as` is how
     the README names the folder (default: out_dir), for a folder that will be moved."""
     check_format(fmt)
+    arch = str(checkpoint["model_args"].get("arch", "gpt2"))
+    if arch != "gpt2" and fmt in ("hf", "nanogpt"):
+        target = {"hf": "Hugging Face GPT-2", "nanogpt": "nanoGPT"}[fmt]
+        raise ConfigError(
+            f"a {arch}-arch model cannot be exported as {target}: that format has no rotary "
+            "embeddings, QK-norm, ReLU² or untied head, so the weights would mean something "
+            "else there; export it as safetensors (format=safetensors), or train with "
+            "arch=gpt2 for this format",
+            field="format",
+        )
     out_dir = Path(out_dir)
     shown = Path(shown_as) if shown_as is not None else out_dir
     writers: dict[str, Callable[[dict[str, Any], Path, Path], list[str]]] = {
@@ -87,17 +99,23 @@ def write_export(
 def write_safetensors(checkpoint: dict[str, Any], folder: Path) -> list[str]:
     state = clean_state_dict(checkpoint["model"])
     head, kept = TIED
-    assert state[head].data_ptr() == state[kept].data_ptr() or torch.equal(state[head], state[kept])
+    tied = checkpoint["model_args"].get("arch", "gpt2") == "gpt2"  # the modern head is its own
+    if tied:
+        same = state[head].data_ptr() == state[kept].data_ptr()
+        assert same or torch.equal(state[head], state[kept])
     tensors = {
-        name: t.detach().to("cpu").contiguous().clone() for name, t in state.items() if name != head
+        name: t.detach().to("cpu").contiguous().clone()
+        for name, t in state.items()
+        if not (tied and name == head)
     }
     metadata = {
         "format": "pt",
         "model_args": json.dumps(checkpoint["model_args"]),
         "tokenizer": json.dumps(checkpoint.get("tokenizer")),
         "iter_num": str(int(checkpoint["iter_num"])),
-        "tied": f"{head}={kept}",
     }
+    if tied:
+        metadata["tied"] = f"{head}={kept}"
     save_file(tensors, folder / SAFETENSORS_FILE, metadata=metadata)
     return [SAFETENSORS_FILE]
 
@@ -111,8 +129,9 @@ def read_safetensors(
         if "model_args" not in metadata:
             raise DataError(f"{path} was not written by a studio export", field="ckpt")
         state = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
-    head, kept = TIED
-    state[head] = state[kept]
+    if "tied" in metadata:
+        head, kept = metadata["tied"].split("=")
+        state[head] = state[kept]
     return state, json.loads(metadata["model_args"]), json.loads(metadata["tokenizer"])
 
 

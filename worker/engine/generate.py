@@ -6,6 +6,9 @@ block_size, the window jumps forward to keep the newest `block_size - block_size
 tokens. With learned absolute positions, a window that slid by one token each step would
 change every cached key and value, so the cache could never be reused; jumping a quarter
 window at a time re-reads the context once per block_size // 4 new tokens instead.
+
+A rotary model (arch=modern) has no absolute positions to change, so its window slides by
+one token and its cache with it (`_generate_sliding`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from worker.engine.model import GPT, KVCache
+from worker.engine.models import AnyGPT
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def window_keep(block_size: int) -> int:
 
 @torch.no_grad()
 def generate_ids(
-    model: GPT,
+    model: AnyGPT,
     prompt: list[int],
     max_new_tokens: int,
     sampling: Sampling,
@@ -45,11 +48,14 @@ def generate_ids(
     """Yield max_new_tokens new token ids, one at a time, continuing the prompt."""
     assert prompt, "generation needs at least one token to start from"
     model.eval()
+    if model.slides_window:
+        yield from _generate_sliding(model, prompt, max_new_tokens, sampling, generator, use_cache)
+        return
     block_size = model.config.block_size
     keep = window_keep(block_size)
     device = model.lm_head.weight.device
     context = prompt[-block_size:]
-    cache = KVCache(model.config, 1, device, model.lm_head.weight.dtype) if use_cache else None
+    cache = model.new_cache(1, device, model.lm_head.weight.dtype) if use_cache else None
 
     def forward(tokens: list[int]) -> torch.Tensor:
         logits, _ = model(torch.tensor([tokens], dtype=torch.long, device=device), cache=cache)
@@ -68,6 +74,48 @@ def generate_ids(
                 continue
         # the cache already holds the context: only the new token needs a forward pass
         logits = forward(context) if cache is None else forward([token])
+
+
+def _generate_sliding(
+    model: AnyGPT,
+    prompt: list[int],
+    max_new_tokens: int,
+    sampling: Sampling,
+    generator: torch.Generator | None,
+    use_cache: bool,
+) -> Iterator[int]:
+    """A rotary model: the window slides by one token, and the cache with it.
+
+    Each token attends to the block_size newest tokens (itself included), at every layer.
+    The cached path keeps those keys in a ring buffer. The uncached path reads the whole
+    text with that sliding-window mask: a token's state depends on at most
+    n_layer × (block_size - 1) tokens before it, so that many are kept, and both paths
+    compute the same thing.
+    """
+    block_size = model.config.block_size
+    device = model.lm_head.weight.device
+    sequence = prompt[-block_size:]  # the prompt's first window starts at position 0
+    reach = model.config.n_layer * (block_size - 1) + 1
+    cache = model.new_cache(1, device, model.lm_head.weight.dtype) if use_cache else None
+
+    def forward(tokens: list[int], start: int) -> torch.Tensor:
+        idx = torch.tensor([tokens], dtype=torch.long, device=device)
+        logits, _ = model(idx, cache=cache, start=start)
+        return logits[:, -1, :]  # (1, vocab_size)
+
+    logits = forward(sequence, 0)
+    offset = 0  # absolute position of sequence[0]
+    for _ in range(max_new_tokens):
+        token = pick_token(logits, sampling, generator)
+        yield token
+        if cache is not None:
+            logits = forward([token], 0)  # the cache knows the position
+            continue
+        sequence.append(token)
+        if len(sequence) > reach:
+            offset += len(sequence) - reach
+            del sequence[: len(sequence) - reach]
+        logits = forward(sequence, offset)
 
 
 def pick_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:

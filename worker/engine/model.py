@@ -127,6 +127,9 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    arch = "gpt2"
+    slides_window = False  # generation past block_size jumps by a quarter window (generate.py)
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         assert config.vocab_size > 0 and config.block_size > 0
@@ -167,6 +170,9 @@ class GPT(nn.Module):
         if non_embedding:
             n -= self.transformer.wpe.weight.numel()
         return n
+
+    def new_cache(self, batch: int, device: torch.device, dtype: torch.dtype) -> KVCache:
+        return KVCache(self.config, batch, device, dtype)
 
     def forward(
         self,

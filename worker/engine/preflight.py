@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from worker.engine.config import INIT_FROM_CHOICES, INT_MAXIMA, TrainConfig
+from worker.engine.config import (
+    ARCH_CHOICES,
+    INIT_FROM_CHOICES,
+    INT_MAXIMA,
+    OPTIMIZER_CHOICES,
+    TrainConfig,
+)
 from worker.engine.errors import ConfigError, DataError, EngineError
 from worker.engine.hf_source import check_folder, is_pretrained, known_context
 from worker.engine.prepare import read_meta
@@ -99,6 +105,39 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
         out.append(ConfigError("device must be auto, cpu, cuda, cuda:N or mps", field="device"))
     if cfg.dtype not in ("auto", "float32", "bfloat16", "float16"):
         out.append(ConfigError("dtype must be auto, float32, bfloat16 or float16", field="dtype"))
+    out.extend(_arch_problems(cfg))
+    return out
+
+
+def _arch_problems(cfg: TrainConfig) -> list[EngineError]:
+    out: list[EngineError] = []
+    if cfg.arch not in ARCH_CHOICES:
+        choices = " or ".join(ARCH_CHOICES)
+        out.append(ConfigError(f"arch must be {choices}, got {cfg.arch!r}", field="arch"))
+    if cfg.optimizer not in OPTIMIZER_CHOICES:
+        choices = ", ".join(OPTIMIZER_CHOICES)
+        message = f"optimizer must be one of {choices}, got {cfg.optimizer!r}"
+        out.append(ConfigError(message, field="optimizer"))
+    if cfg.arch != "modern":
+        return out
+    if cfg.bias:
+        out.append(ConfigError("the modern arch has no biases: set bias to false", field="bias"))
+    if cfg.init_from not in ("scratch", "resume"):
+        out.append(
+            ConfigError(
+                "GPT-2's weights are the gpt2 arch; fine-tune them with arch=gpt2, or train the "
+                "modern arch from scratch",
+                field="arch",
+            )
+        )
+    if cfg.n_head >= 1 and cfg.n_embd % cfg.n_head == 0 and (cfg.n_embd // cfg.n_head) % 2:
+        out.append(
+            ConfigError(
+                f"the modern arch's rotary embeddings need an even head size; n_embd / n_head "
+                f"is {cfg.n_embd // cfg.n_head}",
+                field="n_head",
+            )
+        )
     return out
 
 
@@ -174,6 +213,27 @@ def _resume_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineEr
         )
     # a fine-tune's shape came from its GPT-2 weights, not from these settings
     from_weights = is_pretrained(str(checkpoint["config"].get("init_from", "scratch")))
+    saved_config = checkpoint["config"]
+    saved_arch = str(checkpoint["model_args"].get("arch", "gpt2"))
+    if saved_arch != cfg.arch:
+        out.append(
+            ConfigError(
+                f"cannot resume with arch={cfg.arch}: the checkpoint is a {saved_arch} model",
+                field="arch",
+            )
+        )
+    elif "optimizer" in saved_config:  # a checkpoint from before the knob used AdamW
+        saved_optimizer = TrainConfig.from_mapping(
+            {"arch": saved_arch, "optimizer": saved_config["optimizer"]}
+        ).optimizer_name
+        if saved_optimizer != cfg.optimizer_name:
+            out.append(
+                ConfigError(
+                    f"cannot resume with optimizer={cfg.optimizer_name}: the checkpoint's "
+                    f"optimizer state is {saved_optimizer}'s",
+                    field="optimizer",
+                )
+            )
     for name in ("block_size",) if from_weights else SHAPE_FIELDS:
         saved = checkpoint["model_args"][name]
         if saved != getattr(cfg, name):

@@ -64,11 +64,31 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The modern recipe (modern_model.py, optimizers.py) on each size: Muon at nanochat's
+# matrix rate, no warmup to speak of, no weight decay or clipping (QK-norm and the logit cap
+# keep it stable), decayed to a tenth. Measured in docs/benchmarks.md.
+_FAST: dict[str, Any] = {
+    "arch": "modern",
+    "optimizer": "muon",
+    "bias": False,
+    "learning_rate": 0.02,
+    "min_lr": 0.002,
+    "warmup_iters": 0,
+    "weight_decay": 0.0,
+    "grad_clip": 0.0,
+}
+PRESETS["tiny-cpu-fast"] = {**PRESETS["tiny-cpu"], **_FAST}
+PRESETS["shakespeare-char-fast"] = {**PRESETS["shakespeare-char"], **_FAST}
+PRESETS["gpt2-small-fast"] = {**PRESETS["gpt2-small"], **_FAST}
+
 PRESET_DESCRIPTIONS: dict[str, str] = {
     "tiny-cpu": "4 layers × 128 dims, block 64: trains on a laptop CPU in minutes",
     "shakespeare-char": "nanoGPT's Shakespeare-char GPU model: 6 layers × 384 dims, block 256",
     "gpt2-small": "GPT-2 124M from scratch: 12 layers × 768 dims, block 1024",
     "finetune-gpt2": "fine-tune OpenAI's GPT-2 124M on GPT-2-tokenized data: 20 steps at lr 3e-5",
+    "tiny-cpu-fast": "tiny-cpu's size with the modern recipe (rotary, QK-norm, ReLU², Muon)",
+    "shakespeare-char-fast": "shakespeare-char's size with the modern recipe and Muon",
+    "gpt2-small-fast": "GPT-2 124M's size with the modern recipe and Muon",
 }
 
 

@@ -12,13 +12,14 @@ from worker.engine.checkpoint import LATEST, clean_state_dict, load_checkpoint
 from worker.engine.config import TrainConfig
 from worker.engine.device import Runtime
 from worker.engine.hf_source import is_pretrained
-from worker.engine.model import GPT, GPTConfig
+from worker.engine.models import AnyGPT, build_model
+from worker.engine.optimizers import build_optimizer
 
 
 @dataclass
 class RunState:
-    model: GPT  # the plain module; checkpoints are saved from it, never from a compiled wrapper
-    optimizer: torch.optim.Optimizer
+    model: AnyGPT  # the plain module; checkpoints are saved from it, never from a compiled wrapper
+    optimizer: Any  # torch.optim.AdamW, or optimizers.MuonWithAdamW
     scaler: torch.amp.GradScaler
     data_rng: torch.Generator
     iter_num: int
@@ -47,17 +48,12 @@ def build_run_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> RunS
     else:
         model_args = cfg.model_args(vocab_size)
     torch.manual_seed(cfg.seed)
-    model = GPT(GPTConfig(**model_args)).to(runtime.device)
+    model = build_model(model_args).to(runtime.device)
     if checkpoint is not None:
         model.load_state_dict(clean_state_dict(checkpoint["model"]))
     elif weights is not None:
         model.load_state_dict(weights)
-    optimizer = model.configure_optimizer(
-        weight_decay=cfg.weight_decay,
-        learning_rate=cfg.learning_rate,
-        betas=(cfg.beta1, cfg.beta2),
-        device_type=runtime.device_type,
-    )
+    optimizer = build_optimizer(model, cfg, runtime.device_type)
     # fp16 needs loss scaling to keep small gradients from flushing to zero; bf16 does not
     scaler = torch.amp.GradScaler(runtime.device_type, enabled=runtime.dtype == "float16")
     data_rng = torch.Generator()

@@ -13,7 +13,7 @@ from worker.engine.checkpoint import clean_state_dict, load_checkpoint, resolve_
 from worker.engine.device import resolve_runtime
 from worker.engine.errors import ConfigError, DataError
 from worker.engine.generate import Sampling, generate_ids
-from worker.engine.model import GPT, GPTConfig
+from worker.engine.models import AnyGPT, build_model
 from worker.engine.tokenizers import StreamDecoder, Tokenizer, tokenizer_from_meta
 
 
@@ -43,7 +43,7 @@ class SampleOptions:
 class Sampler:
     """A loaded model and its tokenizer, ready to sample from many times."""
 
-    def __init__(self, model: GPT, tokenizer: Tokenizer, *, source: Path, iter_num: int) -> None:
+    def __init__(self, model: AnyGPT, tokenizer: Tokenizer, *, source: Path, iter_num: int) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
@@ -110,7 +110,7 @@ def load_sampler(ckpt_path: str | Path, device: str = "auto") -> Sampler:
         )
     tokenizer = tokenizer_from_meta(tokenizer_meta)
     model_args = {**checkpoint["model_args"], "dropout": 0.0}
-    model = GPT(GPTConfig(**model_args))
+    model = build_model(model_args)
     model.load_state_dict(clean_state_dict(checkpoint["model"]))
     model.to(runtime.device).eval()
     if tokenizer.vocab_size > model.config.vocab_size:

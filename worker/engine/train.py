@@ -134,7 +134,7 @@ class _Loop:
             it = state.iter_num
             lr = learning_rate_at(it, cfg)
             for group in state.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # Muon + AdamW: per-role rates
             if self._eval_due(it):
                 t_eval = time.perf_counter()
                 try:

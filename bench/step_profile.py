@@ -1,0 +1,103 @@
+"""Where a training step's time goes, per phase and per op, for both archs, in fp32 on a CPU.
+
+    OMP_NUM_THREADS=1 python bench/step_profile.py --size tiny --steps 30 [--ops 12]
+    python bench/step_profile.py --size 6x384 --steps 4
+
+Builds the model and optimizer exactly as a run does (presets tiny-cpu / shakespeare-char and
+their -fast twins; batch and block from the preset), then times forward, backward, gradient
+clipping, optimizer step and zero_grad separately. Times are CPU seconds of this process
+(`time.process_time`), which a shared machine disturbs far less than wall time; with more
+than one thread they add up across threads; `wall` is the median wall time of a whole step.
+`--threads 1,2` alternates torch's intra-op thread count. `--ops` prints torch.profiler's
+top ops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import torch
+
+from worker.engine.device import attention_kernel, resolve_runtime
+from worker.engine.models import build_model
+from worker.engine.optimizers import build_optimizer
+from worker.engine.presets import preset_config
+
+SIZES = {
+    "tiny": ("tiny-cpu", "tiny-cpu-fast"),
+    "6x384": ("shakespeare-char", "shakespeare-char-fast"),
+}
+
+
+def profile(preset: str, steps: int, ops: int) -> dict[str, float]:
+    cfg = preset_config(preset, {"device": "cpu", "compile": False, "dtype": "float32"})
+    runtime = resolve_runtime("cpu", "float32", False)
+    torch.manual_seed(0)
+    model = build_model(cfg.model_args(65))
+    optimizer = build_optimizer(model, cfg, "cpu")
+    kernel = attention_kernel(runtime, cfg.block_size)
+    x = torch.randint(0, 65, (cfg.batch_size, cfg.block_size))
+    phases: dict[str, list[float]] = defaultdict(list)
+
+    def timed(name: str, fn: Callable[[], object]) -> object:
+        began = time.process_time()
+        out = fn()
+        phases[name].append(time.process_time() - began)
+        return out
+
+    def step() -> None:
+        with kernel():
+            _, loss = timed("forward", lambda: model(x, x))
+        timed("backward", lambda: loss.backward())  # type: ignore[union-attr]
+        if cfg.grad_clip > 0:
+            timed("clip", lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        timed("optimizer", optimizer.step)
+        timed("zero_grad", lambda: optimizer.zero_grad(set_to_none=True))
+
+    for _ in range(2):
+        step()
+    phases.clear()
+    walls = []
+    for _ in range(steps):
+        began = time.perf_counter()
+        step()
+        walls.append(time.perf_counter() - began)
+    medians = {name: statistics.median(values) * 1000 for name, values in phases.items()}
+    medians["step"] = sum(medians.values())
+    medians["wall"] = statistics.median(walls) * 1000
+    if ops:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(min(steps, 5)):
+                step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=ops))
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--ops", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--arch", choices=("gpt2", "modern"), help="only this arch")
+    parser.add_argument("--threads", default="", help="thread counts to alternate, e.g. 1,2")
+    args = parser.parse_args()
+    threads = [int(n) for n in args.threads.split(",") if n] or [torch.get_num_threads()]
+    print(f"torch {torch.__version__}; threads {threads}")
+    for number in range(1, args.rounds + 1):
+        for preset in SIZES[args.size]:
+            if args.arch and (args.arch == "modern") != preset.endswith("-fast"):
+                continue
+            for count in threads:
+                torch.set_num_threads(count)
+                ms = profile(preset, args.steps, args.ops if number == 1 else 0)
+                shown = ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
+                print(f"round {number} {preset:<22} {count} thread(s), ms: {shown}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
