@@ -236,6 +236,8 @@ class Export(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
 class Sample(Base):
     """Text generated from one of a run's checkpoints, with everything needed to make it
     again: the prompt, the options, the seed and the checkpoint's iteration."""
