@@ -87,6 +87,14 @@ def waiting_devices(run_id: int) -> tuple[bool, dict[str, Any] | None]:
     return row[0] == RunState.QUEUED, row[1]
 
 
+def running_placements(session: Session) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, name, placement) of every running run: what occupies each worker's devices."""
+    query = select(Run.id, Run.name, Run.placement).where(
+        Run.state == RunState.RUNNING, Run.placement.is_not(None)
+    )
+    return [(row_id, name, placement) for row_id, name, placement in session.execute(query)]
+
+
 def queued_runs_before(cutoff: datetime) -> list[tuple[int, str]]:
     """(id, train queue) of the runs queued since before `cutoff`."""
     with get_db().session() as session:

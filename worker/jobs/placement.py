@@ -69,6 +69,7 @@ class Placement:
             "host": self.host,
             "worker": self.worker,
             "devices": devices,
+            "gpus": list(self.gpus),  # as the worker numbers them (its /system devices)
             "processes": self.processes,
         }
 
