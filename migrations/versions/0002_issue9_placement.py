@@ -19,9 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
-        batch.add_column(
-            sa.Column("queue", sa.String(64), nullable=False, server_default="train")
-        )
+        batch.add_column(sa.Column("queue", sa.String(64), nullable=False, server_default="train"))
         batch.add_column(sa.Column("devices", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("placement", sa.JSON(), nullable=True))
     op.create_table(
