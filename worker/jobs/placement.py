@@ -23,12 +23,21 @@ from pathlib import Path
 from typing import IO, Any
 
 
+# Set by `nanogpt-studio worker` from its probe, so its pool processes need not probe again.
+GPUS_ENV = "STUDIO_WORKER_GPUS"
+
+
 @functools.cache
 def host_gpus() -> tuple[int, ...]:
     """This host's CUDA GPUs as the worker sees them (probed once per process)."""
+    known = os.environ.get(GPUS_ENV)
+    if known is not None:
+        return tuple(int(i) for i in known.split(",") if i.strip())
     from worker.jobs.devices import probe
 
-    return tuple(d["index"] for d in probe() if d.get("kind") == "cuda")
+    gpus = tuple(d["index"] for d in probe() if d.get("kind") == "cuda")
+    os.environ[GPUS_ENV] = ",".join(map(str, gpus))
+    return gpus
 
 
 def physical_index(index: int) -> str:
