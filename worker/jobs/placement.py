@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-
 # Set by `nanogpt-studio worker` from its probe, so its pool processes need not probe again.
 GPUS_ENV = "STUDIO_WORKER_GPUS"
 
