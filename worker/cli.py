@@ -154,13 +154,10 @@ _ARGV: Sequence[str] | None = None  # the arguments main() was called with, for 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
     import os
 
-    if args.nproc != 1 and "RANK" not in os.environ:
-        return _train_ranks(args.nproc)
     from worker.engine.config import TrainConfig, parse_overrides
     from worker.engine.config_files import load_config_file
     from worker.engine.events import TrainCallbacks
     from worker.engine.presets import preset_config
-    from worker.engine.train import train
 
     cfg = preset_config(args.preset) if args.preset else TrainConfig()
     if args.config:
@@ -169,6 +166,12 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = TrainConfig.from_mapping(
         {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
+    if args.nproc != 1 and "RANK" not in os.environ:
+        from worker.engine.ranks import steps_per_rank
+
+        steps_per_rank(cfg.gradient_accumulation_steps, max(args.nproc, 1))  # before any start
+        return _train_ranks(args.nproc)
+    from worker.engine.train import train
 
     class PrintAndStopOnCtrlC(TrainCallbacks):
         stop_requested = False
