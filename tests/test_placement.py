@@ -211,7 +211,10 @@ def test_two_processes_through_the_service(api, dataset, backend) -> None:
     one = _start(api, dataset)
     two = _start(api, dataset, processes=2)
     one, two = (_wait(api, r["id"], _finished) for r in (one, two))
-    assert one["state"] == two["state"] == "succeeded", (one, two)
+    assert one["state"] == two["state"] == "succeeded", (
+        one["failure_message"],
+        two["failure_message"],
+    )
     assert abs(one["last_val_loss"] - two["last_val_loss"]) < 0.05  # test_distributed's figure
     system = api.get("/system").json()
     trainer = next(w for w in system["workers"] if "train" in w["queues"])

@@ -31,6 +31,11 @@ STDERR_TAIL = 4000
 # A run this worker cannot place now (its GPUs are busy) goes back to its queue after this
 # pause, for this worker or another with GPUs free to take; the row stays queued meanwhile.
 BUSY_RETRY_S = 2.0
+# While the training process starts (an interpreter, and for several processes torchrun's
+# agent and its ranks, each importing torch: seconds, or more on a busy host) this process
+# renews the run's lease, so the reaper does not take a run whose process is still starting.
+# Past this, only the training process's own heartbeats count (a hung one is reaped).
+STARTUP_GRACE_S = 120.0
 
 
 def _die_with_parent() -> None:
@@ -121,7 +126,7 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
         # re-queues its run; this process waits for it instead of dying first.
         previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
         try:
-            code = child.wait()
+            code = _wait_renewing(child, run_id, owner, settings.heartbeat_interval_s)
         finally:
             signal.signal(signal.SIGTERM, previous)
     if code == 0:
@@ -143,6 +148,22 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
         max_attempts=settings.max_attempts,
     ).send()
     return "crashed"
+
+
+def _wait_renewing(child: subprocess.Popen, run_id: int, owner: str, interval: float) -> int:
+    """The child's exit code; meanwhile, for STARTUP_GRACE_S, the lease is renewed."""
+    started = time.monotonic()
+    while time.monotonic() - started < STARTUP_GRACE_S:
+        try:
+            return child.wait(timeout=interval)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            if not runs.record(run_id, owner).held:
+                break  # ended, or no longer ours: nothing to renew
+        except Exception as exc:  # the database blinked; the next turn tries again
+            log.warning("run %s: renewing the lease failed: %s", run_id, exc)
+    return child.wait()
 
 
 def _oom_advice(config: dict[str, Any]) -> str:
