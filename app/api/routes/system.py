@@ -43,7 +43,12 @@ def system(session: SessionDep, settings: SettingsDep) -> SystemOut:
     """Workers with their devices and the runs that occupy them, queue lengths, and the
     order of queued runs."""
     reported = read_workers(settings)
-    queues = sorted({*QUEUES, *(q for w in reported for q in w.get("queues", []))})
+    positions = queue_positions(session)
+    queued, _ = list_runs(session, state="queued", limit=500)
+    # every queue a worker consumes, and those queued runs wait on (none may consume them)
+    queues = sorted(
+        {*QUEUES, *(q for w in reported for q in w.get("queues", [])), *(r.queue for r in queued)}
+    )
     lengths = queue_lengths(settings, tuple(queues))
     held: dict[str, list[tuple[int, str, dict]]] = {}
     for run_id, name, placement in running_placements(session):
@@ -79,8 +84,6 @@ def system(session: SessionDep, settings: SettingsDep) -> SystemOut:
                 seen_at=w.get("seen_at"),
             )
         )
-    positions = queue_positions(session)
-    queued, _ = list_runs(session, state="queued", limit=500)
     runs = sorted(
         (
             QueuedRun(id=r.id, name=r.name, position=positions[r.id])
