@@ -40,6 +40,8 @@ def _api(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
 
     settings = _apply(args)
     warn_if_exposed(settings.host)
+    if not _deployment_ready(settings, write=True):
+        return 2
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -83,19 +85,38 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         print("error: set STUDIO_REDIS_URL (or run everything with `serve`)", file=sys.stderr)
         return 2
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    from app.store.placement import is_train_queue, train_queues_for
     from app.store.queues import QUEUES
 
-    unknown = sorted(set(queues) - set(QUEUES))
+    unknown = sorted(q for q in set(queues) - set(QUEUES) if not is_train_queue(q))
     if unknown:
         print(
-            f"error: unknown queue(s) {', '.join(unknown)}; use {', '.join(QUEUES)}",
+            f"error: unknown queue(s) {', '.join(unknown)}; use {', '.join(QUEUES)} "
+            "(or train.cuda.N: runs needing N GPUs)",
             file=sys.stderr,
         )
         return 2
-    concurrency = args.concurrency or (1 if "train" in queues else 2)
+    if not _deployment_ready(settings, write=False):
+        return 2
+    trains = any(is_train_queue(q) for q in queues)
+    if trains:
+        from worker.jobs.placement import host_gpus
+
+        gpus = len(host_gpus())
+        if "train" in queues:  # every train queue this host's GPUs can serve
+            queues = [q for q in queues if q != "train"] + train_queues_for(gpus)
+        default = max(1, gpus * settings.runs_per_gpu)
+        print(
+            f"train queues: {', '.join(q for q in queues if is_train_queue(q))} "
+            f"({gpus} GPU{'s' if gpus != 1 else ''} here)",
+            file=sys.stderr,
+            flush=True,
+        )
+    concurrency = args.concurrency or (default if trains else 2)
     from worker.jobs.celery_app import celery_app
 
-    name = f"{'-'.join(queues)}-{os.getpid()}@{socket.gethostname()}"
+    short = "-".join(q for q in queues if not q.startswith("train.cuda."))
+    name = f"{short}-{os.getpid()}@{socket.gethostname()}"
     celery_app.worker_main(
         [
             "worker",
@@ -116,11 +137,25 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
     return 0
 
 
+def _deployment_ready(settings: Any, *, write: bool) -> bool:
+    """The API side writes the deployment's marker; a worker checks it (app.store.deployment)."""
+    from app.store.deployment import WrongDataDirError, check, ensure
+
+    try:
+        (ensure if write else check)(settings)
+    except WrongDataDirError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return False
+    return True
+
+
 def _migrate(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
     from app.store.migrate import upgrade
 
     settings = _apply(args)
     upgrade(settings.sqlalchemy_url, args.revision)
+    if args.revision == "head" and not _deployment_ready(settings, write=True):
+        return 2
     print(f"database at {args.revision}: {settings.sqlalchemy_url.split('@')[-1]}")
     return 0
 
@@ -189,9 +224,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--queues",
         default="prepare,train,sample",
-        help="comma-separated: prepare, train, sample (one train worker per GPU)",
+        help="comma-separated: prepare, train, sample; train means every train queue this "
+        "host's GPUs can serve (train, train.cuda.1 .. train.cuda.<GPUs>), or name them",
     )
-    worker.add_argument("--concurrency", type=int, help="jobs at once (train: 1)")
+    worker.add_argument(
+        "--concurrency", type=int, help="jobs at once (train: one per GPU, or 1 on a CPU host)"
+    )
     _common(worker, address=False)
     worker.set_defaults(handler=_worker)
 

@@ -74,13 +74,11 @@ def service(
     *, workers: bool, database_url: str | None = None, **extra_env: str
 ) -> Iterator[Service]:
     from app.embedded_valkey import start_valkey
-    from app.store.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
         data_dir = Path(tmp)
         valkey = start_valkey(data_dir / "valkey")
         url = database_url or f"sqlite:///{data_dir / 'studio.db'}"
-        upgrade(url)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")},
             "STUDIO_DATA_DIR": str(data_dir),
@@ -90,6 +88,8 @@ def service(
             "STUDIO_LOG_LEVEL": "warning",
             **extra_env,
         }
+        # the deployer's step: migrations, and the deployment id the workers check
+        subprocess.run([sys.executable, "-m", "app.commands", "migrate"], env=env, check=True)
         svc = Service(data_dir, env)
         try:
             svc.spawn("api", "api", "--port", str(svc.port))

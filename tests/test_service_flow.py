@@ -175,10 +175,20 @@ def test_a_duplicate_message_does_not_start_a_second_run(api, dataset):
 
 
 def test_failures_end_in_a_readable_state(api, dataset):
-    run = start(api, dataset, device="cuda")  # valid config, but no GPU on this machine
+    run = start(api, dataset, dtype="float16")  # valid config, but no fp16 training on a CPU
     done = wait_for(api, run["id"], finished)
-    assert done["state"] == "failed" and done["failure_reason"] == "config"
-    assert "cuda" in done["failure_message"].lower()
+    assert done["state"] == "failed" and done["failure_reason"] == "config", done
+    assert "float16" in done["failure_message"].lower()
+
+
+def test_a_cuda_run_waits_for_a_gpu_worker(api, dataset):
+    """No CPU-only worker takes it (app.store.placement): it waits on its own queue."""
+    run = start(api, dataset, device="cuda")
+    assert run["queue"] == "train.cuda.1"
+    time.sleep(2)
+    assert api.get(f"/runs/{run['id']}").json()["state"] == "queued"
+    assert api.get("/system").json()["queues"]["train.cuda.1"] == 1
+    assert api.post(f"/runs/{run['id']}/cancel").json()["state"] == "cancelled"
 
 
 def test_system_reports_workers_devices_and_queues(api):

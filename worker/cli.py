@@ -19,6 +19,8 @@ from worker.engine.errors import EngineError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _ARGV
+    _ARGV = argv
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not hasattr(args, "handler"):
@@ -63,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         help="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2, or a size with -fast "
         "(the modern arch and Muon: tiny-cpu-fast, ...)",
+    )
+    train.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes (DDP ranks): one per GPU, or gloo on the CPU; started through torchrun",
     )
     train.set_defaults(handler=_train, takes_overrides=True)
 
@@ -112,12 +120,48 @@ def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
     return 0
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def _train_ranks(nproc: int) -> int:
+    """`train --nproc N`: the same command as N ranks under torchrun (nanoGPT's way)."""
+    import os
+    import subprocess
+
+    from worker.engine.launch import torchrun_command
+
+    if nproc < 1:
+        print("error: nproc: must be at least 1", file=sys.stderr)
+        return 2
+    argv = _without_nproc(sys.argv[1:] if _ARGV is None else list(_ARGV))
+    command = torchrun_command(nproc, "worker.cli", argv)
+    # Ctrl-C reaches every rank from the terminal; this process just waits for them.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.call(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+_ARGV: Sequence[str] | None = None  # the arguments main() was called with, for --nproc
+
+
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    import os
+
     from worker.engine.config import TrainConfig, parse_overrides
     from worker.engine.config_files import load_config_file
     from worker.engine.events import TrainCallbacks
     from worker.engine.presets import preset_config
-    from worker.engine.train import train
 
     cfg = preset_config(args.preset) if args.preset else TrainConfig()
     if args.config:
@@ -126,6 +170,12 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = TrainConfig.from_mapping(
         {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
+    if args.nproc != 1 and "RANK" not in os.environ:
+        from worker.engine.ranks import steps_per_rank
+
+        steps_per_rank(cfg.gradient_accumulation_steps, max(args.nproc, 1))  # before any start
+        return _train_ranks(args.nproc)
+    from worker.engine.train import train
 
     class PrintAndStopOnCtrlC(TrainCallbacks):
         stop_requested = False
@@ -137,18 +187,27 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             return self.stop_requested
 
     callbacks = PrintAndStopOnCtrlC()
+    rank = int(os.environ.get("RANK", "0"))
+    several = "RANK" in os.environ
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:
-        if callbacks.stop_requested:
+        if callbacks.stop_requested and not several:
             raise KeyboardInterrupt  # a second Ctrl-C: leave without waiting
+        if not callbacks.stop_requested and rank == 0:
+            print("\nstopping after this iteration (Ctrl-C again to quit at once)", flush=True)
         callbacks.stop_requested = True
-        print("\nstopping after this iteration (Ctrl-C again to quit at once)", flush=True)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Under torchrun, Ctrl-C reaches each rank from the terminal and again from the agent
+    # (as SIGINT or SIGTERM): every rank stops at the same step and rank 0 checkpoints.
+    stop_signals = (signal.SIGINT, signal.SIGTERM) if several else (signal.SIGINT,)
+    previous = {s: signal.signal(s, on_sigint) for s in stop_signals}
     try:
         result = train(cfg, callbacks)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if rank != 0:
+        return 0
     where = f"; checkpoint {result.checkpoint}" if result.checkpoint else ""
     print(
         f"{result.status} at iteration {result.iter_num}, best val loss "

@@ -32,6 +32,7 @@ class Job:
     task: Task
     args: tuple[Any, ...]
     expires_s: float | None = None
+    queue: str | None = None  # another queue than the task's (a run's train queue)
 
 
 @dataclass
@@ -39,8 +40,10 @@ class Followup:
     jobs: list[Job] = field(default_factory=list)
     events: list[tuple[int, RunEvent]] = field(default_factory=list)  # (run id, event)
 
-    def enqueue(self, task: Task, *args: Any, expires_s: float | None = None) -> None:
-        self.jobs.append(Job(task, args, expires_s))
+    def enqueue(
+        self, task: Task, *args: Any, expires_s: float | None = None, queue: str | None = None
+    ) -> None:
+        self.jobs.append(Job(task, args, expires_s, queue))
 
     def publish(self, run_id: int, event: RunEvent) -> None:
         self.events.append((run_id, event))
@@ -57,7 +60,7 @@ class Followup:
     def send(self) -> None:
         for job in self.jobs:
             try:
-                queues.send(job.task, *job.args, expires_s=job.expires_s)
+                queues.send(job.task, *job.args, expires_s=job.expires_s, queue=job.queue)
                 _unsent.ok()
             except Exception as exc:
                 if job.task.durable:

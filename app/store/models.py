@@ -154,6 +154,11 @@ class Run(Base):
     # What a running run's process is doing before its first point (RunPhase); None until
     # the process reports, and reset when a worker claims the run.
     phase: Mapped[str | None] = mapped_column(String(16))
+    # Placement (app.store.placement): the devices asked for, the train queue that holds
+    # the run (a worker able to run it consumes it), and where its attempt runs.
+    queue: Mapped[str] = mapped_column(String(64), default="train", server_default="train")
+    devices: Mapped[dict[str, Any] | None]
+    placement: Mapped[dict[str, Any] | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
@@ -256,4 +261,14 @@ class Sample(Base):
     top_k: Mapped[int | None] = mapped_column(Integer)
     top_p: Mapped[float | None] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(Base):
+    """This studio's id, also written to the data directory: a worker whose data directory
+    holds another id (or none) is looking at another folder and refuses to start."""
+
+    __tablename__ = "deployment"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -51,6 +51,7 @@ def celery_config(broker_url: str) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_ignore_result": True,
         "result_backend": None,
+        # train.cuda.<N> queues are declared by the workers that consume them
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": PREPARE.queue,
         "task_routes": ROUTES,
@@ -68,8 +69,9 @@ def _sender(broker_url: str) -> Celery:
     return app
 
 
-def send(task: Task, *args: Any, expires_s: float | None = None) -> None:
-    """Put a job on its queue. With `expires_s`, a job nobody waits for any more is dropped."""
+def send(task: Task, *args: Any, expires_s: float | None = None, queue: str | None = None) -> None:
+    """Put a job on its queue (or on `queue`: a run's train queue, `app.store.placement`).
+    With `expires_s`, a job nobody waits for any more is dropped."""
     options = {} if expires_s is None else {"expires": expires_s}
     sender = _sender(require_url(get_settings()))
-    sender.send_task(task.name, args=list(args), queue=task.queue, **options)
+    sender.send_task(task.name, args=list(args), queue=queue or task.queue, **options)

@@ -35,6 +35,7 @@ class RunPlan:
     meta: dict[str, Any]  # what preflight knew of the data
     exact: bool  # meta is the prepared split's, not an estimate from the upload
     prepared: bool  # the split is ready: the run would start queued, not preparing
+    devices: dict[str, Any] | None = None  # GPUs / processes asked for (app.store.placement)
 
 
 def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfig:

@@ -11,14 +11,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.store.datasets import get_dataset
-from app.store.errors import ConflictError
+from app.store.errors import ConflictError, InvalidError
 from app.store.followup import Followup
 from app.store.models import Dataset, Preparation, Run
+from app.store.placement import device_request, processes_of
 from app.store.preparations import find_preparation, prepared_meta, request_preparation
 from app.store.run_config import RunPlan, build_config, check_config, user_fields
 from app.store.runs import insert_run
 from app.store.states import DatasetState, PrepState
 from worker.engine.config import TrainConfig
+from worker.engine.errors import EngineError
+from worker.engine.ranks import steps_per_rank
 
 
 def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
@@ -40,12 +43,15 @@ def plan_new(
     preset: str | None,
     config: Mapping[str, Any],
     name: str | None,
+    gpus: int | list[int] | None = None,
+    processes: int | None = None,
 ) -> RunPlan:
     dataset = get_dataset(session, dataset_id=dataset_id)
     cfg = build_config(preset=preset, config=config)
     require_ready(dataset)
     return _checked(
         session,
+        devices=checked_devices(cfg, gpus=gpus, processes=processes),
         dataset=dataset,
         tokenizer=tokenizer,
         val_fraction=val_fraction,
@@ -64,6 +70,8 @@ def plan_clone(
     tokenizer: str | None,
     val_fraction: float | None,
     overrides: Mapping[str, Any],
+    gpus: int | list[int] | None = None,
+    processes: int | None = None,
 ) -> RunPlan:
     """`source`'s config with `overrides`, from scratch."""
     target = dataset_id if dataset_id is not None else source.dataset_id
@@ -75,8 +83,12 @@ def plan_clone(
     require_ready(dataset)
     build_config(preset=None, config=overrides)  # refuses service-owned fields
     cfg = TrainConfig.from_mapping({**user_fields(source.config), **overrides})
+    if gpus is None and processes is None and source.devices:
+        gpus = source.devices["indices"] or (source.devices["count"] or None)
+        processes = source.devices["processes"]
     return _checked(
         session,
+        devices=checked_devices(cfg, gpus=gpus, processes=processes),
         dataset=dataset,
         tokenizer=tokenizer or source.tokenizer,
         val_fraction=val_fraction if val_fraction is not None else source.val_fraction,
@@ -84,6 +96,23 @@ def plan_clone(
         cfg=cfg,
         name=name or f"{source.name} (clone)",
     )
+
+
+def checked_devices(
+    cfg: TrainConfig, *, gpus: int | list[int] | None, processes: int | None
+) -> dict[str, Any] | None:
+    """The devices asked for, and what several processes need of the config (nanoGPT's
+    rule: gradient_accumulation_steps is the global count, split between the processes)."""
+    devices = device_request(gpus=gpus, processes=processes, device=cfg.device)
+    ranks = processes_of(devices)
+    if ranks > 1:
+        try:
+            steps_per_rank(cfg.gradient_accumulation_steps, ranks)
+        except EngineError as exc:
+            raise InvalidError(exc.message, field=exc.field) from None
+        if cfg.eval_only:
+            raise InvalidError("eval_only evaluates on one process", field="eval_only")
+    return devices
 
 
 def require_ready(dataset: Dataset) -> None:
@@ -107,6 +136,7 @@ def _checked(
     preset: str | None,
     cfg: TrainConfig,
     name: str,
+    devices: dict[str, Any] | None,
 ) -> RunPlan:
     prep = find_preparation(
         session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
@@ -126,4 +156,5 @@ def _checked(
         meta=meta,
         exact=prepared and prep is not None and prep.train_tokens is not None,
         prepared=prepared,
+        devices=devices,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -75,6 +76,32 @@ def queued_before(cutoff: datetime) -> list[int]:
     with get_db().session() as session:
         query = select(Run.id).where(Run.state == RunState.QUEUED, Run.queued_at < cutoff)
         return list(session.scalars(query))
+
+
+def waiting_devices(run_id: int) -> tuple[bool, dict[str, Any] | None]:
+    """(queued?, the devices it asks for): what a train worker reads before placing a run."""
+    with get_db().session() as session:
+        row = session.execute(select(Run.state, Run.devices).where(Run.id == run_id)).first()
+    if row is None:
+        return False, None
+    return row[0] == RunState.QUEUED, row[1]
+
+
+def running_placements(session: Session) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, name, placement) of every running run: what occupies each worker's devices."""
+    query = select(Run.id, Run.name, Run.placement).where(
+        Run.state == RunState.RUNNING, Run.placement.is_not(None)
+    )
+    return [(row_id, name, placement) for row_id, name, placement in session.execute(query)]
+
+
+def queued_runs_before(cutoff: datetime) -> list[tuple[int, str]]:
+    """(id, train queue) of the runs queued since before `cutoff`."""
+    with get_db().session() as session:
+        query = select(Run.id, Run.queue).where(
+            Run.state == RunState.QUEUED, Run.queued_at < cutoff
+        )
+        return [(row_id, queue) for row_id, queue in session.execute(query)]
 
 
 def state_of(run_id: int) -> Event | None:

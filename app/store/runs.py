@@ -26,6 +26,7 @@ from app.store.events import RunEvent, run_state
 from app.store.followup import Followup
 from app.store.history import Batch, Chain, log_row, write_batch
 from app.store.models import Checkpoint, Preparation, Run, utcnow
+from app.store.placement import queue_for
 from app.store.queues import TRAIN
 from app.store.run_config import RunPlan, check_config, stored_config, user_fields
 from app.store.run_queries import get_run
@@ -72,7 +73,7 @@ class Outcome:
 
 def _back_on_queue(now: datetime) -> dict[str, Any]:
     """A running run handed back: queued again, held by nobody, to resume from its checkpoint."""
-    return {"state": RunState.QUEUED, "queued_at": now, "worker_id": None}
+    return {"state": RunState.QUEUED, "queued_at": now, "worker_id": None, "placement": None}
 
 
 def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
@@ -94,6 +95,11 @@ def _moved(followup: Followup, run: Run) -> Followup:
     """Publish the run's new state (`done` for SSE clients when it is a finished one)."""
     followup.publish(run.id, RunEvent("state", run_state(run)))
     return followup
+
+
+def _wake(followup: Followup, run_id: int, queue: str) -> None:
+    """The run's wake-up, on the train queue a worker able to run it consumes."""
+    followup.enqueue(TRAIN, run_id, queue=queue)
 
 
 def _held(run_id: int, owner: str) -> ColumnElement[bool]:
@@ -123,6 +129,8 @@ def insert_run(
         val_fraction=plan.val_fraction,
         preset=plan.preset,
         config=stored_config(plan.cfg),
+        devices=plan.devices,
+        queue=queue_for(plan.devices),
         state=RunState.QUEUED if ready else RunState.PREPARING,
         cancel_requested=False,
         iter=0,
@@ -135,7 +143,7 @@ def insert_run(
     session.flush()
     followup = Followup()
     if ready:
-        followup.enqueue(TRAIN, run.id)
+        _wake(followup, run.id, run.queue)
     return run, followup
 
 
@@ -210,7 +218,7 @@ def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple
     session.flush()
     session.refresh(run)
     followup = Followup()
-    followup.enqueue(TRAIN, run.id)
+    _wake(followup, run.id, run.queue)
     return run, _moved(followup, run)
 
 
@@ -238,7 +246,7 @@ def promote_waiting_runs(session: Session, *, prep_id: int) -> Followup:
             .values(state=RunState.QUEUED, queued_at=utcnow())
         )
         if moved.rowcount:
-            followup.enqueue(TRAIN, run.id)
+            _wake(followup, run.id, run.queue)
             _moved(followup, _reread(session, run.id))
     return followup
 
@@ -266,9 +274,9 @@ def _waiting_on(session: Session, prep_id: int) -> list[Run]:
 # --- the job side's transitions: each is its own transaction ---
 
 
-def claim_run(run_id: int, owner: str) -> Followup | None:
-    """queued → running, held by `owner`; None when the run is not queued (a duplicate or
-    redelivered message, or a run cancelled meanwhile)."""
+def claim_run(run_id: int, owner: str, placement: dict[str, Any] | None = None) -> Followup | None:
+    """queued → running, held by `owner`, on `placement` (host, worker, devices); None when
+    the run is not queued (a duplicate or redelivered message, or a run cancelled meanwhile)."""
     now = utcnow()
     with get_db().transaction() as session:
         claimed = session.execute(
@@ -282,6 +290,7 @@ def claim_run(run_id: int, owner: str) -> Followup | None:
                 started_at=now,
                 cancel_requested=False,
                 phase=None,  # this attempt's process has not said yet
+                placement=placement,
             )
         )
         if claimed.rowcount != 1:
@@ -313,9 +322,10 @@ def record(
             write_batch(session, run_id=run_id, batch=batch, chain=chain) if batch else Followup()
         )
         if outcome is not None:
+            run = _reread(session, run_id)
             if outcome.state == RunState.QUEUED:
-                followup.enqueue(TRAIN, run_id)
-            _moved(followup, _reread(session, run_id))
+                _wake(followup, run_id, run.queue)
+            _moved(followup, run)
     return Report(held=True, followup=followup)
 
 
@@ -341,7 +351,7 @@ def crashed_run(
         session.execute(update(Run).where(_held(run_id, owner)).values(**values))
         followup = _note(session, run_id, f"attempt {run.attempts} ended: {cause}")
         if values["state"] == RunState.QUEUED:
-            followup.enqueue(TRAIN, run_id)
+            _wake(followup, run_id, run.queue)
         return _moved(followup, _reread(session, run_id))
 
 
@@ -365,11 +375,11 @@ def reap_stale_runs(*, stale_after_s: float, max_attempts: int) -> ReapedRuns:
     out = ReapedRuns()
     with get_db().transaction() as session:
         stale = session.execute(
-            select(Run.id, Run.attempts).where(
+            select(Run.id, Run.attempts, Run.queue).where(
                 Run.state == RunState.RUNNING, Run.heartbeat_at < cutoff
             )
         ).all()
-        for run_id, attempts in stale:
+        for run_id, attempts, queue in stale:
             guard = update(Run).where(
                 Run.id == run_id, Run.state == RunState.RUNNING, Run.heartbeat_at < cutoff
             )
@@ -382,7 +392,7 @@ def reap_stale_runs(*, stale_after_s: float, max_attempts: int) -> ReapedRuns:
                 continue  # another reaper, or the process woke up
             if values["state"] == RunState.QUEUED:
                 out.requeued.append(run_id)
-                out.followup.enqueue(TRAIN, run_id)
+                _wake(out.followup, run_id, queue)
                 note = "the worker stopped answering; back on the queue to resume"
             else:
                 out.failed.append(run_id)

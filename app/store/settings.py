@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     sample_timeout_s: float = Field(default=120.0, gt=0)
     sampler_cache_size: int = Field(default=2, ge=1)
     train_concurrency: int = Field(default=1, ge=1)
+    # Runs that may share one GPU (train workers): 1 means a GPU is one run's alone.
+    runs_per_gpu: int = Field(default=1, ge=1)
     log_level: str = "info"
 
     @field_validator("database_url", "redis_url", "token", mode="before")

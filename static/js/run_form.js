@@ -62,6 +62,16 @@ function changes(config, base) {
 const dataset = () => page.datasets.find((d) => String(d.id) === form.elements.dataset_id.value);
 const valFraction = () => Number(form.elements.val_fraction.value);
 
+/** gpus ("2" or "0,1") and processes, as the API takes them; left out when empty. */
+function readDevices() {
+  const out = {};
+  const gpus = form.elements.gpus.value.trim();
+  if (gpus) out.gpus = gpus.includes(",") ? gpus.split(",").map((g) => Number(g.trim())) : Number(gpus);
+  const processes = form.elements.processes.value.trim();
+  if (processes) out.processes = Number(processes);
+  return out;
+}
+
 /** [path, body] of the request that starts this run. */
 function request() {
   const config = changes(readConfig(), baseConfig());
@@ -71,12 +81,13 @@ function request() {
     tokenizer: form.elements.tokenizer.value,
     val_fraction: valFraction(),
   };
+  const devices = readDevices();
   if (source) {
-    const body = { name, config };
+    const body = { name, config, ...devices };
     for (const [key, value] of Object.entries(data)) if (source[key] !== value) body[key] = value;
     return [`/runs/${source.id}/clone`, body];
   }
-  return ["/runs", { ...data, preset: presetSelect.value || null, config, name }];
+  return ["/runs", { ...data, preset: presetSelect.value || null, config, name, ...devices }];
 }
 
 function showDerived() {

@@ -27,6 +27,8 @@ class RunState:
     last_eval_iter: int | None  # iteration of the last evaluation, so a resume does not repeat it
     model_args: dict[str, Any]
     weights_from: str  # the first start's init_from (scratch, gpt2, a folder); kept on resume
+    # the checkpoint's `resume` entry: a DDP rank other than 0 takes its own states from it
+    saved_resume: dict[str, Any] | None = None
 
 
 def build_run_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> RunState:
@@ -80,6 +82,7 @@ def _restore(state: RunState, checkpoint: dict[str, Any], runtime: Runtime) -> N
     state.iter_num = int(checkpoint["iter_num"])
     state.best_val_loss = float(checkpoint["best_val_loss"])
     saved = checkpoint.get("resume")
+    state.saved_resume = saved or None
     if not saved:
         return  # a nanoGPT checkpoint: weights and optimizer only, RNGs start afresh
     torch.set_rng_state(saved["torch_rng"].cpu())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import replace
@@ -21,7 +22,15 @@ from worker.engine.device import (
     resolve_runtime,
     set_device_rngs,
 )
-from worker.engine.errors import DivergedError
+from worker.engine.distributed import (
+    RankGroup,
+    from_env,
+    rank_device,
+    rng_states,
+    seed_rank,
+    steps_per_rank,
+)
+from worker.engine.errors import ConfigError, DivergedError
 from worker.engine.events import (
     CheckpointEvent,
     CheckpointKind,
@@ -38,13 +47,34 @@ from worker.engine.schedule import learning_rate_at
 
 
 def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainResult:
-    """Train (or resume) a GPT on cfg.data_dir, checkpointing into cfg.out_dir."""
+    """Train (or resume) a GPT on cfg.data_dir, checkpointing into cfg.out_dir.
+
+    Under torchrun (RANK/WORLD_SIZE set) this process is one rank of a DDP run, as in
+    nanoGPT: the global gradient_accumulation_steps is split between the ranks."""
     callbacks = callbacks or TrainCallbacks()
+    ranks = from_env()
+    micro_steps = steps_per_rank(cfg.gradient_accumulation_steps, ranks.world_size)
+    if ranks.several and cfg.eval_only:
+        raise ConfigError("eval_only evaluates on one process; run it alone", field="eval_only")
     meta = read_meta(cfg.data_dir)
     preflight(cfg, meta)
-    runtime = resolve_runtime(cfg.device, cfg.dtype, cfg.compile)
-    state = build_run_state(cfg, runtime, int(meta["vocab_size"]))
-    return _Loop(cfg, callbacks, runtime, state, meta).run()
+    runtime = resolve_runtime(rank_device(cfg.device, ranks), cfg.dtype, cfg.compile)
+    group = RankGroup(ranks, runtime.device)
+    try:
+        state = build_run_state(cfg, runtime, int(meta["vocab_size"]))
+        seeded = seed_rank(
+            ranks=ranks,
+            seed=cfg.seed,
+            iter_num=state.iter_num,
+            data_rng=state.data_rng,
+            saved=state.saved_resume,
+            device=runtime.device,
+        )
+        if seeded == "fresh" and state.iter_num:
+            callbacks.on_message(f"rank {ranks.rank}: new random streams (another world size)")
+        return _Loop(cfg, callbacks, runtime, state, meta, group, micro_steps).run()
+    finally:
+        group.close()
 
 
 # A stop asked for during an evaluation, or between the micro-steps of one iteration, is
@@ -67,11 +97,20 @@ class _Loop:
         runtime: Runtime,
         state: RunState,
         meta: dict[str, Any],
+        group: RankGroup,
+        micro_steps: int,
     ) -> None:
         self.cfg, self.callbacks, self.runtime, self.state = cfg, callbacks, runtime, state
+        self.group, self.master = group, group.ranks.is_master
+        self.world_size = group.ranks.world_size
+        self.micro_steps = micro_steps  # this rank's share of gradient_accumulation_steps
         self.tokenizer_meta = meta["tokenizer"]
         self.out_dir = Path(cfg.out_dir)
-        self.model: Any = torch.compile(state.model) if runtime.compile else state.model
+        # Evaluation (rank 0 alone) calls the model itself: DDP's forward would wait on the
+        # other ranks. Training steps go through DDP, wrapped around the compiled model.
+        self.eval_model: Any = torch.compile(state.model) if runtime.compile else state.model
+        self.model: Any = group.wrap(self.eval_model)
+        self.rank_rngs: list[dict[str, Any]] = []  # every rank's, gathered before a checkpoint
         self.attention_kernel = attention_kernel(runtime, cfg.block_size)
         # counted once: summing every parameter's size at each log line is wasted work
         self.flops_per_iter = state.model.flops_per_token() * cfg.tokens_per_iter
@@ -94,7 +133,7 @@ class _Loop:
         self.saved_iter: int | None = None  # iteration of the newest ckpt.pt written
         # A logged step whose evaluation comes next: reported with it, as one event.
         self.pending_step: StepEvent | None = None
-        self.micro_stops = cfg.gradient_accumulation_steps > 1
+        self.micro_stops = micro_steps > 1
 
     def _eval_due(self, it: int) -> bool:
         cfg = self.cfg
@@ -104,24 +143,26 @@ class _Loop:
     def run(self) -> TrainResult:
         cfg, state, runtime = self.cfg, self.state, self.runtime
         start_iter = state.iter_num
-        self.callbacks.on_start(
-            StartInfo(
-                device=runtime.device,
-                device_name=runtime.device_name,
-                dtype=runtime.dtype,
-                compile=runtime.compile,
-                n_params=state.model.num_params(),
-                tokens_per_iter=cfg.tokens_per_iter,
-                start_iter=start_iter,
-                max_iters=cfg.max_iters,
+        ranks = f" on {self.world_size} processes" if self.world_size > 1 else ""
+        if self.master:
+            self.callbacks.on_start(
+                StartInfo(
+                    device=runtime.device,
+                    device_name=runtime.device_name,
+                    dtype=runtime.dtype,
+                    compile=runtime.compile,
+                    n_params=state.model.num_params(),
+                    tokens_per_iter=cfg.tokens_per_iter,
+                    start_iter=start_iter,
+                    max_iters=cfg.max_iters,
+                )
             )
-        )
-        self.callbacks.on_message(
-            f"{state.model.num_params() / 1e6:.2f}M parameters on {runtime.device_name}, "
-            f"{runtime.dtype}{', compiled' if runtime.compile else ''}; "
-            f"{cfg.tokens_per_iter:,} tokens per iteration"
-            + (f"; resuming at iteration {start_iter}" if start_iter else "")
-        )
+            self.callbacks.on_message(
+                f"{state.model.num_params() / 1e6:.2f}M parameters on {runtime.device_name}"
+                f"{ranks}, {runtime.dtype}{', compiled' if runtime.compile else ''}; "
+                f"{cfg.tokens_per_iter:,} tokens per iteration"
+                + (f"; resuming at iteration {start_iter}" if start_iter else "")
+            )
         # The state before drawing a batch is what a checkpoint must store, because the
         # batch for the next step is drawn (prefetched) before the checkpoint is written.
         rng_before_batch = state.data_rng.get_state()
@@ -135,40 +176,57 @@ class _Loop:
             lr = learning_rate_at(it, cfg)
             for group in state.optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)  # Muon + AdamW: per-role rates
+            stopped_in_eval = False
             if self._eval_due(it):
                 t_eval = time.perf_counter()
+                # every rank's RNGs, for the checkpoint the evaluation may write
+                self.rank_rngs = self.group.gather_rngs(
+                    rng_states(rng_before_batch, runtime.device)
+                )
                 try:
-                    self._evaluate(lr, rng_before_batch)
+                    if self.master:
+                        self._evaluate(lr, rng_before_batch)
+                    else:
+                        state.last_eval_iter = it  # so every rank agrees on what is due
                 except _EvaluationStoppedError:  # in the middle of it: the state is as before it
-                    return self._stop(it, rng_before_batch, loss)
+                    stopped_in_eval = True
                 eval_seconds = time.perf_counter() - t_eval
                 timer, iters_timed = time.perf_counter(), 0  # evaluation is not step time
-                if cfg.eval_only:
+                if cfg.eval_only and not stopped_in_eval:
                     return self._result("completed")
+            # Every rank stops at the same step when any is asked to (cancel reaches rank 0,
+            # a signal may reach any); with one process this is the callback's answer.
+            asked = stopped_in_eval or (it < cfg.max_iters and self.callbacks.should_stop())
+            if self.group.agree(asked):
+                return self._stop(it, rng_before_batch, loss)
             if it >= cfg.max_iters:
                 self._save_latest(rng_before_batch)
                 return self._result("completed")
-            if self.callbacks.should_stop():
-                return self._stop(it, rng_before_batch, loss)
 
             # A long iteration (many micro-steps) can be left between two of them: the
             # weights have not moved yet, and the RNGs go back to where the iteration began,
             # so a resume redoes it exactly.
             rngs_at_start = (rng_before_batch, device_rngs(runtime)) if self.micro_stops else None
             iteration_began = time.perf_counter()
-            for micro in range(cfg.gradient_accumulation_steps):
-                if rngs_at_start is not None and micro and self._long_since(iteration_began):
+            for micro in range(self.micro_steps):
+                if (
+                    rngs_at_start is not None
+                    and micro
+                    and self.group.agree(self._long_since(iteration_began))
+                ):
                     state.optimizer.zero_grad(set_to_none=True)
                     set_device_rngs(runtime, rngs_at_start[1])
                     return self._stop(it, rngs_at_start[0], None)
-                with runtime.autocast(), self.attention_kernel():
-                    _, loss = self.model(x, y)
-                    assert loss is not None
-                    loss = loss / cfg.gradient_accumulation_steps  # mean over micro-steps
-                # draw the next batch while the device works through this backward pass
-                rng_before_batch = state.data_rng.get_state()
-                x, y = self.train_batches.next()
-                state.scaler.scale(loss).backward()
+                # DDP averages gradients over the ranks on the last micro-step only
+                with self._sync_unless(micro < self.micro_steps - 1):
+                    with runtime.autocast(), self.attention_kernel():
+                        _, loss = self.model(x, y)
+                        assert loss is not None
+                        loss = loss / self.micro_steps  # mean over micro-steps (and ranks: DDP)
+                    # draw the next batch while the device works through this backward pass
+                    rng_before_batch = state.data_rng.get_state()
+                    x, y = self.train_batches.next()
+                    state.scaler.scale(loss).backward()
             if cfg.grad_clip > 0.0:
                 state.scaler.unscale_(state.optimizer)
                 torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
@@ -180,8 +238,12 @@ class _Loop:
 
             if state.iter_num % cfg.log_interval == 0 or state.iter_num == cfg.max_iters:
                 # .item() waits for the device, so only here, once per log interval
-                lossf = float(loss.item()) * cfg.gradient_accumulation_steps
-                self._check_finite(lossf, state.iter_num)
+                lossf = float(loss.item()) * self.micro_steps
+                # every rank stops on a loss gone bad, so none waits for the others forever
+                if self.group.agree(not math.isfinite(lossf)):
+                    self._check_finite(math.nan if math.isfinite(lossf) else lossf, it + 1)
+                if not self.master:
+                    continue
                 now = time.perf_counter()
                 dt = (now - timer) / iters_timed
                 # The first interval holds warm-up (and compilation): the average starts
@@ -191,6 +253,12 @@ class _Loop:
                 timer, iters_timed = now, 0
                 self._log(lossf, lr, dt, dt_avg, now - started, eval_seconds)
 
+    def _sync_unless(self, accumulating: bool) -> contextlib.AbstractContextManager[object]:
+        """DDP's no_sync while gradients only accumulate; a no-op with one process."""
+        if accumulating and self.world_size > 1:
+            return self.model.no_sync()
+        return contextlib.nullcontext()
+
     def _long_since(self, began: float) -> bool:
         """In a phase that has run STOP_POLL_AFTER_S already: is a stop asked for? Short
         phases are not interrupted (polling costs, and tiny steps end soon anyway)."""
@@ -199,12 +267,13 @@ class _Loop:
     def _stop(
         self, it: int, rng_before_batch: torch.Tensor, loss: torch.Tensor | None
     ) -> TrainResult:
-        if loss is not None:
-            self._check_finite(float(loss.item()) * self.cfg.gradient_accumulation_steps, it)
+        if loss is not None and self.master:
+            self._check_finite(float(loss.item()) * self.micro_steps, it)
         if self.pending_step is not None:  # its evaluation was cut short
             self.callbacks.on_step(self.pending_step)
             self.pending_step = None
-        self.callbacks.on_message(f"stopping at iteration {it}; checkpoint saved")
+        if self.master:
+            self.callbacks.on_message(f"stopping at iteration {it}; checkpoint saved")
         self._save_latest(rng_before_batch)
         return self._result("stopped")
 
@@ -214,8 +283,8 @@ class _Loop:
         cfg, it = self.cfg, self.state.iter_num
         self.last_loss = lossf
         mfu = None
-        if self.runtime.peak_flops:
-            mfu = self.flops_per_iter / dt_avg / self.runtime.peak_flops
+        if self.runtime.peak_flops:  # all ranks' work over all ranks' peak
+            mfu = self.flops_per_iter / dt_avg / (self.runtime.peak_flops * self.world_size)
         remaining = cfg.max_iters - it
         evals_left = remaining // cfg.eval_interval + 1
         event = StepEvent(
@@ -249,7 +318,7 @@ class _Loop:
                     self.model.train()
                     raise _EvaluationStoppedError
                 with self.runtime.autocast(), self.attention_kernel():
-                    _, loss = self.model(x, y)
+                    _, loss = self.eval_model(x, y)
                 assert loss is not None
                 total += loss.float()
             losses[split] = float(total.item()) / cfg.eval_iters
@@ -285,7 +354,11 @@ class _Loop:
 
     def _save_latest(self, rng_before_batch: torch.Tensor) -> None:
         """Keep the run's end state, unless the evaluation at this iteration just did."""
-        if self.state.iter_num > 0 and self.saved_iter != self.state.iter_num:
+        if self.state.iter_num == 0:
+            return
+        # every rank gets here together; only rank 0 knows whether an evaluation just saved
+        self.rank_rngs = self.group.gather_rngs(rng_states(rng_before_batch, self.runtime.device))
+        if self.master and self.saved_iter != self.state.iter_num:
             self._save(LATEST, "latest", rng_before_batch)
 
     def _save(self, name: str, kind: CheckpointKind, rng_before_batch: torch.Tensor) -> None:
@@ -301,6 +374,8 @@ class _Loop:
             data_rng_state=rng_before_batch,
             val_loss=val_loss,
         )
+        if self.world_size > 1:  # exact resume on as many ranks: each rank's own streams
+            payload["resume"].update(world_size=self.world_size, ranks=self.rank_rngs[1:])
         path = self.out_dir / name
         self.callbacks.before_checkpoint(self.state.iter_num)
         size = save_checkpoint(payload, path)

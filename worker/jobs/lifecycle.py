@@ -82,7 +82,9 @@ def _reaper_loop() -> None:
 def _on_ready(sender: Any = None, **_: Any) -> None:
     queues = _queues(sender)
     threading.Thread(target=_registry_loop, args=(queues,), name="registry", daemon=True).start()
-    if {"train", "prepare"} & set(queues) or not queues:
+    from app.store.placement import is_train_queue
+
+    if "prepare" in queues or any(is_train_queue(q) for q in queues) or not queues:
         threading.Thread(target=_reaper_loop, name="reaper", daemon=True).start()
 
 

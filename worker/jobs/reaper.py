@@ -57,7 +57,7 @@ def reap(settings: Settings) -> Reaped:
         failed_preparations=preps.failed,
         reinspected_datasets=inspections.retried,
         failed_datasets=inspections.failed,
-        resent_runs=resend_missing(settings, TRAIN, run_queries.queued_before, cutoff),
+        resent_runs=resend_missing_runs(settings, cutoff),
         resent_preparations=resend_missing(settings, PREPARE, preparations.queued_before, cutoff),
         requeued_exports=stale_exports.requeued,
         failed_exports=stale_exports.failed,
@@ -66,6 +66,18 @@ def reap(settings: Settings) -> Reaped:
     if any(vars(out).values()):
         log.warning("reaper: %s", out)
     return out
+
+
+def resend_missing_runs(settings: Settings, cutoff: datetime) -> list[int]:
+    """The same for runs, each on its own train queue (`app.store.placement`)."""
+    queued = run_queries.queued_runs_before(cutoff)
+    held: set[int] = set()
+    for queue in sorted({queue for _, queue in queued}):
+        held |= pending_first_args(settings, queue=queue, task_name=TRAIN.name)
+    missing = [(row_id, queue) for row_id, queue in queued if row_id not in held]
+    for row_id, queue in missing:
+        send(TRAIN, row_id, queue=queue)
+    return [row_id for row_id, _ in missing]
 
 
 def resend_missing(

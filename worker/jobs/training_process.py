@@ -1,12 +1,19 @@
 """The training process of one run: `python -m worker.jobs.training_process <run_id> <owner>`.
 
 Started by the train task as a child process; it alone imports torch and owns the device,
-and it ends every run in a readable state: succeeded, cancelled, or failed with a reason."""
+and it ends every run in a readable state: succeeded, cancelled, or failed with a reason.
+
+A run of several processes starts it through torchrun, once per rank (RANK in the
+environment). Rank 0 is the one above: it reports, heartbeats and ends the run. The other
+ranks only train: they read the run's config, stop with the group, and never write."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -55,7 +62,51 @@ def _is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def _die_with_parent() -> None:
+    """A rank of torchrun's dies with the agent (Linux), so no rank is left holding a GPU."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the agent was already gone
+        sys.exit(1)
+
+
+def follow(run_id: int, owner: str, rank: int) -> int:
+    """A rank other than 0: train with the group; rank 0 reports and ends the run."""
+    from worker.engine.train import train
+
+    run = load_claimed_run(run_id, owner)
+    if run is None:
+        return 0
+    cfg = build_config(run, get_settings())
+
+    class StopWithTheGroup(TrainCallbacks):
+        stopping = False
+
+        def should_stop(self) -> bool:
+            return self.stopping
+
+    callbacks = StopWithTheGroup()
+
+    def handler(signum: int, _frame: object) -> None:
+        callbacks.stopping = True  # every rank stops at the same step (the loop agrees)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    try:
+        train(cfg, callbacks)
+    except Exception:
+        # rank 0 says what happened; this rank's traceback goes to process.log
+        log.exception("run %s: rank %s stopped", run_id, rank)
+        return 1
+    return 0
+
+
 def main(run_id: int, owner: str) -> int:
+    rank, several = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if several:
+        _die_with_parent()
+    if rank != 0:
+        return follow(run_id, owner, rank)
     settings = get_settings()
     run = load_claimed_run(run_id, owner)
     if run is None:
@@ -71,6 +122,7 @@ def main(run_id: int, owner: str) -> int:
 
         callbacks = with_wandb(reporter, cfg, reporter.on_message)
     iter_num = None
+    group_failed = False
     try:
         from worker.engine.train import train
 
@@ -90,13 +142,20 @@ def main(run_id: int, owner: str) -> int:
         elif _is_disk_full(exc):
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             outcome = _failure(FailureReason.DISK_FULL, f"the disk is full{where}: {exc}")
+        elif several:
+            # Most likely another rank died and took the group with it: like a lost
+            # process, the train task puts the run back on the queue (or fails it in the end)
+            traceback.print_exc()
+            outcome, group_failed = None, True
         else:
             reporter.on_message(traceback.format_exc().rstrip())
             outcome = _failure(FailureReason.INTERNAL, f"{type(exc).__name__}: {exc}")
     finally:
         getattr(callbacks, "close", lambda: None)()
     reporter.finish(outcome, iter_num)
-    return 0
+    # A multi-process run that ended in an error exits non-zero, so that torchrun stops the
+    # other ranks (they may be waiting for this one in a collective).
+    return 1 if several and (group_failed or iter_num is None) else 0
 
 
 def _ended(result: TrainResult, reporter: RunReporter) -> Outcome | None:

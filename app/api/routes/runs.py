@@ -71,6 +71,8 @@ def create_run(
         preset=body.preset,
         config=body.config,
         name=body.name,
+        gpus=body.gpus,
+        processes=body.processes,
     )
     if dry_run:
         return _dry_run(plan)
@@ -146,6 +148,8 @@ def clone_run(
         tokenizer=body.tokenizer,
         val_fraction=body.val_fraction,
         overrides=body.config,
+        gpus=body.gpus,
+        processes=body.processes,
     )
     if dry_run:
         return _dry_run(plan)

@@ -1,16 +1,49 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import Tokenizer
 from app.store.models import Run
+from app.store.placement import queue_for
 from app.store.run_config import RunPlan, stored_config
 from worker.engine.config import INT_MAXIMA
 from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
+
+GpuCount = Annotated[int, Field(ge=1, le=64)]
+GpuIndex = Annotated[int, Field(ge=0, le=1023)]
+GPUS_DOC = (
+    "CUDA GPUs for the run: a count, or a list of CUDA indices on the host; one DDP process "
+    "(torchrun) per GPU, on one host. The run waits until a worker with that many free GPUs "
+    "takes it"
+)
+PROCESSES_DOC = (
+    "DDP processes (torchrun ranks): with gpus, one per GPU; with device cpu, that many gloo "
+    "processes; gradient_accumulation_steps must be a multiple of it"
+)
+
+
+class Devices(BaseModel):
+    """What a run asks for (app.store.placement)."""
+
+    kind: Literal["cuda", "cpu", "auto"]
+    count: int = Field(description="GPUs (0: none asked for)")
+    indices: list[int] | None
+    processes: int
+
+
+class Placement(BaseModel):
+    """Where the run's attempt runs (or last ran)."""
+
+    host: str
+    worker: str = Field(description="The worker's name in /system")
+    devices: list[str] = Field(description="cuda:<host index> ..., or cpu")
+    gpus: list[int] = Field(description="The same GPUs as the worker's devices number them")
+    processes: int
+
 
 State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
 Phase = Literal["starting", "compiling", "evaluating", "training"]
@@ -33,6 +66,8 @@ class RunCreate(StrictBody):
         "integers at most: " + ", ".join(f"{k} {v:,}" for k, v in INT_MAXIMA.items()),
     )
     name: str | None = Field(default=None, max_length=200)
+    gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
+    processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
 
 
 class RunResume(StrictBody):
@@ -47,6 +82,10 @@ class RunClone(StrictBody):
     tokenizer: Tokenizer | None = None
     val_fraction: float | None = Field(default=None, gt=0.0, lt=1.0)
     config: dict[str, Any] = Field(default_factory=dict, description="Overrides of the config")
+    gpus: GpuCount | list[GpuIndex] | None = Field(
+        default=None, description=GPUS_DOC + "; the source's when neither this nor processes"
+    )
+    processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
 
 
 class RunOut(BaseModel):
@@ -77,6 +116,9 @@ class RunOut(BaseModel):
         description="While running: starting (loading torch and the data), compiling, "
         "evaluating (iteration 0) or training; null otherwise"
     )
+    devices: Devices | None = Field(description="GPUs / processes asked for; null: one process")
+    queue: str = Field(description="The train queue that holds it: train, or train.cuda.<N>")
+    placement: Placement | None = Field(description="Host and devices it runs (or ran) on")
     attempts: int
     queue_position: int | None = Field(description="1 = next to start; only while queued")
     created_at: datetime
@@ -115,6 +157,8 @@ class RunPlanOut(BaseModel):
     preset: str | None
     config: dict[str, Any] = Field(description="The full TrainConfig, as the run would keep it")
     state: Literal["preparing", "queued"] = Field(description="The state it would start in")
+    devices: Devices | None
+    queue: str
     data: DataFacts = Field(description="What the checks knew of the data")
     tokens_per_iter: int
     epochs: float | None = Field(description="max_iters × tokens_per_iter / train_tokens")
@@ -132,6 +176,8 @@ def present_plan(plan: RunPlan) -> RunPlanOut:
         preset=plan.preset,
         config=stored_config(plan.cfg),
         state="queued" if plan.prepared else "preparing",
+        devices=plan.devices,
+        queue=queue_for(plan.devices),
         data=DataFacts(
             train_tokens=train_tokens,
             val_tokens=plan.meta.get("val_tokens"),

@@ -12,13 +12,22 @@ class Health(BaseModel):
     workers: int = Field(description="Workers that reported in the last minute")
 
 
+class OccupyingRun(BaseModel):
+    id: int
+    name: str
+    devices: list[str] = Field(description="cuda:<host index> ..., or cpu")
+    processes: int
+
+
 class WorkerOut(BaseModel):
     name: str
     queues: list[str]
     pid: int | None
     devices: list[dict[str, Any]] = Field(
-        description="{kind: cpu|cuda|mps, name, memory_total, memory_free}"
+        description="{kind: cpu|cuda|mps, name, memory_total, memory_free, index (cuda), "
+        "runs: the ids of the running runs that occupy it}"
     )
+    runs: list[OccupyingRun] = Field(description="Running runs this worker holds")
     started_at: float | None
     seen_at: float | None
 

@@ -73,7 +73,18 @@ def new_run_page(
         tokenizer=source["tokenizer"] if source else "char",
         val_fraction=source["val_fraction"] if source else 0.1,
         page_data=page_data,
+        **_devices_fields(source),
     )
+
+
+def _devices_fields(source: dict | None) -> dict[str, str]:
+    """The GPUs / processes inputs, filled from the run a clone starts from."""
+    devices = (source or {}).get("devices") or {}
+    gpus = devices.get("indices") or devices.get("count") or ""
+    return {
+        "devices_gpus": ",".join(map(str, gpus)) if isinstance(gpus, list) else str(gpus or ""),
+        "devices_processes": str(devices["processes"]) if devices.get("processes", 1) > 1 else "",
+    }
 
 
 @router.get("/runs/{run_id:int}")

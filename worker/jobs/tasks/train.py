@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import Reject
+
 from app.store import runs
+from app.store.deployment import database_id
+from app.store.placement import processes_of
 from app.store.queues import TRAIN
-from app.store.run_queries import load_claimed_run
+from app.store.run_queries import load_claimed_run, waiting_devices
 from app.store.settings import get_settings
+from worker.engine.launch import torchrun_command
 from worker.jobs.celery_app import celery_app
 from worker.jobs.identity import worker_id
 from worker.jobs.oom import WHAT_TO_LOWER, oom_kills
+from worker.jobs.placement import Placement, host_gpus, reserve
 
 log = logging.getLogger(__name__)
 STDERR_TAIL = 4000
+# A run this worker cannot place now (its GPUs are busy) goes back to its queue after this
+# pause, for this worker or another with GPUs free to take; the row stays queued meanwhile.
+BUSY_RETRY_S = 2.0
+# While the training process starts (an interpreter, and for several processes torchrun's
+# agent and its ranks, each importing torch: seconds, or more on a busy host) this process
+# renews the run's lease, so the reaper does not take a run whose process is still starting.
+# Past this, only the training process's own heartbeats count (a hung one is reaped).
+STARTUP_GRACE_S = 120.0
 
 
 def _die_with_parent() -> None:
@@ -41,34 +57,76 @@ def _tail(path: Path) -> str:
         return ""
 
 
+def _place(run_id: int, owner: str) -> Placement | None:
+    """The devices for a queued run on this host, locked for it; None: not queued (any more)."""
+    waiting, devices = waiting_devices(run_id)
+    if not waiting:
+        return None
+    placement = reserve(
+        run_id=run_id,
+        devices=devices,
+        worker=f"{owner.rsplit(':', 1)[0]}:{os.getppid()}",  # the registry's name of this worker
+        deployment=database_id() or "studio",
+        gpus_here=host_gpus(),
+        runs_per_gpu=get_settings().runs_per_gpu,
+    )
+    if placement is None:
+        log.info("run %s waits for free GPUs (%s); back on its queue", run_id, devices)
+        time.sleep(BUSY_RETRY_S)
+        raise Reject(f"run {run_id}: no free GPUs here for {devices}", requeue=True)
+    return placement
+
+
 @celery_app.task(name=TRAIN.name, acks_late=True)
 def train_run(run_id: int) -> str:
     owner = worker_id()
-    claimed = runs.claim_run(run_id, owner)
+    placement = _place(run_id, owner)
+    if placement is None:
+        log.info("run %s is not queued (duplicate message or cancelled); nothing to do", run_id)
+        return "skipped"
+    try:
+        return _train(run_id, owner, placement)
+    finally:
+        placement.close()  # the GPUs are free for the next run
+
+
+def _train(run_id: int, owner: str, placement: Placement) -> str:
+    claimed = runs.claim_run(run_id, owner, placement=placement.record())
     if claimed is None:
         log.info("run %s is not queued (duplicate message or cancelled); nothing to do", run_id)
         return "skipped"
     claimed.send()
     run = load_claimed_run(run_id, owner)
     config = run.config if run is not None else {}
+    processes = processes_of(run.devices if run is not None else None)
     settings = get_settings()
     run_dir = settings.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = run_dir / "process.log"
     kills_before = oom_kills()
+    args = [str(run_id), owner]
+    module = "worker.jobs.training_process"
+    # Several processes: torchrun's agent starts the ranks and ends them all when one dies
+    # (worker.engine.launch says why the command and not the library).
+    command = (
+        torchrun_command(processes, module, args)
+        if processes > 1
+        else [sys.executable, "-m", module, *args]
+    )
     with stderr_path.open("ab") as stderr:
         child = subprocess.Popen(
-            [sys.executable, "-m", "worker.jobs.training_process", str(run_id), owner],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=stderr,
             stderr=stderr,
+            env={**os.environ, **placement.env},
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         # Shutdown (SIGTERM to this process group): the training process checkpoints and
         # re-queues its run; this process waits for it instead of dying first.
         previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
         try:
-            code = child.wait()
+            code = _wait_renewing(child, run_id, owner, settings.heartbeat_interval_s)
         finally:
             signal.signal(signal.SIGTERM, previous)
     if code == 0:
@@ -90,6 +148,22 @@ def train_run(run_id: int) -> str:
         max_attempts=settings.max_attempts,
     ).send()
     return "crashed"
+
+
+def _wait_renewing(child: subprocess.Popen, run_id: int, owner: str, interval: float) -> int:
+    """The child's exit code; meanwhile, for STARTUP_GRACE_S, the lease is renewed."""
+    started = time.monotonic()
+    while time.monotonic() - started < STARTUP_GRACE_S:
+        try:
+            return child.wait(timeout=interval)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            if not runs.record(run_id, owner).held:
+                break  # ended, or no longer ours: nothing to renew
+        except Exception as exc:  # the database blinked; the next turn tries again
+            log.warning("run %s: renewing the lease failed: %s", run_id, exc)
+    return child.wait()
 
 
 def _oom_advice(config: dict[str, Any]) -> str:
