@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from worker.engine.batches import BatchSampler
+from worker.engine.bits_per_char import val_bits_per_character
 from worker.engine.checkpoint import BEST, LATEST, save_checkpoint
 from worker.engine.config import TrainConfig
 from worker.engine.device import (
@@ -70,6 +71,7 @@ class _Loop:
     ) -> None:
         self.cfg, self.callbacks, self.runtime, self.state = cfg, callbacks, runtime, state
         self.tokenizer_meta = meta["tokenizer"]
+        self.meta = meta  # its tokens per character turn a val loss into bits per character
         self.out_dir = Path(cfg.out_dir)
         self.model: Any = torch.compile(state.model) if runtime.compile else state.model
         self.attention_kernel = attention_kernel(runtime, cfg.block_size)
@@ -268,7 +270,12 @@ class _Loop:
         state.last_eval_iter = it
         self.last_val_loss = losses["val"]
         self.callbacks.on_step(
-            replace(step, val_loss=losses["val"], eval_train_loss=losses["train"])
+            replace(
+                step,
+                val_loss=losses["val"],
+                eval_train_loss=losses["train"],
+                val_bpc=val_bits_per_character(losses["val"], self.meta),
+            )
         )
         self.callbacks.on_message(
             f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
