@@ -4,6 +4,7 @@ clones name it, and bad combinations are 422s naming vocab_size."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from engine_helpers import shakespeare
@@ -89,3 +90,22 @@ def test_runs_and_clones_name_their_bpe(client) -> None:
     assert_error(bad, 422, None, "vocab_size")
     bad = client.post("/api/v1/runs", json={**body, "tokenizer": "gpt2"})
     assert_error(bad, 422, None, "vocab_size")
+
+
+def test_pages_offer_bpe_and_compare_in_bits_per_character(client) -> None:
+    dataset = upload(client, shakespeare(5_000), "bpe-pages.txt")
+    body = {"dataset_id": dataset["id"], "tokenizer": "bpe", "vocab_size": 640, "config": TINY}
+    bpe = client.post("/api/v1/runs", json=body).json()
+    char = client.post("/api/v1/runs", json={**body, "tokenizer": "char", "vocab_size": None})
+    char_too = client.post(f"/api/v1/runs/{char.json()['id']}/clone", json={})
+    client.cookies.set(COOKIE_NAME, session_value(TOKEN))
+
+    form = client.get(f"/runs/new?from={bpe['id']}").text
+    assert '<option value="bpe" selected>' in form
+    assert re.search(r'name="vocab_size"[^>]*value="640"', form)
+    assert "data-vocab-size-field hidden" not in form  # shown for a bpe run's clone
+
+    mixed = client.get(f"/compare?run={bpe['id']}&run={char.json()['id']}").text
+    assert '<option value="bpc" selected>' in mixed  # tokenizers differ: bits per character
+    same = client.get(f"/compare?run={char.json()['id']}&run={char_too.json()['id']}").text
+    assert '<option value="loss" selected>' in same

@@ -26,8 +26,13 @@ function align(lists) {
   return { xs, column };
 }
 
+// Val loss in nats per token, or in bits per character (the page picks it when the runs'
+// tokenizers differ). Train loss has no per-character figure: bits per character show val only.
+const unitSelect = $("[data-compare-unit]");
+const inBits = () => unitSelect.value === "bpc";
+
 function build() {
-  const show = seriesSelect.value;
+  const show = inBits() ? "val" : seriesSelect.value;
   const { xs, column } = align(histories.map((h) => h.points));
   const series = [{ label: "iteration", value: iterValue }];
   const data = [xs];
@@ -36,7 +41,7 @@ function build() {
     const name = runs[i].name;
     if (show !== "train") {
       series.push({ label: `${name} · val`, scale: "loss", stroke: colour, width: 2, spanGaps: true, value: lossValue, points: { show: true, size: 5, fill: colour, stroke: colour } });
-      data.push(column(history.points, "val_loss"));
+      data.push(column(history.points, inBits() ? "val_bpc" : "val_loss"));
     }
     if (show !== "val") {
       series.push({ label: `${name} · train`, scale: "loss", stroke: colour, width: 1, dash: show === "both" ? [4, 3] : undefined, spanGaps: true, value: lossValue, points: { show: false } });
@@ -51,7 +56,7 @@ const host = new ChartHost(
   $("[data-chart]"),
   () => ({
     series: current.series,
-    axes: [axis({ label: "iteration" }), axis({ scale: "loss", label: "loss", size: 56 })],
+    axes: [axis({ label: "iteration" }), axis({ scale: "loss", label: inBits() ? "val bits / char" : "loss", size: 56 })],
     scales: { x: { time: false }, loss: lossScale(logScale.checked) },
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
@@ -73,6 +78,7 @@ async function load() {
 
 if (runs.length) {
   seriesSelect.addEventListener("change", redraw);
+  unitSelect.addEventListener("change", redraw);
   logScale.addEventListener("change", redraw);
   smoothing.addEventListener("input", () => {
     setText($("[data-smoothing-value]"), Number(smoothing.value).toFixed(2));
