@@ -5,8 +5,9 @@
 Inputs: the lines of tinyshakespeare.txt shuffled (fixed seed) and repeated up to each size
 (MB), in a temporary directory. Repeated text has few distinct words (~25k), so the trainer's
 merge phase is cheaper than on a varied corpus of the same size: the figures are its
-counting throughput more than its merging cost. Columns: training seconds and MB/s
-(train_bpe over the text streamed in 8 MB chunks, as prepare does); then, on the first size
+counting throughput more than its merging cost. Columns: training wall seconds and MB/s
+(train_bpe over the text streamed in 8 MB chunks, as prepare does), and the CPU seconds of
+all its threads with MB per CPU second (steadier on a shared host); then, on the first size
 only, encoding MB/s of the trained BPE (encode_bulk, all cores) beside tiktoken's GPT-2
 (the same chunks, the same cores), in alternating rounds.
 """
@@ -58,16 +59,20 @@ def main() -> None:
         f"{os.cpu_count()} CPUs ({encoding_threads()} usable); "
         f"load average {os.getloadavg()[0]:.2f} at start; vocab {args.vocab}"
     )
-    print(f"{'corpus MB':>10} {'train s':>8} {'train MB/s':>11} {'vocab':>6}")
+    print(f"{'corpus MB':>10} {'train s':>8} {'MB/s':>6} {'CPU s':>6} {'MB/CPU s':>8} {'vocab':>6}")
     with tempfile.TemporaryDirectory() as tmp:
         first = None
         for size_mb in (int(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"corpus-{size_mb}.txt"
             shuffled_corpus(args.source, path, size_mb * MB)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             bpe = train_bpe(chunks(path), args.vocab)
-            seconds = time.perf_counter() - start
-            print(f"{size_mb:>10} {seconds:>8.1f} {size_mb / seconds:>11.2f} {bpe.vocab_size:>6}")
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            print(
+                f"{size_mb:>10} {seconds:>8.1f} {size_mb / seconds:>6.2f} {cpu:>6.1f} "
+                f"{size_mb / cpu:>8.2f} {bpe.vocab_size:>6}",
+                flush=True,
+            )
             if first is None:
                 first = (path, bpe, size_mb)
         assert first is not None
