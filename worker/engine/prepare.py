@@ -21,8 +21,9 @@ import numpy as np
 
 from worker.engine.bpe_tokenizer import read_tokenizer_file, train_bpe, write_tokenizer_file
 from worker.engine.errors import ConfigError, DataError
+from worker.engine.prepare_passes import ProgressReport, SplitFinder
 from worker.engine.staging import check_target, staged_directory
-from worker.engine.textscan import CHUNK_BYTES, TextChunk, file_size, iter_text_chunks
+from worker.engine.textscan import CHUNK_BYTES, file_size, iter_text_chunks
 from worker.engine.textstats import Progress, TextStats, TextTally, inspect_text
 from worker.engine.tokenizer_base import Tokenizer
 from worker.engine.tokenizer_names import parse_tokenizer_name, tokenizer_name
@@ -105,7 +106,7 @@ def prepare(
     name = tokenizer_name(tokenizer, vocab_size)
     check_target(out_dir)
     total = file_size(input_path)
-    report = _ProgressReport(
+    report = ProgressReport(
         progress, total, _SCAN_SHARE.get(tokenizer, 0.1), _TRAIN_SHARE.get(tokenizer, 0.0)
     )
     scan = _scan(input_path, total, tokenizer, val_fraction, report, chunk_bytes)
@@ -212,36 +213,6 @@ def _check_options(tokenizer: str, val_fraction: float) -> None:
         )
 
 
-class _ProgressReport:
-    """Maps each pass's bytes onto one 0..total scale."""
-
-    def __init__(
-        self, callback: Progress | None, total: int, scan_share: float, train_share: float
-    ) -> None:
-        self._callback = callback
-        self._total = total
-        self._scan_share = scan_share
-        self._train_share = train_share
-
-    def scanned(self, done: int) -> None:
-        self._emit(self._scan_share * done)
-
-    def trained(self, done: int, of: int) -> None:
-        """`done` bytes of the `of` bytes of the training split fed to the trainer."""
-        self._emit((self._scan_share + self._train_share * done / max(of, 1)) * self._total)
-
-    def encoded(self, done: int) -> None:
-        before = self._scan_share + self._train_share
-        self._emit(before * self._total + (1 - before) * done)
-
-    def done(self) -> None:
-        self._emit(self._total)
-
-    def _emit(self, done: float) -> None:
-        if self._callback is not None:
-            self._callback(min(round(done), self._total), self._total)
-
-
 @dataclass
 class _Scan:
     tally: TextTally
@@ -254,14 +225,14 @@ def _scan(
     total: int,
     tokenizer: str,
     val_fraction: float,
-    report: _ProgressReport,
+    report: ProgressReport,
     chunk_bytes: int,
 ) -> _Scan:
     tally = TextTally(collect_vocab=tokenizer == "char")
-    finder: _SplitFinder | None = None
+    finder: SplitFinder | None = None
     for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes):
         if finder is None:  # the first chunk says where the text starts (after any BOM)
-            finder = _SplitFinder(chunk.start, total, val_fraction)
+            finder = SplitFinder(chunk.start, total, val_fraction)
         tally.add(chunk)
         finder.add(chunk)
         report.scanned(chunk.end)
@@ -272,38 +243,8 @@ def _scan(
     return _Scan(tally=tally, split=split, split_at_line_boundary=at_line)
 
 
-class _SplitFinder:
-    """The validation split starts at the first line start at or after the cut point (the
-    last val_fraction of the text's bytes); if none is left, at the cut point itself."""
-
-    def __init__(self, text_start: int, total: int, val_fraction: float) -> None:
-        self._total = total
-        self._cut = text_start + round((total - text_start) * (1 - val_fraction))
-        self._line_start: int | None = None
-        self._char_start: int | None = None
-
-    def add(self, chunk: TextChunk) -> None:
-        if self._line_start is not None or chunk.end < self._cut:
-            return
-        # a line starts at the cut when the byte before it is a newline
-        search_from = max(self._cut - 1 - chunk.start, 0)
-        newline = chunk.data.find(b"\n", search_from)
-        if newline >= 0 and chunk.start + newline + 1 < self._total:
-            self._line_start = chunk.start + newline + 1
-        if self._char_start is None and chunk.start <= self._cut < chunk.end:
-            index = self._cut - chunk.start
-            while index < len(chunk.data) and 0x80 <= chunk.data[index] < 0xC0:
-                index += 1  # move off a continuation byte to the next character
-            self._char_start = chunk.start + index
-
-    def result(self) -> tuple[int, bool]:
-        if self._line_start is not None:
-            return self._line_start, True
-        return (self._char_start if self._char_start is not None else self._total), False
-
-
 def _train_texts(
-    path: str | os.PathLike[str], split: int, report: _ProgressReport, chunk_bytes: int
+    path: str | os.PathLike[str], split: int, report: ProgressReport, chunk_bytes: int
 ) -> Iterator[str]:
     """The training split's text, chunk by chunk (what a BPE is trained on)."""
     for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes, cut_at=[split]):
@@ -320,7 +261,7 @@ def _encode(
     encoder: Tokenizer,
     dtype: str,
     split: int,
-    report: _ProgressReport,
+    report: ProgressReport,
     chunk_bytes: int,
 ) -> tuple[dict[str, int], dict[str, int], str]:
     """Token counts and character counts per split, and the file's sha256."""
