@@ -77,7 +77,7 @@ def test_dry_run_checks_everything_and_stores_nothing(client, dataset):
     assert plan["epochs"] == pytest.approx(64 * 20 / plan["data"]["train_tokens"])
     assert stored(client, dataset) == before
     # Errors the engine does not make come out the same way too.
-    for body, status in (({"preset": "gpt5"}, 422), ({"tokenizer": "bpe"}, 422)):
+    for body, status in (({"preset": "gpt5"}, 422), ({"tokenizer": "sentencepiece"}, 422)):
         dry, real = create(client, dataset, True, **body), create(client, dataset, **body)
         assert dry.status_code == real.status_code == status
         assert dry.json() == real.json()
@@ -107,7 +107,7 @@ def test_unknown_preset_and_missing_dataset(client, dataset):
     assert_error(create(client, dataset, preset="gpt5"), 422, field="preset")
     missing = {"dataset_id": 424242, "tokenizer": "char", "config": TINY}
     assert_error(client.post("/api/v1/runs", json=missing), 404, field="dataset_id")
-    assert_error(create(client, dataset, tokenizer="bpe"), 422, "invalid", "tokenizer")
+    assert_error(create(client, dataset, tokenizer="sentencepiece"), 422, "invalid", "tokenizer")
 
 
 def test_list_filters_and_pages_newest_first(client, dataset):

@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = commands.add_parser("prepare", help="turn a text file into train.bin/val.bin/meta.json")
     prep.add_argument("input", type=Path, help="a UTF-8 text file")
-    prep.add_argument("--tokenizer", choices=("char", "gpt2"), default="char")
+    prep.add_argument("--tokenizer", choices=("char", "gpt2", "bpe"), default="char")
+    prep.add_argument(
+        "--vocab_size",
+        type=int,
+        help="bpe only: the trained tokenizer's size, 256..32768 (default 2048)",
+    )
     prep.add_argument("--out", type=Path, required=True, help="folder for the token files")
     prep.add_argument("--val_fraction", type=float, default=0.1)
     prep.set_defaults(handler=_prepare)
@@ -108,6 +113,7 @@ def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
         args.input,
         args.out,
         tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
         val_fraction=args.val_fraction,
         progress=bar.update,
     )

@@ -21,6 +21,7 @@ METRIC_FIELDS = (
     "train_loss",
     "val_loss",
     "eval_train_loss",
+    "val_bpc",
     "lr",
     "tokens_per_sec",
     "mfu",

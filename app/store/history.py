@@ -48,6 +48,7 @@ def metric_row(step: StepEvent, logged_at: datetime) -> dict[str, Any]:
         "train_loss": step.loss,
         "val_loss": step.val_loss,
         "eval_train_loss": step.eval_train_loss,
+        "val_bpc": step.val_bpc,
         "lr": step.lr,
         "tokens_per_sec": step.tokens_per_sec,
         "mfu": step.mfu,

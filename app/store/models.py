@@ -180,6 +180,7 @@ class Metric(Base):
     train_loss: Mapped[float | None] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)
     eval_train_loss: Mapped[float | None] = mapped_column(Float)
+    val_bpc: Mapped[float | None] = mapped_column(Float)  # val_loss in bits per character
     lr: Mapped[float | None] = mapped_column(Float)
     tokens_per_sec: Mapped[float | None] = mapped_column(Float)
     mfu: Mapped[float | None] = mapped_column(Float)

@@ -1,5 +1,6 @@
-"""A preparation (a dataset tokenized with one tokenizer and split, datasets/<id>/<tok>-val<f>/)
-and its state machine; every change of its state or lease is a function here.
+"""A preparation (a dataset tokenized with one tokenizer and split, datasets/<id>/<tok>-val<f>/,
+where the tokenizer is a name: char, gpt2 or bpe-<vocab_size>) and its state machine; every
+change of its state or lease is a function here.
 
     queued ──▶ running ──▶ ready      (the runs waiting for it: preparing → queued)
       ▲           │
@@ -24,6 +25,7 @@ from app.store.models import Dataset, Preparation, utcnow
 from app.store.queues import PREPARE
 from app.store.runs import fail_waiting_runs, promote_waiting_runs
 from app.store.states import FailureReason, PrepState
+from worker.engine.tokenizer_names import parse_tokenizer_name
 
 
 def find_preparation(
@@ -39,19 +41,24 @@ def find_preparation(
 
 def prepared_meta(dataset: Dataset, prep: Preparation) -> dict[str, Any]:
     """What preflight needs about the data: exact when prepared, else estimated from stats."""
+    kind, bpe_vocab = parse_tokenizer_name(prep.tokenizer)
     if prep.state == PrepState.READY and prep.train_tokens is not None:
         return {
             "train_tokens": prep.train_tokens,
             "val_tokens": prep.val_tokens,
             "vocab_size": prep.vocab_size,
-            "tokenizer": {"kind": prep.tokenizer},
+            "tokenizer": {"kind": kind},
         }
-    if prep.tokenizer == "char":
+    if kind == "char":
         total = dataset.characters
     else:
+        # a trained BPE's count is not known before it is trained; GPT-2's is near enough
         total = dataset.gpt2_tokens if dataset.gpt2_tokens is not None else dataset.bytes // 4
     val = int(total * prep.val_fraction)
-    return {"train_tokens": total - val, "val_tokens": val, "tokenizer": {"kind": prep.tokenizer}}
+    estimate = {"train_tokens": total - val, "val_tokens": val, "tokenizer": {"kind": kind}}
+    if bpe_vocab is not None:
+        estimate["vocab_size"] = bpe_vocab  # at most; a short text may learn fewer merges
+    return estimate
 
 
 @dataclass(frozen=True)

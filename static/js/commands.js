@@ -32,7 +32,7 @@ export function cliCommand({ inputPath, datasetName, tokenizer, valFraction, pre
   const prepare = [
     "nanogpt-studio prepare",
     shellQuote(inputPath),
-    `--tokenizer ${tokenizer}`,
+    tokenizer.startsWith("bpe-") ? `--tokenizer bpe --vocab_size ${tokenizer.slice(4)}` : `--tokenizer ${tokenizer}`,
     `--val_fraction ${valFraction}`,
     `--out ${shellQuote(data)}`,
   ].join(" ");

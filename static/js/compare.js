@@ -35,8 +35,10 @@ export function align(lists) {
   return { xs, column };
 }
 
-/** uPlot series and data for the runs' stores: `show` is val, train or both. */
-export function buildSeries(runs, stores, show, weight) {
+/** uPlot series and data for the runs' stores: `show` is val, train or both; `inBits` draws
+ * val loss in bits per character (train loss has no per-character figure: val only). */
+export function buildSeries(runs, stores, show, weight, inBits = false) {
+  if (inBits) show = "val";
   const { xs, column } = align(stores.map((s) => s.points));
   const series = [{ label: "iteration", value: iterValue }];
   const data = [xs];
@@ -45,7 +47,7 @@ export function buildSeries(runs, stores, show, weight) {
     const points = stores[i].points;
     if (show !== "train") {
       series.push({ label: `${run.name} · val`, scale: "loss", stroke: colour, width: 2, spanGaps: true, value: lossValue, points: { show: true, size: 5, fill: colour, stroke: colour } });
-      data.push(smooth(column(points, "val_loss"), weight));
+      data.push(smooth(column(points, inBits ? "val_bpc" : "val_loss"), weight));
     }
     if (show !== "val") {
       series.push({ label: `${run.name} · train`, scale: "loss", stroke: colour, width: 1, dash: show === "both" ? [4, 3] : undefined, spanGaps: true, value: lossValue, points: { show: false } });
@@ -65,6 +67,8 @@ class CompareView {
     this.closed = false;
     this.status = $("[data-chart-status]");
     this.seriesSelect = $("[data-compare-series]");
+    // nats per token, or bits per character (the page picks it when the tokenizers differ)
+    this.unitSelect = $("[data-compare-unit]");
     this.smoothing = $("[data-smoothing]");
     this.logScale = $("[data-log-scale]");
     this.current = { series: [], data: [[]] };
@@ -72,7 +76,7 @@ class CompareView {
       $("[data-chart]"),
       () => ({
         series: this.current.series,
-        axes: [xAxis("iter"), axis({ scale: "loss", label: "loss", size: 56 })],
+        axes: [xAxis("iter"), axis({ scale: "loss", label: this.inBits() ? "val bits / char" : "loss", size: 56 })],
         scales: { x: { time: false }, loss: lossScale(this.logScale.checked) },
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
@@ -80,6 +84,7 @@ class CompareView {
       () => this.current.data
     );
     this.seriesSelect.addEventListener("change", () => this.redraw());
+    this.unitSelect?.addEventListener("change", () => this.redraw());
     this.logScale.addEventListener("change", () => this.redraw());
     this.smoothing.addEventListener("input", () => {
       setText($("[data-smoothing-value]"), Number(this.smoothing.value).toFixed(2));
@@ -87,8 +92,12 @@ class CompareView {
     });
   }
 
+  inBits() {
+    return this.unitSelect?.value === "bpc";
+  }
+
   build() {
-    return buildSeries(this.runs, this.stores, this.seriesSelect.value, Number(this.smoothing.value));
+    return buildSeries(this.runs, this.stores, this.seriesSelect.value, Number(this.smoothing.value), this.inBits());
   }
 
   redraw() {

@@ -38,8 +38,30 @@ function preparationRow(prep) {
       compact(prep.train_tokens),
       el("span", { className: "sub", text: `${compact(prep.val_tokens)} val` })
     ),
-    el("td", { className: "num", text: number(prep.vocab_size) })
+    el("td", { className: "num", text: number(prep.vocab_size) }),
+    el("td", { className: "num", text: tokensPerCharacter(prep) })
   );
+}
+
+// What one token is worth in text: 1 for characters, less for a BPE (the val split's exact
+// figure turns a run's loss into bits per character; this is both splits').
+function tokensPerCharacter(prep) {
+  if (prep.train_tokens == null || !dataset.characters) return "—";
+  return ((prep.train_tokens + prep.val_tokens) / dataset.characters).toFixed(3);
+}
+
+// The vocabulary size is asked for only when a BPE is to be trained.
+const vocabField = $("[data-vocab-size-field]");
+function showVocabField() {
+  vocabField.hidden = form.elements.tokenizer.value !== "bpe";
+}
+form.addEventListener("change", showVocabField);
+showVocabField();
+
+function prepareBody() {
+  const body = { tokenizer: form.elements.tokenizer.value, val_fraction: Number(form.elements.val_fraction.value) };
+  if (body.tokenizer === "bpe") body.vocab_size = Number(form.elements.vocab_size.value);
+  return body;
 }
 
 function render(data) {
@@ -76,7 +98,7 @@ form.addEventListener("submit", async (event) => {
   try {
     await api(`/datasets/${dataset.id}/prepare`, {
       method: "POST",
-      body: { tokenizer: form.elements.tokenizer.value, val_fraction: Number(form.elements.val_fraction.value) },
+      body: prepareBody(),
     });
     watch();
   } catch (error) {

@@ -63,10 +63,13 @@ export function dataFacts(dataset, tokenizer, valFraction) {
     (p) => p.tokenizer === tokenizer && Math.abs(p.val_fraction - valFraction) < 1e-9 && p.state === "ready"
   );
   if (prep) return { vocab: prep.vocab_size, trainTokens: prep.train_tokens, valTokens: prep.val_tokens, exact: true };
+  // a BPE trained on the text ("bpe-2048") is not counted before it is trained: GPT-2's
+  // count stands in for its length, its vocabulary is at most the size asked for
+  const bpeVocab = tokenizer.startsWith("bpe-") ? Number(tokenizer.slice(4)) : null;
   const total = tokenizer === "char" ? dataset.characters : dataset.gpt2_tokens ?? Math.floor(dataset.bytes / 4);
   const val = total == null ? null : Math.floor(total * valFraction);
   return {
-    vocab: tokenizer === "char" ? dataset.vocab_size : 50257,
+    vocab: tokenizer === "char" ? dataset.vocab_size : bpeVocab ?? 50257,
     trainTokens: total == null ? null : total - val,
     valTokens: val,
     exact: false,

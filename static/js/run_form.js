@@ -72,28 +72,40 @@ function readDevices() {
   return out;
 }
 
+/** The API's tokenizer fields: a kind, and the vocabulary size of a BPE trained on the text. */
+function tokenizerFields() {
+  const tokenizer = form.elements.tokenizer.value;
+  return tokenizer === "bpe" ? { tokenizer, vocab_size: Number(form.elements.vocab_size.value) } : { tokenizer };
+}
+
+/** The tokenizer's name as runs and preparations show it: char, gpt2, bpe-2048. */
+function tokenizerName() {
+  const { tokenizer, vocab_size } = tokenizerFields();
+  return tokenizer === "bpe" ? `bpe-${vocab_size}` : tokenizer;
+}
+
 /** [path, body] of the request that starts this run. */
 function request() {
   const config = changes(readConfig(), baseConfig());
   const name = form.elements.name.value.trim() || undefined;
   const data = {
     dataset_id: Number(form.elements.dataset_id.value),
-    tokenizer: form.elements.tokenizer.value,
     val_fraction: valFraction(),
   };
   const devices = readDevices();
   if (source) {
     const body = { name, config, ...devices };
     for (const [key, value] of Object.entries(data)) if (source[key] !== value) body[key] = value;
+    if (source.tokenizer !== tokenizerName()) Object.assign(body, tokenizerFields());
     return [`/runs/${source.id}/clone`, body];
   }
-  return ["/runs", { ...data, preset: presetSelect.value || null, config, name, ...devices }];
+  return ["/runs", { ...data, ...tokenizerFields(), preset: presetSelect.value || null, config, name, ...devices }];
 }
 
 function showDerived() {
   const cfg = modelShape(readConfig());
   const d = dataset();
-  const facts = dataFacts(d, form.elements.tokenizer.value, valFraction());
+  const facts = dataFacts(d, tokenizerName(), valFraction());
   if (PRETRAINED[cfg.init_from]) facts.vocab = GPT2_VOCAB;
   const ok = (...names) => names.every((n) => Number.isFinite(cfg[n]) && cfg[n] > 0);
   const approx = facts.exact ? "" : "≈ ";
@@ -125,7 +137,7 @@ function showCommands() {
     cliCommand({
       inputPath: `${page.data_dir}/datasets/${d.id}/input.txt`,
       datasetName: d.name,
-      tokenizer: form.elements.tokenizer.value,
+      tokenizer: tokenizerName(),
       valFraction: valFraction(),
       preset: preset || null,
       overrides: changes(readConfig(), presetConfig(preset)),
@@ -203,6 +215,7 @@ for (const button of $$("[data-copy]")) {
 form.addEventListener("input", () => refresh());
 form.addEventListener("change", (event) => {
   if (event.target === presetSelect) applyPreset();
+  if (event.target === form.elements.tokenizer) $("[data-vocab-size-field]").hidden = event.target.value !== "bpe";
 });
 form.addEventListener("submit", submit);
 

@@ -107,6 +107,8 @@ async function start() {
   for (const point of history.points) store.add(point);
   total = history.total;
   downsampled = history.downsampled;
+  const lastEvaluated = history.points.findLast((p) => p.val_bpc != null);
+  if (lastEvaluated) showPoint(lastEvaluated, run); // its bits per character stay shown
   if (store.latest) showPoint(store.latest, run);
   draw();
   followMetrics();

@@ -51,4 +51,5 @@ export function showPoint(point, run) {
   if (point.tokens_per_sec != null) setText(fig("tokens_per_sec"), number(Math.round(point.tokens_per_sec)));
   if (point.mfu != null) setText(fig("mfu"), `${(point.mfu * 100).toFixed(1)}%`);
   if (point.memory_bytes != null) setText(fig("memory"), bytes(point.memory_bytes));
+  if (point.val_bpc != null) setText(fig("val_bpc"), point.val_bpc.toFixed(3));
 }

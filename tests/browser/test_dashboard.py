@@ -1,7 +1,8 @@
 """The dashboard in a real browser (headless Chromium) against `nanogpt-studio serve`:
-sign in, upload, prepare, start a tiny run from the form, watch the chart grow, reload
-mid-run, cancel, resume, sample with streaming and stop, clone, compare, error pages, the
-connection notice, a phone and a dark screen. Screenshots go to test-artifacts/screenshots/.
+sign in, upload, prepare (characters, and a BPE trained on the text), start a tiny run from
+the form, watch the chart grow, reload mid-run, cancel, resume, sample with streaming and
+stop, clone, compare, error pages, the connection notice, a phone and a dark screen.
+Screenshots go to test-artifacts/screenshots/.
 
 The tests run in file order and hand ids on through `studio.shared`; the machine may be
 busy, so every wait is on something the page shows, never on a fixed time."""
@@ -124,6 +125,27 @@ def test_prepare_shows_progress_and_the_result(page, studio: Studio):
     expect(row.locator(".state")).to_have_text("ready", timeout=LONG)
     expect(row).to_contain_text("65")  # vocabulary
     screenshot(page, "04-dataset")
+
+
+def test_prepare_with_a_bpe_trained_on_the_text(page, studio: Studio):
+    dataset = studio.shared.get("dataset") or pytest.skip("no dataset uploaded")
+    page.goto(f"{studio.base}/datasets/{dataset}")
+    vocab = page.locator('[name="vocab_size"]')
+    expect(vocab).to_be_hidden()  # asked for only when a BPE is to be trained
+    page.get_by_label("BPE trained on this text").check()
+    expect(vocab).to_be_visible()
+    assert_labelled(page)
+    vocab.fill("100")
+    page.get_by_role("button", name="Prepare").click()
+    expect(page.locator('[data-error-for="vocab_size"]')).to_contain_text("256")
+    vocab.fill("300")
+    page.get_by_role("button", name="Prepare").click()
+    row = page.locator("[data-preparations] tbody tr", has_text="bpe-300")
+    expect(row.locator(".state")).to_have_text("ready", timeout=LONG)
+    expect(row.locator("td").nth(3)).to_have_text("300")  # vocabulary
+    expect(row.locator("td").nth(4)).to_have_text(re.compile(r"^0\.\d{3}$"))  # tokens per char
+    char = page.locator("[data-preparations] tbody tr", has_text="char")
+    expect(char.locator("td").nth(4)).to_have_text("1.000")
 
 
 def test_new_run_form_derives_validates_and_starts(page, studio: Studio):

@@ -40,8 +40,11 @@ class StepEvent:
     memory_bytes: int | None = None
     dt_ms: float | None = None
     # The evaluation, when this iteration was evaluated.
-    val_loss: float | None = None
+    val_loss: float | None = None  # nats per token
     eval_train_loss: float | None = None
+    # val_loss in bits per character of the text (comparable across tokenizers); None for
+    # data prepared before the splits' characters were counted
+    val_bpc: float | None = None
 
     @property
     def logged(self) -> bool:

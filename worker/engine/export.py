@@ -136,6 +136,14 @@ def read_safetensors(
 
 
 def write_nanogpt(checkpoint: dict[str, Any], folder: Path, final_dir: Path) -> list[str]:
+    kind = (checkpoint.get("tokenizer") or {}).get("kind")
+    if kind == "bpe":
+        raise ConfigError(
+            "nanoGPT's sample.py knows only char (meta.pkl) and GPT-2 tokens, not a BPE trained "
+            "on your text; export this model with --format hf (tokenizer.json included) or "
+            "safetensors",
+            field="format",
+        )
     out = {key: checkpoint[key] for key in NANOGPT_KEYS if key in checkpoint}
     out["model"] = clean_state_dict(checkpoint["model"])
     out["best_val_loss"] = float(checkpoint["best_val_loss"])

@@ -4,7 +4,9 @@ config.json + model.safetensors always. A GPT-2-tokenizer model also gets the to
 files (vocab.json, merges.txt, ...), rebuilt offline from the shipped ranks, and its
 embedding cut to GPT-2's 50257 real ids (a model padded to 50304 never uses the rest). A
 char-level model has no Hugging Face tokenizer: its vocabulary goes to
-studio_tokenizer.json, with a README saying how to encode and decode.
+studio_tokenizer.json, with a README saying how to encode and decode. A model with a BPE
+trained by prepare gets that tokenizer's own tokenizer.json (Hugging Face's format: it is
+what the studio encodes with), which AutoTokenizer loads as a PreTrainedTokenizerFast.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from worker.engine.bpe_tokenizer import TOKENIZER_FILE
 from worker.engine.checkpoint import clean_state_dict
 from worker.engine.errors import DataError
 from worker.engine.gpt2_tokenizer import END_OF_TEXT_ID, VOCAB_SIZE
@@ -64,7 +67,9 @@ def write_hf(checkpoint: dict[str, Any], folder: Path) -> list[str]:
     config = hf_config(model_args, vocab_size=vocab_size, eos_id=eos_id)
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     names = ["config.json", "model.safetensors"]
-    if kind == "gpt2":
+    if kind == "bpe":
+        names += _write_bpe_files(folder, tokenizer, model_max_length=int(model_args["block_size"]))
+    elif kind == "gpt2":
         names += write_tokenizer_files(folder, model_max_length=int(model_args["block_size"]))
     elif kind == "char":
         text = json.dumps(tokenizer, ensure_ascii=False, indent=1)
@@ -73,3 +78,14 @@ def write_hf(checkpoint: dict[str, Any], folder: Path) -> list[str]:
         (folder / "README.md").write_text(readme, encoding="utf-8")
         names += [STUDIO_TOKENIZER, "README.md"]
     return names
+
+
+def _write_bpe_files(
+    folder: Path, tokenizer: dict[str, Any], *, model_max_length: int
+) -> list[str]:
+    """tokenizer.json as trained, and a tokenizer_config.json naming the fast tokenizer class
+    (no special tokens: every id is text)."""
+    (folder / TOKENIZER_FILE).write_text(tokenizer["tokenizer_json"], encoding="utf-8")
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model_max_length}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return [TOKENIZER_FILE, "tokenizer_config.json"]

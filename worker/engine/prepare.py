@@ -1,8 +1,10 @@
 """A text file to token files: out_dir/train.bin, val.bin (nanoGPT's layout) and meta.json.
 
-Two streaming passes, so memory stays flat whatever the file's size:
+Streaming passes, so memory stays flat whatever the file's size:
 1. scan: validate, count characters and lines, collect the char vocabulary, find the split;
-2. encode: chunk by chunk into temporary files that become out_dir only when all is done.
+2. (bpe only) train: the training split, streamed into the BPE trainer;
+3. encode: chunk by chunk into temporary files that become out_dir only when all is done.
+A trained BPE is written beside them as tokenizer.json.
 """
 
 from __future__ import annotations
@@ -10,17 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from worker.engine.bpe_tokenizer import read_tokenizer_file, train_bpe, write_tokenizer_file
 from worker.engine.errors import ConfigError, DataError
+from worker.engine.prepare_passes import ProgressReport, SplitFinder
 from worker.engine.staging import check_target, staged_directory
-from worker.engine.textscan import CHUNK_BYTES, TextChunk, file_size, iter_text_chunks
+from worker.engine.textscan import CHUNK_BYTES, file_size, iter_text_chunks
 from worker.engine.textstats import Progress, TextStats, TextTally, inspect_text
 from worker.engine.tokenizer_base import Tokenizer
+from worker.engine.tokenizer_names import parse_tokenizer_name, tokenizer_name
 from worker.engine.tokenizers import KINDS, CharTokenizer, get_tokenizer
 
 __all__ = [
@@ -40,9 +46,11 @@ Split = Literal["train", "val"]
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
 # A training example is one input token and the token that follows it.
 MIN_SPLIT_TOKENS = 2
-# Share of the time spent in the scan pass (measured), for a progress bar that moves evenly:
-# BPE encoding is slow next to scanning; char-level encoding and writing take 4× the scan.
-_SCAN_SHARE = {"char": 0.2, "gpt2": 0.04}
+# Share of the time spent in the scan and (bpe) training passes (measured), for a progress
+# bar that moves evenly: BPE encoding is slow next to scanning; char-level encoding and
+# writing take 4× the scan; training a BPE takes about as long as encoding with it.
+_SCAN_SHARE = {"char": 0.2, "gpt2": 0.04, "bpe": 0.03}
+_TRAIN_SHARE = {"bpe": 0.4}
 _META_KEYS = ("format", "tokenizer", "vocab_size", "dtype", "train_tokens", "val_tokens")
 
 
@@ -60,6 +68,11 @@ class PrepareResult:
     characters: int
     lines: int
     bytes: int
+    # characters in each split: with the token counts, the tokens per character that turn a
+    # loss in nats per token into bits per character
+    train_characters: int
+    val_characters: int
+    tokenizer_name: str  # "char", "gpt2" or "bpe-<requested vocab_size>"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "out_dir": str(self.out_dir)}
@@ -70,6 +83,7 @@ def prepare(
     out_dir: str | os.PathLike[str],
     *,
     tokenizer: str = "char",
+    vocab_size: int | None = None,
     val_fraction: float = 0.1,
     progress: Progress | None = None,
     chunk_bytes: int = CHUNK_BYTES,
@@ -78,21 +92,36 @@ def prepare(
     on to the next line start) is the validation split. Raises ConfigError for bad options and
     DataError for unusable text; either way nothing is left behind.
 
+    tokenizer "bpe" trains a byte-level BPE of at most vocab_size tokens (default 2048) on
+    the training split; vocab_size is refused for the other kinds. A tokenizer name
+    ("bpe-4096") is accepted too.
+
     progress(done, total) is called after every chunk and at the end; total is the file's
     size and done an estimate of the bytes' worth of work finished over both passes.
     chunk_bytes bounds the text held at once (memory is a small multiple of it).
     """
+    if "-" in tokenizer and vocab_size is None:
+        tokenizer, vocab_size = parse_tokenizer_name(tokenizer)
     _check_options(tokenizer, val_fraction)
+    name = tokenizer_name(tokenizer, vocab_size)
     check_target(out_dir)
     total = file_size(input_path)
-    report = _ProgressReport(progress, total, _SCAN_SHARE.get(tokenizer, 0.1))
-    scan = _scan(input_path, total, tokenizer, val_fraction, report, chunk_bytes)
-    encoder: Tokenizer = (
-        CharTokenizer(scan.tally.vocab) if tokenizer == "char" else get_tokenizer(tokenizer)
+    report = ProgressReport(
+        progress, total, _SCAN_SHARE.get(tokenizer, 0.1), _TRAIN_SHARE.get(tokenizer, 0.0)
     )
+    scan = _scan(input_path, total, tokenizer, val_fraction, report, chunk_bytes)
+    encoder: Tokenizer
+    if tokenizer == "char":
+        encoder = CharTokenizer(scan.tally.vocab)
+    elif tokenizer == "bpe":
+        size = parse_tokenizer_name(name)[1]
+        assert size is not None
+        encoder = train_bpe(_train_texts(input_path, scan.split, report, chunk_bytes), size)
+    else:
+        encoder = get_tokenizer(tokenizer)
     dtype = "uint32" if encoder.vocab_size > 0xFFFF else "uint16"
     with staged_directory(out_dir, last=[META_FILE]) as staging:
-        counts, sha256 = _encode(
+        counts, characters, sha256 = _encode(
             input_path, staging, encoder, dtype, scan.split, report, chunk_bytes
         )
         _check_lengths(counts)
@@ -109,11 +138,15 @@ def prepare(
             characters=scan.tally.characters,
             lines=scan.tally.lines,
             bytes=total,
+            train_characters=characters["train"],
+            val_characters=characters["val"],
+            tokenizer_name=name,
         )
         meta = {
             **result.to_dict(),
             "format": META_FORMAT,
-            "tokenizer": encoder.to_meta(),  # the kind and, for char, the vocabulary
+            # the kind and, for char, the vocabulary; a bpe's JSON goes to tokenizer.json
+            "tokenizer": write_tokenizer_file(encoder.to_meta(), staging),
         }
         del meta["out_dir"]  # the data may move; meta.json describes only what is beside it
         meta_text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
@@ -141,6 +174,7 @@ def read_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"this version reads format {META_FORMAT}; prepare the data again",
             field="data_dir",
         )
+    meta["tokenizer"] = read_tokenizer_file(meta["tokenizer"], data_dir)
     return meta
 
 
@@ -179,28 +213,6 @@ def _check_options(tokenizer: str, val_fraction: float) -> None:
         )
 
 
-class _ProgressReport:
-    """Maps each pass's bytes onto one 0..total scale."""
-
-    def __init__(self, callback: Progress | None, total: int, scan_share: float) -> None:
-        self._callback = callback
-        self._total = total
-        self._scan_share = scan_share
-
-    def scanned(self, done: int) -> None:
-        self._emit(self._scan_share * done)
-
-    def encoded(self, done: int) -> None:
-        self._emit(self._scan_share * self._total + (1 - self._scan_share) * done)
-
-    def done(self) -> None:
-        self._emit(self._total)
-
-    def _emit(self, done: float) -> None:
-        if self._callback is not None:
-            self._callback(min(round(done), self._total), self._total)
-
-
 @dataclass
 class _Scan:
     tally: TextTally
@@ -213,14 +225,14 @@ def _scan(
     total: int,
     tokenizer: str,
     val_fraction: float,
-    report: _ProgressReport,
+    report: ProgressReport,
     chunk_bytes: int,
 ) -> _Scan:
     tally = TextTally(collect_vocab=tokenizer == "char")
-    finder: _SplitFinder | None = None
+    finder: SplitFinder | None = None
     for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes):
         if finder is None:  # the first chunk says where the text starts (after any BOM)
-            finder = _SplitFinder(chunk.start, total, val_fraction)
+            finder = SplitFinder(chunk.start, total, val_fraction)
         tally.add(chunk)
         finder.add(chunk)
         report.scanned(chunk.end)
@@ -231,34 +243,16 @@ def _scan(
     return _Scan(tally=tally, split=split, split_at_line_boundary=at_line)
 
 
-class _SplitFinder:
-    """The validation split starts at the first line start at or after the cut point (the
-    last val_fraction of the text's bytes); if none is left, at the cut point itself."""
-
-    def __init__(self, text_start: int, total: int, val_fraction: float) -> None:
-        self._total = total
-        self._cut = text_start + round((total - text_start) * (1 - val_fraction))
-        self._line_start: int | None = None
-        self._char_start: int | None = None
-
-    def add(self, chunk: TextChunk) -> None:
-        if self._line_start is not None or chunk.end < self._cut:
+def _train_texts(
+    path: str | os.PathLike[str], split: int, report: ProgressReport, chunk_bytes: int
+) -> Iterator[str]:
+    """The training split's text, chunk by chunk (what a BPE is trained on)."""
+    for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes, cut_at=[split]):
+        if chunk.start >= split:
             return
-        # a line starts at the cut when the byte before it is a newline
-        search_from = max(self._cut - 1 - chunk.start, 0)
-        newline = chunk.data.find(b"\n", search_from)
-        if newline >= 0 and chunk.start + newline + 1 < self._total:
-            self._line_start = chunk.start + newline + 1
-        if self._char_start is None and chunk.start <= self._cut < chunk.end:
-            index = self._cut - chunk.start
-            while index < len(chunk.data) and 0x80 <= chunk.data[index] < 0xC0:
-                index += 1  # move off a continuation byte to the next character
-            self._char_start = chunk.start + index
-
-    def result(self) -> tuple[int, bool]:
-        if self._line_start is not None:
-            return self._line_start, True
-        return (self._char_start if self._char_start is not None else self._total), False
+        yield chunk.text
+        report.trained(chunk.end, split)
+        del chunk  # freed before the next chunk is read: flat memory
 
 
 def _encode(
@@ -267,10 +261,12 @@ def _encode(
     encoder: Tokenizer,
     dtype: str,
     split: int,
-    report: _ProgressReport,
+    report: ProgressReport,
     chunk_bytes: int,
-) -> tuple[dict[str, int], str]:
+) -> tuple[dict[str, int], dict[str, int], str]:
+    """Token counts and character counts per split, and the file's sha256."""
     counts = dict.fromkeys(SPLITS, 0)
+    characters = dict.fromkeys(SPLITS, 0)
     sha256 = hashlib.sha256()
     with (staging / "train.bin").open("wb") as train, (staging / "val.bin").open("wb") as val:
         for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes, cut_at=[split], hasher=sha256):
@@ -278,9 +274,10 @@ def _encode(
             name = "train" if chunk.start < split else "val"
             (train if name == "train" else val).write(ids.data)
             counts[name] += ids.size
+            characters[name] += len(chunk.text)
             report.encoded(chunk.end)
             del chunk, ids  # freed before the next chunk is read: flat memory
-    return counts, sha256.hexdigest()
+    return counts, characters, sha256.hexdigest()
 
 
 def _check_lengths(counts: dict[str, int]) -> None:

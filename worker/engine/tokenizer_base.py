@@ -9,7 +9,7 @@ import numpy as np
 
 
 class Tokenizer(Protocol):
-    kind: str  # "char" | "gpt2"; the key in meta["tokenizer"]["kind"]
+    kind: str  # "char" | "gpt2" | "bpe"; the key in meta["tokenizer"]["kind"]
     vocab_size: int  # ids the model may emit
     start_id: int  # the first token when sampling from an empty prompt
 
@@ -25,7 +25,7 @@ class Tokenizer(Protocol):
     def decode(self, ids: Sequence[int]) -> str: ...
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
-        """Raw UTF-8; a GPT-2 token may hold part of a character."""
+        """Raw UTF-8; a byte-level BPE token may hold part of a character."""
         ...
 
     def to_meta(self) -> dict[str, Any]:

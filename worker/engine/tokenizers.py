@@ -1,7 +1,7 @@
 """Tokenizers by name or from saved metadata, and UTF-8-safe decoding of a token stream.
 
-A new kind (say, a BPE trained on the user's data) is a class with the Tokenizer members,
-a `from_meta` classmethod and an entry in _KINDS.
+A new kind is a class with the Tokenizer members, a `from_meta` classmethod and an entry in
+_KINDS. "char" and "bpe" are learnt from the training text by prepare; "gpt2" is fixed.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import codecs
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from worker.engine.bpe_tokenizer import BPETokenizer
 from worker.engine.char_tokenizer import CharTokenizer
 from worker.engine.errors import ConfigError, DataError
 from worker.engine.gpt2_tokenizer import GPT2Tokenizer
@@ -17,6 +18,7 @@ from worker.engine.tokenizer_base import Tokenizer
 
 __all__ = [
     "KINDS",
+    "BPETokenizer",
     "CharTokenizer",
     "GPT2Tokenizer",
     "StreamDecoder",
@@ -28,6 +30,7 @@ __all__ = [
 _KINDS: dict[str, Callable[[Mapping[str, Any]], Tokenizer]] = {
     "char": CharTokenizer.from_meta,
     "gpt2": GPT2Tokenizer.from_meta,
+    "bpe": BPETokenizer.from_meta,
 }
 KINDS: tuple[str, ...] = tuple(_KINDS)
 
@@ -39,6 +42,11 @@ def get_tokenizer(kind: str, *, chars: list[str] | None = None) -> Tokenizer:
         if chars is None:
             raise ConfigError("a char tokenizer needs its characters", field="tokenizer")
         return CharTokenizer(chars)
+    if kind == "bpe":
+        raise ConfigError(
+            "a bpe tokenizer is trained on the text: prepare it with --tokenizer bpe",
+            field="tokenizer",
+        )
     return _KINDS[kind]({"kind": kind})
 
 
@@ -59,9 +67,9 @@ def _check_kind(kind: str, error: type[ConfigError] | type[DataError]) -> None:
 class StreamDecoder:
     """Turns ids, fed one at a time, into text that never ends in half a character.
 
-    A GPT-2 token can carry the first bytes of a multibyte character; those bytes wait here
-    until the rest arrives. Bytes that can never form a character become U+FFFD, as in
-    decode().
+    A byte-level BPE token (GPT-2's or a trained one) can carry the first bytes of a
+    multibyte character; those bytes wait here until the rest arrives. Bytes that can never
+    form a character become U+FFFD, as in decode().
     """
 
     def __init__(self, tokenizer: Tokenizer) -> None:

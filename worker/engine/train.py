@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from worker.engine.batches import BatchSampler
+from worker.engine.bits_per_char import val_bits_per_character
 from worker.engine.checkpoint import BEST, LATEST, save_checkpoint
 from worker.engine.config import TrainConfig
 from worker.engine.device import (
@@ -105,6 +106,7 @@ class _Loop:
         self.world_size = group.ranks.world_size
         self.micro_steps = micro_steps  # this rank's share of gradient_accumulation_steps
         self.tokenizer_meta = meta["tokenizer"]
+        self.meta = meta  # its tokens per character turn a val loss into bits per character
         self.out_dir = Path(cfg.out_dir)
         # Evaluation (rank 0 alone) calls the model itself: DDP's forward would wait on the
         # other ranks. Training steps go through DDP, wrapped around the compiled model.
@@ -337,7 +339,12 @@ class _Loop:
         state.last_eval_iter = it
         self.last_val_loss = losses["val"]
         self.callbacks.on_step(
-            replace(step, val_loss=losses["val"], eval_train_loss=losses["train"])
+            replace(
+                step,
+                val_loss=losses["val"],
+                eval_train_loss=losses["train"],
+                val_bpc=val_bits_per_character(losses["val"], self.meta),
+            )
         )
         self.callbacks.on_message(
             f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"

@@ -34,6 +34,8 @@ class _WithWandb(TrainCallbacks):
             )
         if event.evaluated:
             values.update({"train/loss": event.eval_train_loss, "val/loss": event.val_loss})
+            if event.val_bpc is not None:
+                values["val/bpc"] = event.val_bpc  # bits per character: across tokenizers
         self.wandb_run.log(values)
 
     def close(self) -> None:

@@ -13,7 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import SessionDep, SettingsDep
 from app.api.params import DatasetId, Offset
 from app.api.schemas.common import ERROR_RESPONSES
-from app.api.schemas.datasets import DatasetList, DatasetOut, PreparationOut, PrepareIn
+from app.api.schemas.datasets import (
+    DatasetList,
+    DatasetOut,
+    PreparationOut,
+    PrepareIn,
+    chosen_tokenizer,
+)
 from app.api.uploads import receive_upload
 from app.store import datasets, ingest
 from app.store.db import get_db
@@ -120,12 +126,14 @@ def delete_dataset(dataset_id: DatasetId, session: SessionDep, settings: Setting
 
 @router.post("/{dataset_id}/prepare", status_code=status.HTTP_202_ACCEPTED)
 def prepare_dataset(dataset_id: DatasetId, body: PrepareIn, session: SessionDep) -> PreparationOut:
-    """Tokenize with a tokenizer and split (a job); the existing preparation when there is one."""
+    """Tokenize with a tokenizer and split (a job); the existing preparation when there is one.
+    `bpe` trains a byte-level BPE of `vocab_size` tokens on the training split first."""
+    tokenizer = chosen_tokenizer(body.tokenizer, body.vocab_size)
     dataset = datasets.get_dataset(session, dataset_id=dataset_id)
     if dataset.state == DatasetState.FAILED:
         raise ConflictError(f"dataset {dataset_id} is not usable: {dataset.error}")
     prep, followup = request_preparation(
-        session, dataset=dataset, tokenizer=body.tokenizer, val_fraction=body.val_fraction
+        session, dataset=dataset, tokenizer=tokenizer, val_fraction=body.val_fraction
     )
     out = PreparationOut.model_validate(prep)
     session.commit()

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import Session, SessionDep, SettingsDep
 from app.api.params import DatasetFilter, Offset, RunId
 from app.api.schemas.common import ERROR_RESPONSES
+from app.api.schemas.datasets import chosen_tokenizer
 from app.api.schemas.runs import (
     PresetOut,
     RunClone,
@@ -66,7 +67,7 @@ def create_run(
     plan = plan_new(
         session,
         dataset_id=body.dataset_id,
-        tokenizer=body.tokenizer,
+        tokenizer=chosen_tokenizer(body.tokenizer, body.vocab_size),
         val_fraction=body.val_fraction,
         preset=body.preset,
         config=body.config,
@@ -140,12 +141,13 @@ def clone_run(
     """A new run with this run's config and the given overrides, from scratch
     (`dry_run=true`: checked only, as for `POST /runs`)."""
     body = body or RunClone()
+    source = run_queries.get_run(session, run_id=run_id)
     plan = plan_clone(
         session,
-        source=run_queries.get_run(session, run_id=run_id),
+        source=source,
         name=body.name,
         dataset_id=body.dataset_id,
-        tokenizer=body.tokenizer,
+        tokenizer=chosen_tokenizer(body.tokenizer, body.vocab_size, current=source.tokenizer),
         val_fraction=body.val_fraction,
         overrides=body.config,
         gpus=body.gpus,

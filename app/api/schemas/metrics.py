@@ -15,8 +15,13 @@ class MetricPoint(BaseModel):
     id: int = Field(description="Row id; the SSE event id")
     iter: int
     train_loss: float | None = Field(description="Loss of this step's batch")
-    val_loss: float | None = Field(description="Set on evaluated steps")
+    val_loss: float | None = Field(description="Set on evaluated steps, in nats per token")
     eval_train_loss: float | None = Field(description="Evaluated train loss, on evaluated steps")
+    val_bpc: float | None = Field(
+        description="val_loss in bits per character of the val text (nats/token × "
+        "tokens/char ÷ ln 2): comparable across tokenizers; null for data prepared before "
+        "characters were counted per split"
+    )
     lr: float | None
     tokens_per_sec: float | None
     mfu: float | None

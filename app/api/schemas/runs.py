@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
-from app.api.schemas.datasets import Tokenizer
+from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.store.models import Run
 from app.store.placement import queue_for
 from app.store.run_config import RunPlan, stored_config
@@ -53,6 +53,7 @@ Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost"
 class RunCreate(StrictBody):
     dataset_id: RowId
     tokenizer: Tokenizer = "char"
+    vocab_size: int | None = VOCAB_SIZE
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
     preset: str | None = Field(
         default=None,
@@ -80,6 +81,7 @@ class RunClone(StrictBody):
     name: str | None = Field(default=None, max_length=200)
     dataset_id: RowId | None = None
     tokenizer: Tokenizer | None = None
+    vocab_size: int | None = VOCAB_SIZE
     val_fraction: float | None = Field(default=None, gt=0.0, lt=1.0)
     config: dict[str, Any] = Field(default_factory=dict, description="Overrides of the config")
     gpus: GpuCount | list[GpuIndex] | None = Field(
@@ -94,7 +96,7 @@ class RunOut(BaseModel):
     id: int
     name: str
     dataset_id: int | None
-    tokenizer: str
+    tokenizer: str = Field(description=TOKENIZER_NAME)
     val_fraction: float
     preset: str | None
     config: dict[str, Any] = Field(description="The full TrainConfig")
@@ -152,7 +154,7 @@ class RunPlanOut(BaseModel):
     dry_run: Literal[True] = True
     name: str
     dataset_id: int
-    tokenizer: str
+    tokenizer: str = Field(description=TOKENIZER_NAME)
     val_fraction: float
     preset: str | None
     config: dict[str, Any] = Field(description="The full TrainConfig, as the run would keep it")

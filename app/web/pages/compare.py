@@ -35,6 +35,12 @@ def differences(runs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
+def loss_unit(runs: list[dict[str, Any]]) -> str:
+    """'bpc' (bits per character) when the runs' tokenizers differ: a loss per token of one
+    tokenizer says nothing about another's; else 'loss' (nats per token)."""
+    return "bpc" if len({r["tokenizer"] for r in runs}) > 1 else "loss"
+
+
 @router.get("/compare")
 def compare_page(
     request: Request,
@@ -56,6 +62,7 @@ def compare_page(
         choices=choices,
         chosen_ids=chosen_ids,
         differences=differences(selected) if len(selected) > 1 else [],
+        unit=loss_unit(selected),
         max_runs=MAX_RUNS,
         missing=[i for i in wanted if i not in chosen_ids],
     )

@@ -16,6 +16,7 @@ from app.web.knobs import GROUPS, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json
 from worker.engine.config import TrainConfig
+from worker.engine.tokenizer_names import BPE_VOCAB_DEFAULT, parse_tokenizer_name
 
 router = APIRouter(dependencies=[PageAccess])
 
@@ -59,6 +60,8 @@ def new_run_page(
         "source": source,
         "data_dir": str(settings.data_dir),
     }
+    # the form asks for a tokenizer kind, and a vocabulary size when it is a trained BPE
+    tokenizer, bpe_vocab_size = parse_tokenizer_name(source["tokenizer"] if source else "char")
     return render(
         request,
         "run_new.html",
@@ -70,7 +73,8 @@ def new_run_page(
         config=config,
         groups=groups,
         source=source,
-        tokenizer=source["tokenizer"] if source else "char",
+        tokenizer=tokenizer,
+        bpe_vocab_size=bpe_vocab_size or BPE_VOCAB_DEFAULT,
         val_fraction=source["val_fraction"] if source else 0.1,
         page_data=page_data,
         **_devices_fields(source),
