@@ -1,7 +1,7 @@
 """metrics.val_bpc: the val loss in bits per character, comparable across tokenizers
 
 Revision ID: 0002_issue13_bpe
-Revises: 0001
+Revises: 0002_issue9
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_issue13_bpe"
-down_revision = "0001"
+down_revision = "0002_issue9"
 branch_labels = None
 depends_on = None
 
