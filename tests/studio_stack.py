@@ -183,12 +183,18 @@ def broker_url(tmp: Path) -> Iterator[str]:
 
 
 def assert_error(response: object, status: int, code: str | None = None, field: str | None = None):
-    """The one error shape: {"error": {"code", "message", "field"}}."""
+    """The one error shape: {"error": {"code", "message", "field", "errors"}}, where `errors`
+    lists every problem and starts with the error's own."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "field"}
+    assert set(body["error"]) == {"code", "message", "field", "errors"}
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    problems = body["error"]["errors"]
+    assert problems and all(set(p) == {"code", "message", "field"} for p in problems), body
+    assert {k: problems[0][k] for k in ("message", "field")} == {
+        k: body["error"][k] for k in ("message", "field")
+    }, body
     if code is not None:
         assert body["error"]["code"] == code, body
     if field is not None:

@@ -122,6 +122,10 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = TrainConfig.from_mapping(
         {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
+    from worker.engine.config_warnings import schedule_warnings
+
+    for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would
+        print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
 
     class PrintAndStopOnCtrlC(TrainCallbacks):
         stop_requested = False

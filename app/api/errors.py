@@ -1,9 +1,15 @@
-"""One JSON error shape for every error: {"error": {"code", "message", "field"}}."""
+"""One JSON error shape for every error: {"error": {"code", "message", "field", "errors"}}.
+
+`errors` lists every problem found, each {"code", "message", "field"} (a form shows each beside
+its field); the first is the error's own code, message and field, so a client that reads only
+those still sees one. A single problem is a list of one."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
 from app.store.broker import BrokerError, OutageLog
-from app.store.errors import StudioError
+from app.store.errors import Problem, StudioError, problems_of
 from worker.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -47,9 +53,15 @@ class LoginRequiredError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, field: str | None = None, headers: dict | None = None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict | None = None,
+    errors: list[Problem] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "field": field}}
+    listed = [asdict(p) for p in errors] if errors else [asdict(Problem(code, message, field))]
+    body = {"error": {"code": code, "message": message, "field": field, "errors": listed}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -62,7 +74,7 @@ async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StudioError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     headers = getattr(exc, "headers", None) or headers
-    return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+    return error_response(exc.status, exc.code, exc.message, exc.field, headers, problems_of(exc))
 
 
 async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -72,15 +84,21 @@ async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    field = _field_name(tuple(first.get("loc", ())))
-    message = str(first.get("msg", "invalid request"))
-    if first.get("type") == "extra_forbidden":
+    problems = [_problem(error) for error in exc.errors()] or [
+        Problem("invalid", "invalid request")
+    ]
+    first = problems[0]
+    return error_response(422, "invalid", first.message, first.field, errors=problems)
+
+
+def _problem(error: Any) -> Problem:
+    field = _field_name(tuple(error.get("loc", ())))
+    message = str(error.get("msg", "invalid request"))
+    if error.get("type") == "extra_forbidden":
         message = f"unknown field {field!r}"
     elif field:
         message = f"{field}: {message}"
-    return error_response(422, "invalid", message, field)
+    return Problem("invalid", message, field)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -11,14 +11,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.store.datasets import get_dataset
-from app.store.errors import ConflictError
+from app.store.errors import ConflictError, Problem, ProblemsError
 from app.store.followup import Followup
 from app.store.models import Dataset, Preparation, Run
 from app.store.preparations import find_preparation, prepared_meta, request_preparation
-from app.store.run_config import RunPlan, build_config, check_config, user_fields
+from app.store.run_config import RunPlan, as_problem, build_config, config_problems, user_fields
+from app.store.settings import get_settings
 from app.store.runs import insert_run
 from app.store.states import DatasetState, PrepState
+from app.store.train_devices import train_device
 from worker.engine.config import TrainConfig
+from worker.engine.config_warnings import schedule_warnings
+from worker.engine.hf_source import GPT2_VOCAB
+from worker.engine.memory_guard import check_memory
 
 
 def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
@@ -114,7 +119,15 @@ def _checked(
     # A split not prepared yet (or failed, to be retried) is judged by the upload's figures.
     estimate = Preparation(tokenizer=tokenizer, val_fraction=val_fraction, state=PrepState.QUEUED)
     meta = prepared_meta(dataset, prep or estimate)
-    check_config(cfg, meta)
+    problems = config_problems(cfg, meta)
+    memory = None
+    if not problems:  # a config with errors has no meaningful size yet
+        vocab = meta.get("vocab_size") or (len(dataset.vocab or ()) if tokenizer == "char" else None)
+        device = train_device(get_settings(), cfg.device)
+        memory = check_memory(cfg, int(vocab or GPT2_VOCAB), device)
+        problems = [as_problem(e) for e in memory.errors]
+    if problems:
+        raise ProblemsError(problems)
     prepared = prep is not None and prep.state == PrepState.READY
     return RunPlan(
         dataset=dataset,
@@ -126,4 +139,24 @@ def _checked(
         meta=meta,
         exact=prepared and prep is not None and prep.train_tokens is not None,
         prepared=prepared,
+        warnings=[*schedule_warnings(cfg), *memory.warnings],
+        memory=memory,
     )
+
+
+def require_accepted(plan: RunPlan, *, accepted: bool) -> None:
+    """A plan with warnings starts only once they are accepted (`accept_warnings`)."""
+    if plan.warnings and not accepted:
+        problems = [Problem(w.code, w.message, w.field) for w in plan.warnings]
+        raise ProblemsError(
+            [
+                Problem(
+                    "unaccepted_warnings",
+                    f"{len(problems)} warning{'s' if len(problems) > 1 else ''} to accept "
+                    "before this run starts (send accept_warnings: true): "
+                    + "; ".join(p.message for p in problems),
+                    problems[0].field,
+                ),
+                *problems,
+            ]
+        )

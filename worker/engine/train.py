@@ -21,6 +21,7 @@ from worker.engine.device import (
     resolve_runtime,
     set_device_rngs,
 )
+from worker.engine.early_stop import early_stop_message, patience_ran_out, record_evaluation
 from worker.engine.errors import DivergedError
 from worker.engine.events import (
     CheckpointEvent,
@@ -145,6 +146,11 @@ class _Loop:
                 timer, iters_timed = time.perf_counter(), 0  # evaluation is not step time
                 if cfg.eval_only:
                     return self._result("completed")
+                if it < cfg.max_iters and patience_ran_out(state, cfg):
+                    message = early_stop_message(state, cfg)
+                    self.callbacks.on_message(message)
+                    self._save_latest(rng_before_batch)
+                    return self._result("early_stopped", message)
             if it >= cfg.max_iters:
                 self._save_latest(rng_before_batch)
                 return self._result("completed")
@@ -276,6 +282,7 @@ class _Loop:
         improved = losses["val"] < state.best_val_loss
         if improved:
             state.best_val_loss = losses["val"]
+        record_evaluation(state, cfg, losses["val"])  # before the checkpoints that keep it
         if it == 0 or cfg.eval_only:
             return  # nothing learned yet (or nothing to keep): no checkpoint
         if improved or cfg.always_save_checkpoint:
@@ -321,7 +328,7 @@ class _Loop:
             field="learning_rate",
         )
 
-    def _result(self, status: TrainStatus) -> TrainResult:
+    def _result(self, status: TrainStatus, message: str | None = None) -> TrainResult:
         latest = self.out_dir / LATEST
         return TrainResult(
             status=status,
@@ -329,4 +336,5 @@ class _Loop:
             best_val_loss=self.state.best_val_loss,
             last_loss=self.last_loss,
             checkpoint=latest if latest.exists() else None,
+            message=message,
         )

@@ -103,6 +103,8 @@ def _ended(result: TrainResult, reporter: RunReporter) -> Outcome | None:
     """How a run that trained without an error ends; None: the reaper decides."""
     if result.status == "completed":
         return Outcome(RunState.SUCCEEDED)
+    if result.status == "early_stopped":  # finished: the message says why, on the run's page
+        return Outcome(RunState.SUCCEEDED, failure_message=result.message)
     if reporter.cancelled:
         return Outcome(RunState.CANCELLED)
     if reporter.interrupted and not reporter.lease_lost:

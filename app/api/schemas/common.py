@@ -17,10 +17,19 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class FieldProblem(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    errors: list[FieldProblem] = Field(
+        description="Every problem found, each naming its field; the first is this error's own"
+    )
 
 
 class ErrorBody(BaseModel):
