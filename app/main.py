@@ -14,7 +14,7 @@ from app.api.errors import install_error_handlers
 from app.api.guesses import GuessLimiter
 from app.api.limits import RequestLimitsMiddleware
 from app.api.openapi import router as openapi_router
-from app.api.routes import datasets, metrics, runs, samples, system
+from app.api.routes import configs, datasets, metrics, runs, samples, system
 from app.store.access import load_or_create_token
 from app.store.settings import Settings, get_settings
 
@@ -25,7 +25,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.router)  # /health is open; /system checks access itself
     guarded = APIRouter(dependencies=[Depends(require_api_access)])
-    for module in (datasets, runs, metrics, samples):
+    for module in (datasets, runs, metrics, samples, configs):
         guarded.include_router(module.router)
     guarded.include_router(runs.presets_router)
     api.include_router(guarded)
