@@ -57,7 +57,7 @@ def read_config(text: str, name: str) -> LoadedConfig:
     A knob of the wrong type is an error naming it (every one at once)."""
     parsed = parse_config_text(text, name)  # ConfigError (field "config") if unreadable
     ignored = list(parsed.ignored)
-    known = {f for f in TrainConfig.__dataclass_fields__}
+    known = set(TrainConfig.__dataclass_fields__)
     config: dict[str, Any] = {}
     problems: list[Problem] = []
 

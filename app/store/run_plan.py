@@ -16,8 +16,8 @@ from app.store.followup import Followup
 from app.store.models import Dataset, Preparation, Run
 from app.store.preparations import find_preparation, prepared_meta, request_preparation
 from app.store.run_config import RunPlan, as_problem, build_config, config_problems, user_fields
-from app.store.settings import get_settings
 from app.store.runs import insert_run
+from app.store.settings import get_settings
 from app.store.states import DatasetState, PrepState
 from app.store.train_devices import train_device
 from worker.engine.config import TrainConfig
@@ -122,9 +122,10 @@ def _checked(
     problems = config_problems(cfg, meta)
     memory = None
     if not problems:  # a config with errors has no meaningful size yet
-        vocab = meta.get("vocab_size") or (len(dataset.vocab or ()) if tokenizer == "char" else None)
+        char_vocab = len(dataset.vocab or ()) if tokenizer == "char" else None
+        vocab = meta.get("vocab_size") or char_vocab or GPT2_VOCAB
         device = train_device(get_settings(), cfg.device)
-        memory = check_memory(cfg, int(vocab or GPT2_VOCAB), device)
+        memory = check_memory(cfg, int(vocab), device)
         problems = [as_problem(e) for e in memory.errors]
     if problems:
         raise ProblemsError(problems)

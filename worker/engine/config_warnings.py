@@ -55,6 +55,6 @@ def schedule_warnings(cfg: TrainConfig) -> list[ConfigWarning]:
         warn(
             "min_lr",
             f"min_lr ({cfg.min_lr:g}) is above learning_rate ({cfg.learning_rate:g}): the "
-            "\"decay\" raises the learning rate",
+            '"decay" raises the learning rate',
         )
     return out

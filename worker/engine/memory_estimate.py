@@ -8,7 +8,7 @@ its gradients and optimizer state, and its own micro-batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from worker.engine.config import TrainConfig
@@ -80,7 +80,7 @@ def parameter_count(shape: Shape) -> int:
 def activation_width(cfg: TrainConfig, device_kind: str) -> int:
     """Bytes per saved activation: 16-bit autocast on a GPU, float32 on a CPU (bf16 autocast
     there keeps many float32 copies, so 4 is the safe figure)."""
-    if cfg.dtype == "float32" or device_kind != "cuda" and cfg.dtype == "auto":
+    if cfg.dtype == "float32" or (device_kind != "cuda" and cfg.dtype == "auto"):
         return 4
     return 2
 
@@ -116,7 +116,6 @@ def largest_batch_that_fits(
 ) -> int:
     """The largest batch_size (at most cfg's) whose estimate stays within `budget_bytes`; 0
     when not even one sequence fits. The estimate grows with batch_size, so bisect."""
-    from dataclasses import replace
 
     def fits(batch: int) -> bool:
         trial = replace(cfg, batch_size=batch)
@@ -136,12 +135,9 @@ def largest_depth_that_fits(
     cfg: TrainConfig, vocab_size: int, device_kind: str, budget_bytes: int
 ) -> int:
     """With batch_size 1: the most layers (at most cfg's) that fit; 0 when none do."""
-    from dataclasses import replace
-
     one = replace(cfg, batch_size=1)
     for layers in range(cfg.n_layer, 0, -1):
-        if estimate_memory(replace(one, n_layer=layers), vocab_size, device_kind).total_bytes <= (
-            budget_bytes
-        ):
+        trial = replace(one, n_layer=layers)
+        if estimate_memory(trial, vocab_size, device_kind).total_bytes <= budget_bytes:
             return layers
     return 0

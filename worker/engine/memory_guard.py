@@ -4,7 +4,7 @@ that fits; close to it (above WARN_SHARE of it), a warning the user may accept."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from worker.engine.config import TrainConfig
 from worker.engine.config_warnings import ConfigWarning
@@ -75,8 +75,7 @@ def _refusal(cfg: TrainConfig, vocab_size: int, device: Device, need: int) -> Co
     if batch >= 1:
         accumulation = cfg.gradient_accumulation_steps * cfg.batch_size / batch
         keep = (
-            f" (and gradient_accumulation_steps {int(accumulation)} keeps the tokens per "
-            "iteration)"
+            f" (and gradient_accumulation_steps {int(accumulation)} keeps the tokens per iteration)"
             if accumulation.is_integer() and accumulation <= 65_536
             else ""
         )
@@ -89,8 +88,6 @@ def _refusal(cfg: TrainConfig, vocab_size: int, device: Device, need: int) -> Co
         )
     depth = largest_depth_that_fits(cfg, vocab_size, device.kind, budget)
     if depth >= 1:
-        fits = estimate_memory(replace(cfg, n_layer=depth), vocab_size, device.kind)
-        assert fits.total_bytes > 0
         return ConfigError(
             f"{head}, even at batch_size 1; n_layer {depth} fits with batch_size 1",
             field="n_layer",

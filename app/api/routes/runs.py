@@ -61,9 +61,10 @@ def create_run(
 ) -> RunOut | JSONResponse:
     """Preset + config are checked by the engine's preflight and the memory guard before the
     run is stored and queued: 422 with every problem in `errors`, each naming its field. A run
-    the checks warn about (`warnings` in the dry run) starts only with `accept_warnings: true`. A dataset not yet prepared with the tokenizer is prepared
-    first (state `preparing`). With `dry_run=true`, the same checks and the same errors, then
-    200 with the run it would start; nothing is stored or queued."""
+    the checks warn about (`warnings` in the dry run) starts only with `accept_warnings: true`.
+    A dataset not yet prepared with the tokenizer is prepared first (state `preparing`). With
+    `dry_run=true`, the same checks and the same errors, then 200 with the run it would start
+    (and its warnings); nothing is stored or queued."""
     plan = plan_new(
         session,
         dataset_id=body.dataset_id,
