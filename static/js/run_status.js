@@ -10,6 +10,8 @@ function note(run) {
   if (run.state === "preparing") return "tokenizing its dataset first";
   if (run.state === "running" && run.cancel_requested) return "cancelling: writing a checkpoint…";
   if (run.state === "running" && !run.started_at) return "starting…";
+  // a run that succeeded with a message stopped early (early_stop_patience): say why
+  if (run.state === "succeeded" && run.failure_message) return run.failure_message;
   if (run.finished_at) return `finished ${new Date(run.finished_at).toLocaleString()}`;
   return "";
 }
