@@ -53,8 +53,13 @@ def run(web, dataset) -> dict:
     config = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "max_iters": 50}
     response = web.post(
         "/api/v1/runs",
-        json={"dataset_id": dataset["id"], "preset": "tiny-cpu", "config": config, "name": EVIL,
-              "accept_warnings": True},  # a 50-step run: its schedule warns
+        json={
+            "dataset_id": dataset["id"],
+            "preset": "tiny-cpu",
+            "config": config,
+            "name": EVIL,
+            "accept_warnings": True,
+        },  # a 50-step run: its schedule warns
         headers=BEARER,
     )
     assert response.status_code == 201, response.text

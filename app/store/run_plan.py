@@ -124,7 +124,8 @@ def _checked(
     if not problems:  # a config with errors has no meaningful size yet
         char_vocab = len(dataset.vocab or ()) if tokenizer == "char" else None
         vocab = meta.get("vocab_size") or char_vocab or GPT2_VOCAB
-        device = train_device(get_settings(), cfg.device)
+        settings = get_settings()
+        device = train_device(settings, cfg.device) if settings.memory_guard else None
         memory = check_memory(cfg, int(vocab), device)
         problems = [as_problem(e) for e in memory.errors]
     if problems:

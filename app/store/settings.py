@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     sample_timeout_s: float = Field(default=120.0, gt=0)
     sampler_cache_size: int = Field(default=2, ge=1)
     train_concurrency: int = Field(default=1, ge=1)
+    # Refuse a run whose estimated memory exceeds the free memory of the train workers'
+    # device (off: for hardware where the estimate is known to be wrong).
+    memory_guard: bool = True
     log_level: str = "info"
 
     @field_validator("database_url", "redis_url", "token", mode="before")
