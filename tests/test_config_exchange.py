@@ -127,6 +127,9 @@ def test_unreadable_or_mistyped_files_are_refused_naming_the_problem(client):
     assert_error(parse("run.json", "[1, 2]"), 422, field="config")
     assert_error(parse("run.yaml", "n_layer: 2"), 422, field="config")
     assert_error(parse("bad.py", "def f(:\n"), 422, field="config")
+    assert_error(parse("nul.py", "n_layer = 2\x00\n"), 422, field="config")
+    assert_error(parse("deep.py", "x = " + "(" * 100_000), 422, field="config")
+    assert_error(parse("deep.json", "[" * 100_000), 422, field="config")
     error = assert_error(parse("run.toml", 'n_layer = "many"\ndropout = "lots"\n'), 422)
     assert [p["field"] for p in error["errors"]] == ["n_layer", "dropout"]
     assert error["message"].startswith("run.toml: n_layer must be an integer")

@@ -102,7 +102,7 @@ function showDerived() {
     setText($('[data-derived="epochs"]'), e == null ? "—" : `${approx}${e < 10 ? e.toFixed(2) : number(Math.round(e))}`);
   }
   const where = d ? `${d.name}: ${facts.trainTokens == null ? "size unknown" : `${approx}${number(facts.trainTokens)} training tokens`}, vocabulary ${facts.vocab == null ? "unknown" : number(facts.vocab)}` : "no dataset";
-  setText($('[data-derived="note"]'), `${where}${facts.exact ? "" : " (estimated until prepared)"}. Memory is a rough estimate of the tensors on one device; hover a figure for its parts.`);
+  setText($('[data-derived="note"]'), `${where}${facts.exact ? "" : " (estimated until prepared)"}. Memory is the memory guard's estimate of the peak, against the free memory of the device a train worker reports; hover a figure for its parts.`);
 }
 
 /** The memory guard's estimate from the last dry run (the server's, compared with the

@@ -62,7 +62,7 @@ def parse_config_text(text: str, name: str) -> ParsedConfig:
         return ParsedConfig("nanogpt", parsed.values, parsed.ignored)
     try:
         data = json.loads(text) if kind == "json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"{name} is not valid {kind.upper()}: {exc}", field="config") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{name} must hold a table of settings", field="config")
