@@ -198,17 +198,18 @@ def broker_url(tmp: Path) -> Iterator[str]:
 
 
 def assert_error(response: object, status: int, code: str | None = None, field: str | None = None):
-    """The one error shape: {"error": {"code", "message", "field"}}, plus for a request that
-    fails validation `errors`: every problem as {field, message}, the first being `field`."""
+    """The one error shape: {"error": {"code", "message", "field", "errors"}}, where `errors`
+    lists every problem and starts with the error's own (a validation error's message joins
+    them all)."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) - {"errors"} == {"code", "message", "field"}
+    assert set(body["error"]) == {"code", "message", "field", "errors"}
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if "errors" in body["error"]:
-        problems = body["error"]["errors"]
-        assert problems and all(set(p) == {"field", "message"} for p in problems), body
-        assert problems[0]["field"] == body["error"]["field"], body
+    problems = body["error"]["errors"]
+    assert problems and all(set(p) == {"code", "message", "field"} for p in problems), body
+    assert problems[0]["field"] == body["error"]["field"], body
+    assert body["error"]["message"].startswith(problems[0]["message"]), body
     if code is not None:
         assert body["error"]["code"] == code, body
     if field is not None:

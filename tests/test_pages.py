@@ -53,7 +53,13 @@ def run(web, dataset) -> dict:
     config = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "max_iters": 50}
     response = web.post(
         "/api/v1/runs",
-        json={"dataset_id": dataset["id"], "preset": "tiny-cpu", "config": config, "name": EVIL},
+        json={
+            "dataset_id": dataset["id"],
+            "preset": "tiny-cpu",
+            "config": config,
+            "name": EVIL,
+            "accept_warnings": True,
+        },  # a 50-step run: its schedule warns
         headers=BEARER,
     )
     assert response.status_code == 201, response.text
@@ -231,7 +237,7 @@ def test_run_page_shows_the_failure_escaped(web, run):
 def test_compare_shows_differences(web, dataset, run):
     other = web.post(
         f"/api/v1/runs/{run['id']}/clone",
-        json={"name": "wider", "config": {"n_embd": 64}},
+        json={"name": "wider", "config": {"n_embd": 64}, "accept_warnings": True},
         headers=BEARER,
     ).json()
     html = assert_page(web.get(f"/compare?run={run['id']}&run={other['id']}&run=999999"))

@@ -31,8 +31,8 @@ def test_block_size_longer_than_a_split_says_what_fits(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
         preflight(tiny_config(tmp_path, tmp_path, block_size=100), META)
     assert caught.value.field == "block_size"
-    assert "validation split, which has 100" in caught.value.message
-    assert "largest block_size that fits is 99" in caught.value.message
+    assert "the validation split has 100" in caught.value.message
+    assert "largest block_size that fits both splits is 99" in caught.value.message
 
 
 def test_lr_decay_must_end_after_warmup(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_lr_decay_must_end_after_warmup(tmp_path: Path) -> None:
     ("knob", "value"),
     [("batch_size", 0), ("n_layer", 0), ("max_iters", 0), ("eval_iters", 0),
      ("dropout", 1.0), ("learning_rate", 0.0), ("beta2", 1.0), ("grad_clip", -1.0),
-     ("weight_decay", -0.1), ("min_lr", 1.0), ("init_from", "yesterday"), ("device", "tpu"),
+     ("weight_decay", -0.1), ("min_lr", -1.0), ("init_from", "yesterday"), ("device", "tpu"),
      ("dtype", "float8")],
 )  # fmt: skip
 def test_each_bad_knob_is_named(tmp_path: Path, knob: str, value: object) -> None:

@@ -287,3 +287,10 @@ def test_memory_stays_flat_as_the_file_grows(tmp_path: Path) -> None:
         )
         peaks.append(int(done.stdout.split()[-1]) / 1024)
     assert peaks[1] - peaks[0] < 24, f"peak RSS grew from {peaks[0]:.0f} to {peaks[1]:.0f} MB"
+
+
+def test_an_image_is_called_what_it_is_not_told_to_be_saved_as_utf8(tmp_path: Path) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+    with pytest.raises(DataError, match="not a text file: this is a PNG image") as caught:
+        prepare(write(tmp_path, png), tmp_path / "data")
+    assert "UTF-8" not in caught.value.message and caught.value.field == "file"

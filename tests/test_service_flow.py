@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sse_client import until_done
-from studio_stack import training_process_pid
+from studio_stack import Stack, training_process_pid
 
 from app.store.queues import TRAIN, send
 
@@ -257,9 +257,22 @@ def test_cancel_reaches_a_long_evaluation(api, dataset):
     assert points == []  # nothing was evaluated
 
 
-def test_a_model_that_cannot_be_allocated_fails_as_out_of_memory(api, dataset):
-    run = start(api, dataset, n_embd=65_536, n_head=1)  # 68 GB for one MLP weight
+def test_a_model_that_cannot_be_allocated_fails_as_out_of_memory(stack, api, dataset, tmp_path):
+    """The memory guard refuses it; with the guard off (a second API process on the same
+    database, broker and workers) the worker's allocation fails: oom, with what to lower."""
+    huge = {"n_embd": 65_536, "n_head": 1}  # 68 GB for one MLP weight
+    body = {"dataset_id": dataset["id"], "tokenizer": "char", "config": {**TINY, **huge}}
+    refused = api.post("/runs", json=body)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "n_embd"
+    unguarded = Stack({**stack.env, "STUDIO_MEMORY_GUARD": "false"}, tmp_path)
+    try:
+        unguarded.start_api()
+        with unguarded.client() as other:
+            run = start(other, dataset, **huge)
+    finally:
+        unguarded.stop()
     done = wait_for(api, run["id"], finished)
     assert done["state"] == "failed" and done["failure_reason"] == "oom", done
     assert "can't allocate memory" in done["failure_message"]
     assert "lower batch_size or block_size" in done["failure_message"]
+    assert "1 layers × 65536 dims, batch_size 4 × block_size 16" in done["failure_message"]

@@ -176,6 +176,10 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = TrainConfig.from_mapping(
         {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
+    from worker.engine.config_warnings import schedule_warnings
+
+    for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would
+        print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
     if args.nproc != 1 and "RANK" not in os.environ:
         from worker.engine.ranks import steps_per_rank
 

@@ -1,9 +1,13 @@
-"""One JSON error shape for every error: {"error": {"code", "message", "field"}}; a request
-that fails validation also lists every problem: {"error": {…, "errors": [{field, message}]}}."""
+"""One JSON error shape for every error: {"error": {"code", "message", "field", "errors"}}.
+
+`errors` lists every problem found, each {"code", "message", "field"} (a form shows each beside
+its field); the first is the error's own code, message and field, so a client that reads only
+those still sees one. A single problem is a list of one."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -13,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from app.api.plain_errors import plain_errors
 from app.store.broker import BrokerError, OutageLog
-from app.store.errors import StudioError
+from app.store.errors import Problem, StudioError, problems_of
 from worker.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -51,19 +55,18 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: dict | None = None,
-    errors: list[dict[str, str | None]] | None = None,
+    errors: list[Problem] | None = None,
 ) -> JSONResponse:
-    detail: dict[str, object] = {"code": code, "message": message, "field": field}
-    if errors is not None:
-        detail["errors"] = errors
-    return JSONResponse({"error": detail}, status_code=status, headers=headers)
+    listed = [asdict(p) for p in errors] if errors else [asdict(Problem(code, message, field))]
+    body = {"error": {"code": code, "message": message, "field": field, "errors": listed}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StudioError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     headers = getattr(exc, "headers", None) or headers
-    return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+    return error_response(exc.status, exc.code, exc.message, exc.field, headers, problems_of(exc))
 
 
 async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -73,9 +76,11 @@ async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = plain_errors(exc.errors()) or [{"field": None, "message": "invalid request"}]
-    message = "; ".join(str(e["message"]) for e in errors)
-    return error_response(422, "invalid", message, errors[0]["field"], errors=errors)
+    problems = [
+        Problem("invalid", str(e["message"]), e["field"]) for e in plain_errors(exc.errors())
+    ] or [Problem("invalid", "invalid request")]
+    message = "; ".join(p.message for p in problems)
+    return error_response(422, "invalid", message, problems[0].field, errors=problems)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

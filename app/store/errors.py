@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class StudioError(Exception):
     status = 400
@@ -48,3 +50,30 @@ class UnsupportedMediaError(StudioError):
 class UnavailableError(StudioError):
     status = 503
     code = "unavailable"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of several, naming its field: an entry of the error shape's `errors`."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ProblemsError(InvalidError):
+    """Every problem found at once (422); the first is also the error's own message and field,
+    so a client that reads only those still sees one."""
+
+    def __init__(self, problems: list[Problem], *, code: str | None = None) -> None:
+        assert problems, "a ProblemsError needs at least one problem"
+        first = problems[0]
+        super().__init__(first.message, field=first.field, code=code or first.code)
+        self.problems = problems
+
+
+def problems_of(exc: StudioError) -> list[Problem]:
+    """The `errors` list of an error: its problems, or itself alone."""
+    if isinstance(exc, ProblemsError):
+        return exc.problems
+    return [Problem(exc.code, exc.message, exc.field)]

@@ -4,15 +4,17 @@ queued) and the checked plan a new run is stored from."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from app.store.errors import InvalidError
+from app.store.errors import InvalidError, Problem, ProblemsError
 from app.store.models import Dataset
 from app.store.settings import get_settings
 from worker.engine.config import TrainConfig
+from worker.engine.config_warnings import ConfigWarning
 from worker.engine.errors import EngineError
 from worker.engine.hf_source import GPT2_SIZES
+from worker.engine.memory_guard import MemoryCheck
 from worker.engine.presets import PRESETS, preset_config
 
 # Set by the service for every run; a user value would point a run at other files.
@@ -36,23 +38,45 @@ class RunPlan:
     exact: bool  # meta is the prepared split's, not an estimate from the upload
     prepared: bool  # the split is ready: the run would start queued, not preparing
     devices: dict[str, Any] | None = None  # GPUs / processes asked for (app.store.placement)
+    warnings: list[ConfigWarning] = field(default_factory=list)  # to accept before it starts
+    memory: MemoryCheck | None = None  # the estimate, and the device it was compared with
 
 
 def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfig:
+    """The preset with `config` over it; every problem found at once (each knob is typed on
+    its own, so every wrong one is named), as one ProblemsError."""
+    problems: list[Problem] = []
     for name in SERVICE_FIELDS:
         if name in config:
-            raise InvalidError(f"{name} is set by the service", field=name)
+            problems.append(Problem("invalid", f"{name} is set by the service", name))
     if config.get("init_from") == "resume":
-        raise InvalidError(
-            "a new run starts from scratch or pretrained weights; to continue a run, "
-            "POST /api/v1/runs/{id}/resume",
-            field="init_from",
+        problems.append(
+            Problem(
+                "invalid",
+                "a new run starts from scratch or pretrained weights; to continue a run, "
+                "POST /api/v1/runs/{id}/resume",
+                "init_from",
+            )
         )
-    if "init_from" in config:
-        config = {**config, "init_from": weights_source(str(config["init_from"]))}
+    elif "init_from" in config:
+        try:
+            config = {**config, "init_from": weights_source(str(config["init_from"]))}
+        except InvalidError as exc:
+            problems.append(Problem(exc.code, exc.message, exc.field))
     if preset is not None and preset not in PRESETS:
         choices = ", ".join(sorted(PRESETS))
-        raise InvalidError(f"unknown preset {preset!r}; choose one of {choices}", field="preset")
+        problems.append(
+            Problem("invalid", f"unknown preset {preset!r}; choose one of {choices}", "preset")
+        )
+    for key, raw in config.items():
+        if key in SERVICE_FIELDS:
+            continue
+        try:
+            TrainConfig.from_mapping({key: raw})
+        except EngineError as exc:
+            problems.append(Problem(exc.reason, exc.message, exc.field))
+    if problems:
+        raise ProblemsError(problems)
     return preset_config(preset or DEFAULT_PRESET, dict(config))
 
 
@@ -75,13 +99,22 @@ def weights_source(init_from: str) -> str:
     return str(folder)
 
 
-def check_config(cfg: TrainConfig, meta: Mapping[str, Any] | None) -> None:
-    """Every preflight check of the engine; the first problem becomes a 422 naming its field."""
+def config_problems(cfg: TrainConfig, meta: Mapping[str, Any] | None) -> list[Problem]:
+    """Every preflight check of the engine, each problem naming its field."""
     from worker.engine.preflight import find_problems
 
-    problems: list[EngineError] = find_problems(cfg, meta)
+    return [as_problem(p) for p in find_problems(cfg, meta)]
+
+
+def check_config(cfg: TrainConfig, meta: Mapping[str, Any] | None) -> None:
+    """config_problems, all of them raised as one 422."""
+    problems = config_problems(cfg, meta)
     if problems:
-        raise problems[0]
+        raise ProblemsError(problems)
+
+
+def as_problem(error: EngineError) -> Problem:
+    return Problem(error.reason, error.message, error.field)
 
 
 def stored_config(cfg: TrainConfig) -> dict[str, Any]:

@@ -11,16 +11,21 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.store.datasets import get_dataset
-from app.store.errors import ConflictError, InvalidError
+from app.store.errors import ConflictError, InvalidError, Problem, ProblemsError
 from app.store.followup import Followup
 from app.store.models import Dataset, Preparation, Run
 from app.store.placement import device_request, processes_of
 from app.store.preparations import find_preparation, prepared_meta, request_preparation
-from app.store.run_config import RunPlan, build_config, check_config, user_fields
+from app.store.run_config import RunPlan, as_problem, build_config, config_problems, user_fields
 from app.store.runs import insert_run
+from app.store.settings import get_settings
 from app.store.states import DatasetState, PrepState
+from app.store.train_devices import train_device
 from worker.engine.config import TrainConfig
+from worker.engine.config_warnings import schedule_warnings
 from worker.engine.errors import EngineError
+from worker.engine.hf_source import GPT2_VOCAB
+from worker.engine.memory_guard import check_memory
 from worker.engine.ranks import steps_per_rank
 
 
@@ -144,7 +149,18 @@ def _checked(
     # A split not prepared yet (or failed, to be retried) is judged by the upload's figures.
     estimate = Preparation(tokenizer=tokenizer, val_fraction=val_fraction, state=PrepState.QUEUED)
     meta = prepared_meta(dataset, prep or estimate)
-    check_config(cfg, meta)
+    problems = config_problems(cfg, meta)
+    memory = None
+    if not problems:  # a config with errors has no meaningful size yet
+        char_vocab = len(dataset.vocab or ()) if tokenizer == "char" else None
+        bpe_vocab = int(tokenizer.split("-")[1]) if tokenizer.startswith("bpe-") else None
+        vocab = meta.get("vocab_size") or char_vocab or bpe_vocab or GPT2_VOCAB
+        settings = get_settings()
+        device = train_device(settings, cfg.device) if settings.memory_guard else None
+        memory = check_memory(cfg, int(vocab), device)
+        problems = [as_problem(e) for e in memory.errors]
+    if problems:
+        raise ProblemsError(problems)
     prepared = prep is not None and prep.state == PrepState.READY
     return RunPlan(
         dataset=dataset,
@@ -157,4 +173,24 @@ def _checked(
         exact=prepared and prep is not None and prep.train_tokens is not None,
         prepared=prepared,
         devices=devices,
+        warnings=[*schedule_warnings(cfg), *memory.warnings],
+        memory=memory,
     )
+
+
+def require_accepted(plan: RunPlan, *, accepted: bool) -> None:
+    """A plan with warnings starts only once they are accepted (`accept_warnings`)."""
+    if plan.warnings and not accepted:
+        problems = [Problem(w.code, w.message, w.field) for w in plan.warnings]
+        raise ProblemsError(
+            [
+                Problem(
+                    "unaccepted_warnings",
+                    f"{len(problems)} warning{'s' if len(problems) > 1 else ''} to accept "
+                    "before this run starts (send accept_warnings: true): "
+                    + "; ".join(p.message for p in problems),
+                    problems[0].field,
+                ),
+                *problems,
+            ]
+        )

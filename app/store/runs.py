@@ -192,9 +192,10 @@ def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple
         check_config(cfg, None)  # config checks only: the data is known to fit
         config = stored_config(cfg)
     if run.iter >= config["max_iters"]:
+        asked = f"; {max_iters:,} would add none" if max_iters is not None else ""
         raise ConflictError(
-            f"run {run_id} is at iteration {run.iter} of {config['max_iters']}; "
-            "pass a larger max_iters to train on",
+            f"run {run_id} has already trained {run.iter:,} iterations{asked}: to train on, "
+            f"set max_iters above {run.iter:,}",
             field="max_iters",
         )
     result = session.execute(

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     train_concurrency: int = Field(default=1, ge=1)
     # Runs that may share one GPU (train workers): 1 means a GPU is one run's alone.
     runs_per_gpu: int = Field(default=1, ge=1)
+    # Refuse a run whose estimated memory exceeds the free memory of the train workers'
+    # device (off: for hardware where the estimate is known to be wrong).
+    memory_guard: bool = True
     log_level: str = "info"
 
     @field_validator("database_url", "redis_url", "token", mode="before")

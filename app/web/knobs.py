@@ -83,6 +83,10 @@ GROUPS: tuple[Group, ...] = (
         Knob("always_save_checkpoint", "Save at every evaluation", "bool",
              "Not only when val loss improves."),
         Knob("eval_only", "Evaluate only", "bool", "Evaluate once and stop."),
+        Knob("early_stop_patience", "Early-stop patience", "int",
+             "Stop after this many evaluations without improvement; 0 is off.", min=0),
+        Knob("early_stop_min_delta", "Early-stop minimum gain", "float",
+             "A val-loss drop smaller than this is no improvement.", min=0),
     )),
     Group("system", "System", (
         Knob("device", "Device", "text", "auto, cpu, cuda, cuda:N or mps.",
@@ -108,6 +112,24 @@ def _bounded(knob: Knob) -> Knob:
 
 GROUPS = tuple(Group(g.key, g.title, tuple(_bounded(k) for k in g.knobs)) for g in GROUPS)
 KNOBS: dict[str, Knob] = {k.name: k for g in GROUPS for k in g.knobs}
+
+
+# Shown first, with the preset: what most runs change. The rest is folded (so Start is near
+# on a phone), and opens by itself when one of its fields has an error.
+BASIC_KNOBS = ("max_iters", "batch_size", "block_size", "n_layer", "n_head", "n_embd",
+               "learning_rate", "device")  # fmt: skip
+
+
+def basic_knobs() -> tuple[Knob, ...]:
+    return tuple(KNOBS[name] for name in BASIC_KNOBS)
+
+
+def advanced_groups(groups: tuple[Group, ...]) -> tuple[Group, ...]:
+    """`groups` without the basic knobs (shown above them)."""
+    return tuple(
+        Group(g.key, g.title, tuple(k for k in g.knobs if k.name not in BASIC_KNOBS))
+        for g in groups
+    )
 
 
 def form_groups(service_owned: tuple[str, ...]) -> tuple[Group, ...]:

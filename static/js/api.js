@@ -5,16 +5,17 @@ import { reportDown, reportUp } from "./connection.js";
 export const API = "/api/v1";
 
 export class ApiError extends Error {
+  /** `errors`: every problem the server found, [{code, message, field}]; the first is this one. */
   constructor(status, code, message, field = null, errors = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field;
-    this.errors = Array.isArray(errors) ? errors : null; // a 422's every {field, message}
+    this.errors = Array.isArray(errors) && errors.length ? errors : [{ code, message, field }];
   }
 }
 
-/** An ApiError from a response body in the {"error": {code, message, field, errors?}} shape. */
+/** An ApiError from a response body in the {"error": {code, message, field, errors}} shape. */
 export function errorFrom(status, body) {
   const e = body && body.error;
   if (e && typeof e.message === "string") return new ApiError(status, e.code, e.message, e.field, e.errors);

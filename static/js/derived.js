@@ -36,19 +36,23 @@ export const nanoGptCount = (cfg, vocab) =>
 export const tokensPerIteration = (cfg) => cfg.gradient_accumulation_steps * cfg.batch_size * cfg.block_size;
 
 /**
- * Training memory, roughly: fp32 weights, gradients and AdamW's two moments (16 bytes a
- * parameter), plus one micro-batch's activations (≈34·B·T·C bytes a layer at 16 bits with
- * flash attention, after Korthikanti et al. 2022; twice that in float32) and the logits.
+ * Training memory, as the server's memory guard estimates it (worker/engine/memory_estimate.py,
+ * which the form shows once a dry run answers): fp32 weights, gradients and AdamW's two
+ * moments (16 bytes a parameter), one micro-batch's activations (17 values per token, channel
+ * and layer after Korthikanti et al. 2022; the T×T scores where a CPU uses the math kernel;
+ * the logits), times the measured slack of 1.3, and the process itself.
  */
 export function memoryEstimate(cfg, params, vocab) {
-  // auto: 16-bit autocast on a GPU; a CPU may run float32 (bf16 only where it is fast).
-  const width = cfg.dtype === "float32" || (cfg.dtype === "auto" && cfg.device === "cpu") ? 4 : 2;
+  const onGpu = cfg.device.startsWith("cuda");
+  const width = cfg.dtype === "float32" || (!onGpu && cfg.dtype === "auto") ? 4 : 2;
   const tokens = cfg.batch_size * cfg.block_size;
   const state = params * 16;
-  const layers = cfg.n_layer * tokens * cfg.n_embd * 17 * width;
-  const logits = tokens * vocab * (width + 8); // logits, their fp32 copy for the loss, its gradient
-  const activations = layers + logits + tokens * cfg.n_embd * 4 * width;
-  return { total: state + activations, state, activations };
+  let perLayer = 17 * tokens * cfg.n_embd * width;
+  if (!onGpu && cfg.block_size <= 256) perLayer += 2 * cfg.batch_size * cfg.n_head * cfg.block_size ** 2 * width;
+  const logits = tokens * vocab * (width + 8);
+  const activations = 1.3 * (cfg.n_layer * perLayer + logits + tokens * cfg.n_embd * 4 * width);
+  const runtime = (onGpu ? 600 : 320) * 2 ** 20;
+  return { total: state + activations + runtime, state, activations };
 }
 
 export const epochs = (cfg, trainTokens) => (trainTokens ? (tokensPerIteration(cfg) * cfg.max_iters) / trainTokens : null);

@@ -1,4 +1,5 @@
-// The server's messages beside the field they name (the API's 422 {"error": {field}}).
+// The server's messages beside the field they name: every problem of the API's 422
+// ({"error": {..., "errors": [{code, message, field}]}}) at once, and the dry run's warnings.
 import { $, $$ } from "./dom.js";
 
 export function clearErrors(form) {
@@ -9,6 +10,19 @@ export function clearErrors(form) {
   for (const input of $$("[aria-invalid]", form)) input.removeAttribute("aria-invalid");
   const general = $("[data-form-error]", form);
   if (general) general.hidden = true;
+}
+
+export function clearWarnings(form) {
+  for (const slot of $$("[data-warning-for]", form)) {
+    slot.hidden = true;
+    slot.textContent = "";
+  }
+}
+
+/** A field folded away (in a closed <details>) is shown when it has something to say. */
+function unfold(element) {
+  const folded = element.closest("details");
+  if (folded && !folded.open) folded.open = true;
 }
 
 /**
@@ -22,6 +36,7 @@ export function showFieldError(form, fieldName, message, { focus = true } = {}) 
   if (!slot) return false;
   slot.textContent = message;
   slot.hidden = false;
+  unfold(slot);
   const input = form.elements.namedItem(name);
   if (input && input.setAttribute) {
     input.setAttribute("aria-invalid", "true");
@@ -33,6 +48,15 @@ export function showFieldError(form, fieldName, message, { focus = true } = {}) 
   return true;
 }
 
+/** A warning beside its field (allowed, so the input is not marked invalid); false if none. */
+export function showFieldWarning(form, fieldName, message) {
+  const slot = fieldName && $(`[data-warning-for="${CSS.escape(fieldName)}"]`, form);
+  if (!slot) return false;
+  slot.textContent = message;
+  slot.hidden = false;
+  return true;
+}
+
 export function showFormError(form, message) {
   const general = $("[data-form-error]", form);
   if (!general) return;
@@ -41,18 +65,16 @@ export function showFormError(form, message) {
 }
 
 /**
- * An ApiError beside its field, or at the form's foot when no field matches; a 422 that
- * lists several problems shows each beside its own field (the focus goes to the first).
+ * Every problem of an ApiError beside its field (the first one focused, when `focus`); those
+ * no field matches are listed at the form's foot. `skip(field)` leaves a field alone.
  */
-export function showApiError(form, error, options = {}) {
-  if (error.errors && error.errors.length) {
-    const loose = [];
-    error.errors.forEach((e, i) => {
-      const focus = i === 0 && options.focus !== false;
-      if (!showFieldError(form, e.field, e.message, { ...options, focus })) loose.push(e.message);
-    });
-    if (loose.length) showFormError(form, loose.join("; "));
-    return;
+export function showApiError(form, error, { focus = true, skip = () => false } = {}) {
+  const loose = [];
+  let first = focus;
+  for (const problem of error.errors ?? [error]) {
+    if (problem.field && skip(problem.field.split(".").pop())) continue;
+    if (showFieldError(form, problem.field, problem.message, { focus: first })) first = false;
+    else loose.push(problem.message);
   }
-  if (!showFieldError(form, error.field, error.message, options)) showFormError(form, error.message);
+  if (loose.length) showFormError(form, loose.join(" "));
 }

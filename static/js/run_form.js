@@ -1,6 +1,7 @@
 // The run form: presets from GET /api/v1/presets, every knob read back typed, the derived
 // numbers as you type, the server's messages beside their fields as you type (a dry run of
-// the request the form would send) and after a start, copy as curl / CLI.
+// the request the form would send: every problem at once, and warnings to accept), a config
+// file loaded into the knobs, and after a start, copy as curl / CLI.
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { cliCommand, curlCommand, slug } from "./commands.js";
@@ -16,14 +17,16 @@ import {
   parameterCount,
   tokensPerIteration,
 } from "./derived.js";
-import { $, $$, pageData, setText } from "./dom.js";
+import { ignoredItems, parseConfigFile } from "./config_loader.js";
+import { $, $$, el, pageData, setText } from "./dom.js";
 import { DryRun } from "./dry_run.js";
-import { clearErrors, showApiError, showFieldError } from "./field_errors.js";
+import { clearErrors, clearWarnings, showApiError, showFieldError, showFieldWarning, showFormError } from "./field_errors.js";
 import { bytes, compact, number } from "./format.js";
 
 const page = pageData();
 const form = $("[data-run-form]");
 const presetSelect = form.elements.preset;
+const acceptWarnings = $("[data-accept-warnings]", form);
 const presets = new Map();
 // Clone mode posts to /runs/{id}/clone with the changes from that run's config.
 let source = page.source;
@@ -93,13 +96,14 @@ function request() {
     val_fraction: valFraction(),
   };
   const devices = readDevices();
+  const accepted = warnings.length && acceptWarnings.checked ? { accept_warnings: true } : {};
   if (source) {
-    const body = { name, config, ...devices };
+    const body = { name, config, ...devices, ...accepted };
     for (const [key, value] of Object.entries(data)) if (source[key] !== value) body[key] = value;
     if (source.tokenizer !== tokenizerName()) Object.assign(body, tokenizerFields());
     return [`/runs/${source.id}/clone`, body];
   }
-  return ["/runs", { ...data, ...tokenizerFields(), preset: presetSelect.value || null, config, name, ...devices }];
+  return ["/runs", { ...data, ...tokenizerFields(), preset: presetSelect.value || null, config, name, ...devices, ...accepted }];
 }
 
 function showDerived() {
@@ -113,9 +117,7 @@ function showDerived() {
     const params = parameterCount(cfg, facts.vocab);
     setText($('[data-derived="params"]'), `${compact(params)}`);
     $('[data-derived="params"]').title = `${number(params)} in all; ${number(nanoGptCount(cfg, facts.vocab))} without position embeddings (nanoGPT's count); vocabulary ${number(facts.vocab)}`;
-    const memory = memoryEstimate(cfg, params, facts.vocab);
-    setText($('[data-derived="memory"]'), `≈ ${bytes(memory.total)}`);
-    $('[data-derived="memory"]').title = `weights, gradients and AdamW state ${bytes(memory.state)} + activations of one micro-batch ${bytes(memory.activations)}`;
+    showMemory(cfg, params, facts.vocab);
   }
   if (ok("batch_size", "block_size", "gradient_accumulation_steps")) {
     setText($('[data-derived="tokens_per_iter"]'), number(tokensPerIteration(cfg)));
@@ -123,7 +125,23 @@ function showDerived() {
     setText($('[data-derived="epochs"]'), e == null ? "—" : `${approx}${e < 10 ? e.toFixed(2) : number(Math.round(e))}`);
   }
   const where = d ? `${d.name}: ${facts.trainTokens == null ? "size unknown" : `${approx}${number(facts.trainTokens)} training tokens`}, vocabulary ${facts.vocab == null ? "unknown" : number(facts.vocab)}` : "no dataset";
-  setText($('[data-derived="note"]'), `${where}${facts.exact ? "" : " (estimated until prepared)"}. Memory is a rough estimate of the tensors on one device; hover a figure for its parts.`);
+  setText($('[data-derived="note"]'), `${where}${facts.exact ? "" : " (estimated until prepared)"}. Memory is the memory guard's estimate of the peak, against the free memory of the device a train worker reports; hover a figure for its parts.`);
+}
+
+/** The memory guard's estimate from the last dry run (the server's, compared with the
+ * device's free memory), else the same formula here until it answers. */
+function showMemory(cfg, params, vocab) {
+  const cell = $('[data-derived="memory"]');
+  if (serverMemory) {
+    const m = serverMemory;
+    const device = m.device ? ` of ${bytes(m.device.free_bytes)} free on ${m.device.name}` : "";
+    setText(cell, `≈ ${bytes(m.estimate_bytes)}${device}`);
+    cell.title = `weights, gradients and AdamW state ${bytes(m.state_bytes)} + activations of one micro-batch ${bytes(m.activation_bytes)} + the process ${bytes(m.runtime_bytes)}${m.device ? "" : "; no train worker has reported its device yet"}`;
+    return;
+  }
+  const memory = memoryEstimate(cfg, params, vocab);
+  setText(cell, `≈ ${bytes(memory.total)}`);
+  cell.title = `weights, gradients and AdamW state ${bytes(memory.state)} + activations of one micro-batch ${bytes(memory.activations)}`;
 }
 
 function showCommands() {
@@ -147,10 +165,17 @@ function showCommands() {
 }
 
 // What is wrong now: the empty fields (seen here) and the server's answer to the last dry
-// run, kept until the next answer replaces or clears it.
+// run (every problem, or the plan with its warnings and memory estimate), kept until the
+// next answer replaces or clears it.
 let serverError = null;
-const dryRun = new DryRun(request, ({ error }) => {
+let serverMemory = null;
+let warnings = [];
+const dryRun = new DryRun(request, ({ plan, error }) => {
   serverError = error ?? null;
+  serverMemory = plan ? plan.memory : null;
+  if (plan) setWarnings(plan.warnings);
+  else if (error) setWarnings([]);
+  showDerived();
   showProblems();
 });
 
@@ -158,25 +183,104 @@ function showProblems() {
   clearErrors(form);
   const problems = localProblems(readConfig());
   for (const problem of problems) showFieldError(form, problem.field, problem.message, { focus: false });
-  if (serverError && !problems.some((p) => p.field === serverError.field)) {
-    showApiError(form, serverError, { focus: false });
+  const local = new Set(problems.map((p) => p.field));
+  if (serverError && serverError.code !== "unaccepted_warnings") {
+    showApiError(form, serverError, { focus: false, skip: (name) => local.has(name) });
   }
+}
+
+/** Warnings (allowed, but probably not meant) beside their fields and above Start, with the
+ * box that accepts them; a new set of warnings must be accepted again. */
+function setWarnings(list) {
+  const same = JSON.stringify(list) === JSON.stringify(warnings);
+  warnings = list;
+  clearWarnings(form);
+  for (const w of list) showFieldWarning(form, w.field, w.message);
+  const panel = $("[data-warnings]", form);
+  panel.hidden = list.length === 0;
+  if (!same) acceptWarnings.checked = false;
+  setText($("[data-warnings-title]", panel), list.length === 1 ? "1 warning" : `${list.length} warnings`);
+  $("[data-warnings-list]", panel).replaceChildren(...list.map((w) => el("li", { text: `${w.field}: ${w.message}` })));
+}
+
+/** The preset's description, and that it has been edited once a knob differs from it. */
+function showPresetDescription() {
+  const preset = presets.get(presetSelect.value);
+  const base = preset ? preset.description : "nanoGPT's train.py defaults: GPT-2 124M on OpenWebText.";
+  const edited = Object.keys(changes(readConfig(), baseConfig()));
+  const note = edited.length ? ` (edited: ${edited.length > 3 ? `${edited.length} knobs` : edited.join(", ")})` : "";
+  setText($("[data-preset-description]"), `${base}${note}`);
+}
+
+// Changing max_iters offers to move lr_decay_iters with it (nanoGPT's recipes keep the two
+// equal, so the learning rate finishes its decay as the run ends).
+function offerToMoveDecay() {
+  const slot = $('[data-field-for="max_iters"]', form);
+  let offer = $("[data-offer]", slot);
+  const maxIters = readKnob({ name: "max_iters", kind: "int" });
+  const decay = readKnob({ name: "lr_decay_iters", kind: "int" });
+  const wanted = form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
+  if (!wanted) {
+    if (offer) offer.remove();
+    return;
+  }
+  if (!offer) {
+    offer = el("p", { className: "offer", dataset: { offer: "" } });
+    slot.append(offer);
+  }
+  const button = el("button", { className: "link-button", type: "button", text: `Set lr_decay_iters to ${maxIters.toLocaleString()} too` });
+  button.addEventListener("click", () => {
+    form.elements.lr_decay_iters.value = String(maxIters);
+    offer.remove();
+    refresh();
+  });
+  offer.replaceChildren(`lr_decay_iters is ${Number.isFinite(decay) ? decay.toLocaleString() : "empty"}. `, button);
 }
 
 function refresh({ check = true } = {}) {
   showDerived();
   showProblems();
+  showPresetDescription();
   showCommands();
   if (check && form.elements.dataset_id.value) dryRun.schedule(); // no dataset: nothing to ask
 }
 
 function applyPreset() {
-  const preset = presets.get(presetSelect.value);
   source = null; // a preset chosen by hand: a new run, not a clone
   const config = presetConfig(presetSelect.value);
   for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
-  setText($("[data-preset-description]"), preset ? preset.description : "nanoGPT's train.py defaults: GPT-2 124M on OpenWebText.");
+  $("[data-offer]", form)?.remove();
   refresh();
+}
+
+/** A config file's knobs into the form. A nanoGPT file overrides nanoGPT's defaults (its
+ * train.py's), so the preset becomes "none"; ours holds every knob. */
+async function loadConfig(input) {
+  const file = input.files && input.files[0];
+  if (!file) return;
+  const status = $("[data-load-config-status]", form);
+  const list = $("[data-ignored-lines]", form);
+  clearErrors(form);
+  try {
+    const loaded = await parseConfigFile(file);
+    source = null; // a loaded config starts a new run
+    if (loaded.format === "nanogpt") presetSelect.value = "";
+    const config = { ...presetConfig(presetSelect.value), ...loaded.config };
+    for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
+    const count = Object.keys(loaded.config).length;
+    const ignored = loaded.ignored.length;
+    setText(status, `Loaded ${file.name}: ${count} setting${count === 1 ? "" : "s"}${ignored ? `; ${ignored} line${ignored === 1 ? "" : "s"} ignored:` : "."}`);
+    list.replaceChildren(...ignoredItems(loaded.ignored));
+    list.hidden = ignored === 0;
+    refresh();
+  } catch (error) {
+    list.hidden = true;
+    if (error.errors) showApiError(form, error, { focus: false });
+    else showFormError(form, error.message);
+    showFieldError(form, "config", error.message, { focus: false });
+  } finally {
+    input.value = ""; // the same file can be chosen again after an edit
+  }
 }
 
 async function submit(event) {
@@ -196,8 +300,15 @@ async function submit(event) {
     const run = await api(path, { method: "POST", body });
     location.assign(`/runs/${run.id}`);
   } catch (error) {
-    serverError = error;
-    showApiError(form, error);
+    if (error.code === "unaccepted_warnings") {
+      // the checks warned since the last dry run: show them and ask
+      setWarnings(error.errors.slice(1).map(({ code, field, message }) => ({ code, field, message })));
+      $("[data-warnings]", form).scrollIntoView({ block: "center" });
+      acceptWarnings.focus({ preventScroll: true });
+    } else {
+      serverError = error;
+      showApiError(form, error);
+    }
     button.disabled = false;
     button.textContent = "Start training";
   }
@@ -212,10 +323,16 @@ for (const button of $$("[data-copy]")) {
   });
 }
 
-form.addEventListener("input", () => refresh());
+form.addEventListener("input", (event) => {
+  if (event.target.type === "file") return;
+  if (event.target === acceptWarnings) return showCommands(); // accepting changes no check
+  if (event.target.name === "max_iters" || event.target.name === "lr_decay_iters" || event.target.name === "decay_lr") offerToMoveDecay();
+  refresh();
+});
 form.addEventListener("change", (event) => {
   if (event.target === presetSelect) applyPreset();
   if (event.target === form.elements.tokenizer) $("[data-vocab-size-field]").hidden = event.target.value !== "bpe";
+  if (event.target.matches("[data-load-config]")) loadConfig(event.target);
 });
 form.addEventListener("submit", submit);
 

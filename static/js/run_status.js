@@ -8,6 +8,8 @@ const fig = (name) => $(`[data-fig="${name}"]`);
 
 function note(run, preparation) {
   if (run.state === "running" && run.cancel_requested) return "cancelling: writing a checkpoint…";
+  // a run that succeeded with a message stopped early (early_stop_patience): say why
+  if (run.state === "succeeded" && run.failure_message) return run.failure_message;
   if (run.finished_at && FINISHED.has(run.state)) return `finished ${new Date(run.finished_at).toLocaleString()}`;
   return phaseText(run, preparation);
 }

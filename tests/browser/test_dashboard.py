@@ -155,6 +155,7 @@ def test_new_run_form_derives_validates_and_starts(page, studio: Studio):
     expect(page).to_have_url(re.compile(r"/runs/new\?dataset=\d+"))
     page.wait_for_load_state()
     assert_labelled(page)
+    page.locator("[data-more-knobs] > summary").click()  # the knobs past the basics
     for name, value in TINY.items():
         page.locator(f'[name="{name}"]').fill(str(value))
     # Exact: 65·32 + 32·32 + 1·(12·32² + 2·32) + 32 parameters, vocabulary from the preparation.
@@ -280,7 +281,9 @@ def test_clone_with_changes_then_compare(page, studio: Studio):
     expect(page.locator('[name="n_embd"]')).to_have_value("32")
     page.locator('[name="n_embd"]').fill("48")
     page.locator('[name="max_iters"]').fill("200")
-    page.locator('[name="lr_decay_iters"]').fill("200")
+    # lr_decay_iters is folded away with the other knobs; the form offers to move it along
+    page.get_by_role("button", name="Set lr_decay_iters to 200 too").click()
+    expect(page.locator('[name="lr_decay_iters"]')).to_have_value("200")
     curl = page.locator('[data-command="curl"]')
     expect(curl).to_contain_text(f"/api/v1/runs/{run}/clone")
     expect(curl).to_contain_text('"n_embd":48')

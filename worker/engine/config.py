@@ -40,6 +40,7 @@ INT_MAXIMA: dict[str, int] = {
     "warmup_iters": INT32_MAX,
     "lr_decay_iters": INT32_MAX,
     "seed": 2**63 - 1,
+    "early_stop_patience": INT32_MAX,
 }
 
 
@@ -54,6 +55,10 @@ class TrainConfig:
     eval_only: bool = False
     always_save_checkpoint: bool = True
     init_from: str = "scratch"
+    # Early stopping (not in nanoGPT): stop, as finished, after this many evaluations in a row
+    # without a val-loss improvement of at least early_stop_min_delta; 0 turns it off.
+    early_stop_patience: int = 0
+    early_stop_min_delta: float = 0.0
     # Weights & Biases, as nanoGPT offers; used only when wandb is installed.
     wandb_log: bool = False
     wandb_project: str = "nanogpt-studio"

@@ -59,7 +59,7 @@ class StepEvent:
 
 
 CheckpointKind = Literal["latest", "best"]
-TrainStatus = Literal["completed", "stopped"]
+TrainStatus = Literal["completed", "stopped", "early_stopped"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class TrainResult:
     best_val_loss: float
     last_loss: float | None
     checkpoint: Path | None
+    message: str | None = None  # why it ended early, for an early stop
 
 
 class TrainCallbacks:

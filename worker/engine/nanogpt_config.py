@@ -68,6 +68,8 @@ def parse_nanogpt_config(source: str, *, name: str = "config.py") -> NanoGPTConf
     except SyntaxError as exc:
         raise ConfigError(f"{name} is not valid Python: {exc.msg} (line {exc.lineno})",
                           field="config") from exc  # fmt: skip
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise ConfigError(f"{name} cannot be parsed as Python: {exc}", field="config") from exc
     known = {f.name for f in fields(TrainConfig)}
     result = NanoGPTConfig()
 

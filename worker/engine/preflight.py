@@ -70,8 +70,8 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
         out.append(ConfigError("dropout must be at least 0 and below 1", field="dropout"))
     if cfg.learning_rate <= 0:
         out.append(ConfigError("learning_rate must be above 0", field="learning_rate"))
-    if cfg.min_lr < 0 or cfg.min_lr > cfg.learning_rate:
-        out.append(ConfigError("min_lr must be between 0 and learning_rate", field="min_lr"))
+    if cfg.min_lr < 0:  # above learning_rate is allowed: a warning (config_warnings.py)
+        out.append(ConfigError("min_lr must not be negative", field="min_lr"))
     for name in ("beta1", "beta2"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             out.append(ConfigError(f"{name} must be at least 0 and below 1", field=name))
@@ -80,6 +80,17 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
     if cfg.grad_clip < 0:
         out.append(
             ConfigError("grad_clip must not be negative (0 turns it off)", field="grad_clip")
+        )
+    if cfg.early_stop_patience < 0:
+        out.append(
+            ConfigError(
+                "early_stop_patience must not be negative (0 turns it off)",
+                field="early_stop_patience",
+            )
+        )
+    if cfg.early_stop_min_delta < 0:
+        out.append(
+            ConfigError("early_stop_min_delta must not be negative", field="early_stop_min_delta")
         )
     if cfg.warmup_iters < 0:
         out.append(ConfigError("warmup_iters must not be negative", field="warmup_iters"))
@@ -171,25 +182,26 @@ def _data_problems(cfg: TrainConfig, meta: Mapping[str, Any]) -> list[EngineErro
                 field="tokenizer",
             )
         )
-    for split in ("train", "val"):
-        tokens = int(meta.get(f"{split}_tokens", 0))
-        if tokens <= cfg.block_size:
-            # a window needs block_size inputs plus one more token as the last target
-            fits = tokens - 1
-            advice = (
-                f"the largest block_size that fits is {fits}"
-                if fits >= 1
-                else "the data is too small for any block_size; upload more text"
+    sizes = {split: int(meta.get(f"{split}_tokens", 0)) for split in ("train", "val")}
+    short = [split for split, tokens in sizes.items() if tokens <= cfg.block_size]
+    if short:
+        # A window needs block_size inputs plus one more token as the last target, in both
+        # splits, so the advice is the largest block_size that fits the smaller one.
+        fits = min(sizes.values()) - 1
+        advice = (
+            f"the largest block_size that fits both splits is {fits}"
+            if fits >= 1
+            else "the data is too small for any block_size; upload more text"
+        )
+        names = {"train": "training", "val": "validation"}
+        which = " and ".join(f"the {names[s]} split has {sizes[s]:,}" for s in short)
+        out.append(
+            DataError(
+                f"block_size {cfg.block_size:,} needs more than {cfg.block_size:,} tokens in "
+                f"each split, but {which}; {advice}",
+                field="block_size",
             )
-            name = "training" if split == "train" else "validation"
-            out.append(
-                DataError(
-                    f"block_size {cfg.block_size} needs more than {cfg.block_size} tokens in the "
-                    f"{name} split, which has {tokens}; {advice}",
-                    field="block_size",
-                )
-            )
-            break  # one message about block_size is enough
+        )
     return out
 
 

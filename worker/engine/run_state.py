@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ class RunState:
     weights_from: str  # the first start's init_from (scratch, gpt2, a folder); kept on resume
     # the checkpoint's `resume` entry: a DDP rank other than 0 takes its own states from it
     saved_resume: dict[str, Any] | None = None
+    # early stopping: the val loss to beat (by early_stop_min_delta), and evaluations since
+    early_stop_best: float = math.inf
+    evals_without_improvement: int = 0
 
 
 def build_run_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> RunState:
@@ -92,6 +96,8 @@ def _restore(state: RunState, checkpoint: dict[str, Any], runtime: Runtime) -> N
     if saved.get("scaler"):
         state.scaler.load_state_dict(saved["scaler"])
     state.last_eval_iter = saved.get("last_eval_iter")
+    state.early_stop_best = float(saved.get("early_stop_best", math.inf))
+    state.evals_without_improvement = int(saved.get("evals_without_improvement", 0))
 
 
 def checkpoint_payload(
@@ -131,5 +137,7 @@ def checkpoint_payload(
             "data_rng": data_rng_state,
             "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else None,
             "last_eval_iter": state.last_eval_iter,
+            "early_stop_best": float(state.early_stop_best),
+            "evals_without_improvement": state.evals_without_improvement,
         },
     }

@@ -167,10 +167,30 @@ def _is_continuation(byte: int) -> bool:
     return 0x80 <= byte < 0xC0
 
 
+# The first bytes of common binary files (their "magic numbers"), and what to call them.
+_BINARY_KINDS: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or a .docx, .xlsx or other zipped document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+)
+
+
 def _refusal(
     file: BinaryIO, text_start: int, offset: int, data: bytearray, index: int
 ) -> DataError:
-    """The error for the first bad byte at or before data[index]: a NUL or invalid UTF-8."""
+    """The error for the first bad byte at or before data[index]: a NUL or invalid UTF-8.
+    A file that starts like an image, a PDF or an archive is named as such: "save it as
+    UTF-8" is no advice for a PNG."""
+    kind = next((k for magic, k in _BINARY_KINDS if data.startswith(magic)), None)
+    if offset == text_start and kind is not None:
+        return DataError(
+            f"not a text file: this is {kind}; upload a plain-text file (.txt) instead",
+            field="file",
+        )
     nul = data.find(b"\0", 0, index + 1)
     if nul >= 0:
         place = _describe_place(file, text_start, offset + nul)

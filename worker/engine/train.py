@@ -31,6 +31,7 @@ from worker.engine.distributed import (
     seed_rank,
     steps_per_rank,
 )
+from worker.engine.early_stop import early_stop_message, patience_ran_out, record_evaluation
 from worker.engine.errors import ConfigError, DivergedError
 from worker.engine.events import (
     CheckpointEvent,
@@ -196,6 +197,14 @@ class _Loop:
                 timer, iters_timed = time.perf_counter(), 0  # evaluation is not step time
                 if cfg.eval_only and not stopped_in_eval:
                     return self._result("completed")
+                # only rank 0 evaluates, so it decides; every rank stops at the same step
+                patience_over = self.master and not stopped_in_eval and it < cfg.max_iters
+                if self.group.agree(patience_over and patience_ran_out(state, cfg)):
+                    message = early_stop_message(state, cfg)
+                    if self.master:
+                        self.callbacks.on_message(message)
+                    self._save_latest(rng_before_batch)
+                    return self._result("early_stopped", message)
             # Every rank stops at the same step when any is asked to (cancel reaches rank 0,
             # a signal may reach any); with one process this is the callback's answer.
             asked = stopped_in_eval or (it < cfg.max_iters and self.callbacks.should_stop())
@@ -352,6 +361,7 @@ class _Loop:
         improved = losses["val"] < state.best_val_loss
         if improved:
             state.best_val_loss = losses["val"]
+        record_evaluation(state, cfg, losses["val"])  # before the checkpoints that keep it
         if it == 0 or cfg.eval_only:
             return  # nothing learned yet (or nothing to keep): no checkpoint
         if improved or cfg.always_save_checkpoint:
@@ -407,7 +417,7 @@ class _Loop:
             field="learning_rate",
         )
 
-    def _result(self, status: TrainStatus) -> TrainResult:
+    def _result(self, status: TrainStatus, message: str | None = None) -> TrainResult:
         latest = self.out_dir / LATEST
         return TrainResult(
             status=status,
@@ -415,4 +425,5 @@ class _Loop:
             best_val_loss=self.state.best_val_loss,
             last_loss=self.last_loss,
             checkpoint=latest if latest.exists() else None,
+            message=message,
         )

@@ -14,6 +14,18 @@ from pathlib import Path
 from typing import Any
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (`AMD EPYC …`), where /proc/cpuinfo says it."""
+    try:
+        with Path("/proc/cpuinfo").open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return None
+
+
 def _cpu() -> dict[str, Any]:
     total = free = None
     try:
@@ -24,7 +36,7 @@ def _cpu() -> dict[str, Any]:
         pass
     return {
         "kind": "cpu",
-        "name": platform.processor() or platform.machine(),
+        "name": _cpu_model() or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "memory_total": total,
         "memory_free": free,

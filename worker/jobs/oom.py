@@ -5,7 +5,9 @@ read, and then a SIGKILL says nothing about its cause."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 WHAT_TO_LOWER = (
     "lower batch_size or block_size (raise gradient_accumulation_steps to keep the tokens per "
@@ -13,6 +15,14 @@ WHAT_TO_LOWER = (
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+def tried(config: Mapping[str, Any]) -> str:
+    """The size that did not fit, as an out-of-memory message says it."""
+    return (
+        f"{config.get('n_layer')} layers × {config.get('n_embd')} dims, batch_size "
+        f"{config.get('batch_size')} × block_size {config.get('block_size')}"
+    )
 
 
 def _candidates(root: Path, proc_cgroup: Path) -> list[Path]:

@@ -27,7 +27,7 @@ from app.store.states import FailureReason, RunState
 from worker.engine.config import TrainConfig
 from worker.engine.errors import DiskFullError, DivergedError, EngineError
 from worker.engine.events import TrainCallbacks, TrainResult
-from worker.jobs.oom import WHAT_TO_LOWER
+from worker.jobs.oom import WHAT_TO_LOWER, tried
 from worker.jobs.run_reporter import RunReporter
 
 log = logging.getLogger("worker.jobs.training_process")
@@ -138,7 +138,8 @@ def main(run_id: int, owner: str) -> int:
     except Exception as exc:
         if _is_oom(exc):
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            outcome = _failure(FailureReason.OOM, f"out of memory: {first_line}; {WHAT_TO_LOWER}")
+            message = f"out of memory ({tried(cfg.to_dict())}): {first_line}; {WHAT_TO_LOWER}"
+            outcome = _failure(FailureReason.OOM, message)
         elif _is_disk_full(exc):
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             outcome = _failure(FailureReason.DISK_FULL, f"the disk is full{where}: {exc}")
@@ -162,6 +163,8 @@ def _ended(result: TrainResult, reporter: RunReporter) -> Outcome | None:
     """How a run that trained without an error ends; None: the reaper decides."""
     if result.status == "completed":
         return Outcome(RunState.SUCCEEDED)
+    if result.status == "early_stopped":  # finished: the message says why, on the run's page
+        return Outcome(RunState.SUCCEEDED, failure_message=result.message)
     if reporter.cancelled:
         return Outcome(RunState.CANCELLED)
     if reporter.interrupted and not reporter.lease_lost:

@@ -31,7 +31,7 @@ from app.store import run_queries, runs
 from app.store.followup import Followup
 from app.store.models import Run
 from app.store.run_config import RunPlan
-from app.store.run_plan import plan_clone, plan_new, start_run
+from app.store.run_plan import plan_clone, plan_new, require_accepted, start_run
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 presets_router = APIRouter(prefix="/presets", tags=["runs"])
@@ -60,10 +60,12 @@ def _commit(session: Session, followup: Followup) -> None:
 def create_run(
     body: RunCreate, session: SessionDep, dry_run: DryRun = False
 ) -> RunOut | JSONResponse:
-    """Preset + config are checked by the engine's preflight (422 naming the field) before
-    the run is stored and queued. A dataset not yet prepared with the tokenizer is prepared
-    first (state `preparing`). With `dry_run=true`, the same checks and the same errors, then
-    200 with the run it would start; nothing is stored or queued."""
+    """Preset + config are checked by the engine's preflight and the memory guard before the
+    run is stored and queued: 422 with every problem in `errors`, each naming its field. A run
+    the checks warn about (`warnings` in the dry run) starts only with `accept_warnings: true`.
+    A dataset not yet prepared with the tokenizer is prepared first (state `preparing`). With
+    `dry_run=true`, the same checks and the same errors, then 200 with the run it would start
+    (and its warnings); nothing is stored or queued."""
     plan = plan_new(
         session,
         dataset_id=body.dataset_id,
@@ -77,6 +79,7 @@ def create_run(
     )
     if dry_run:
         return _dry_run(plan)
+    require_accepted(plan, accepted=body.accept_warnings)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
     return _one(session, run)
@@ -155,6 +158,7 @@ def clone_run(
     )
     if dry_run:
         return _dry_run(plan)
+    require_accepted(plan, accepted=body.accept_warnings)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
     return _one(session, run)

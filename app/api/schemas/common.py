@@ -17,17 +17,18 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class FieldError(BaseModel):
-    field: str | None
+class FieldProblem(BaseModel):
+    code: str
     message: str
+    field: str | None = None
 
 
 class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
-    errors: list[FieldError] | None = Field(
-        default=None, description="A request that fails validation: every problem, each by field"
+    errors: list[FieldProblem] = Field(
+        description="Every problem found, each naming its field; the first is this error's own"
     )
 
 

@@ -11,6 +11,7 @@ from app.store.models import Run
 from app.store.placement import queue_for
 from app.store.run_config import RunPlan, stored_config
 from worker.engine.config import INT_MAXIMA
+from worker.engine.memory_guard import MemoryCheck
 from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
 
 GpuCount = Annotated[int, Field(ge=1, le=64)]
@@ -50,6 +51,13 @@ Phase = Literal["starting", "compiling", "evaluating", "training"]
 Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
 
+ACCEPT_WARNINGS = (
+    "Start even though the checks warn (the dry run lists the warnings: a schedule that does "
+    "not fit max_iters, memory close to the device's); without it such a run is refused (422 "
+    "unaccepted_warnings)"
+)
+
+
 class RunCreate(StrictBody):
     dataset_id: RowId
     tokenizer: Tokenizer = "char"
@@ -69,6 +77,7 @@ class RunCreate(StrictBody):
     name: str | None = Field(default=None, max_length=200)
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
+    accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
 
 
 class RunResume(StrictBody):
@@ -88,6 +97,7 @@ class RunClone(StrictBody):
         default=None, description=GPUS_DOC + "; the source's when neither this nor processes"
     )
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
+    accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
 
 
 class RunOut(BaseModel):
@@ -148,6 +158,31 @@ class DataFacts(BaseModel):
     exact: bool = Field(description="From the prepared split; else estimated from the upload")
 
 
+class PlanWarning(BaseModel):
+    code: str = Field(description="schedule or memory")
+    field: str
+    message: str
+
+
+class DeviceOut(BaseModel):
+    kind: str
+    name: str
+    free_bytes: int
+
+
+class MemoryOut(BaseModel):
+    """The memory guard's estimate of one rank's peak, and what it was compared with."""
+
+    params: int
+    estimate_bytes: int = Field(description="state + activations + runtime")
+    state_bytes: int = Field(description="fp32 weights, gradients and AdamW moments")
+    activation_bytes: int = Field(description="one micro-batch's activations and logits")
+    runtime_bytes: int = Field(description="the training process itself")
+    device: DeviceOut | None = Field(
+        description="The freest matching device of the train workers; null when none reported"
+    )
+
+
 class RunPlanOut(BaseModel):
     """What `?dry_run=true` answers: the run as it would be stored, nothing stored."""
 
@@ -164,6 +199,24 @@ class RunPlanOut(BaseModel):
     data: DataFacts = Field(description="What the checks knew of the data")
     tokens_per_iter: int
     epochs: float | None = Field(description="max_iters × tokens_per_iter / train_tokens")
+    warnings: list[PlanWarning] = Field(
+        description="To accept (accept_warnings: true) before the run starts"
+    )
+    memory: MemoryOut | None
+
+
+def present_memory(check: MemoryCheck | None) -> MemoryOut | None:
+    if check is None:
+        return None
+    e, d = check.estimate, check.device
+    return MemoryOut(
+        params=e.params,
+        estimate_bytes=e.total_bytes,
+        state_bytes=e.state_bytes,
+        activation_bytes=e.activation_bytes,
+        runtime_bytes=e.runtime_bytes,
+        device=DeviceOut(kind=d.kind, name=d.name, free_bytes=d.free_bytes) if d else None,
+    )
 
 
 def present_plan(plan: RunPlan) -> RunPlanOut:
@@ -188,6 +241,8 @@ def present_plan(plan: RunPlan) -> RunPlanOut:
         ),
         tokens_per_iter=tokens,
         epochs=tokens * plan.cfg.max_iters / train_tokens if train_tokens else None,
+        warnings=[PlanWarning(**w.to_dict()) for w in plan.warnings],
+        memory=present_memory(plan.memory),
     )
 
 

@@ -26,7 +26,7 @@ def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> Resp
     return render(
         request,
         "dataset.html",
-        active="home",
+        active="",  # a dataset is no nav section: the breadcrumb says where it is
         dataset=dataset,
         runs=runs_json(session, runs),
         runs_total=runs_total,

@@ -12,7 +12,7 @@ from app.api.schemas.runs import present_presets
 from app.store.datasets import dataset_names, list_datasets
 from app.store.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
 from app.store.run_queries import get_run
-from app.web.knobs import GROUPS, form_groups, knob_meta
+from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json
 from worker.engine.config import TrainConfig
@@ -71,7 +71,8 @@ def new_run_page(
         presets=presets,
         preset=preset,
         config=config,
-        groups=groups,
+        basic=basic_knobs(),
+        groups=advanced_groups(groups),
         source=source,
         tokenizer=tokenizer,
         bpe_vocab_size=bpe_vocab_size or BPE_VOCAB_DEFAULT,
@@ -98,7 +99,7 @@ def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
     return render(
         request,
         "run.html",
-        active="home",
+        active="",  # a run is no nav section: the breadcrumb says where it is
         run=run,
         dataset_name=names.get(run["dataset_id"]) if run["dataset_id"] else None,
         config_rows=_config_rows(run["config"]),

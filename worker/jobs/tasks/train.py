@@ -23,7 +23,7 @@ from app.store.settings import get_settings
 from worker.engine.launch import torchrun_command
 from worker.jobs.celery_app import celery_app
 from worker.jobs.identity import worker_id
-from worker.jobs.oom import WHAT_TO_LOWER, oom_kills
+from worker.jobs.oom import WHAT_TO_LOWER, oom_kills, tried
 from worker.jobs.placement import Placement, host_gpus, reserve
 
 log = logging.getLogger(__name__)
@@ -168,11 +168,7 @@ def _wait_renewing(child: subprocess.Popen, run_id: int, owner: str, interval: f
 
 def _oom_advice(config: dict[str, Any]) -> str:
     """What was tried, and what to lower."""
-    shape = (
-        f"{config.get('n_layer')} layers × {config.get('n_embd')} dims, batch_size "
-        f"{config.get('batch_size')} × block_size {config.get('block_size')}"
-    )
     return (
-        f"the kernel's out-of-memory killer stopped the training process ({shape}); "
+        f"the kernel's out-of-memory killer stopped the training process ({tried(config)}); "
         f"{WHAT_TO_LOWER}, and resume"
     )

@@ -1,0 +1,120 @@
+"""The checks before a run starts, through the API: every problem at once (each naming its
+field, in the one error shape), schedule warnings to accept, and the memory guard against the
+devices the train workers report (a worker's registry entry, written as a worker writes it)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from studio_stack import assert_error
+
+from app.store.broker import forget_worker, report_worker
+from app.store.settings import get_settings
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
+        "max_iters": 20, "lr_decay_iters": 20, "warmup_iters": 2, "eval_interval": 10,
+        "eval_iters": 2, "log_interval": 5, "device": "cpu", "compile": False,
+        "gradient_accumulation_steps": 1}  # fmt: skip
+GiB = 2**30
+
+
+@pytest.fixture
+def dataset(client):
+    return client.post("/api/v1/datasets/sample").json()
+
+
+def post(client, dataset, config, dry_run=False, **body):
+    payload = {"dataset_id": dataset["id"], "tokenizer": "char", "config": config, **body}
+    return client.post("/api/v1/runs", json=payload, params={"dry_run": dry_run})
+
+
+@pytest.fixture
+def train_worker(client):
+    """A train worker whose CPU has 2 GiB free, as its registry entry says."""
+    settings = get_settings()
+    cpu = {"kind": "cpu", "name": "test CPU", "cores": 2, "memory_total": 4 * GiB,
+           "memory_free": 2 * GiB}  # fmt: skip
+    record = {"name": "train@test", "queues": ["train"], "pid": 1, "devices": [cpu],
+              "started_at": 0, "seen_at": 0}  # fmt: skip
+    report_worker(settings, "train@test", record, 60)
+    yield cpu
+    forget_worker(settings, "train@test")
+
+
+def test_every_problem_is_listed_at_once_beside_its_field(client, dataset):
+    bad = {**TINY, "n_embd": 65, "block_size": 2_000_000, "dropout": 1.5, "n_layer": "many",
+           "colour": "red"}  # fmt: skip
+    for dry_run in (True, False):
+        error = assert_error(post(client, dataset, bad, dry_run), 422)
+        fields = [p["field"] for p in error["errors"]]
+        assert fields == ["n_layer", "colour"]  # types first: the checks need numbers
+    shaped = {**TINY, "n_embd": 65, "block_size": 2_000_000, "dropout": 1.5}
+    error = assert_error(post(client, dataset, shaped, True), 422, field="n_embd")
+    assert [p["field"] for p in error["errors"]] == ["n_embd", "dropout", "block_size"]
+
+
+def test_the_block_size_suggestion_fits_both_splits(client, dataset):
+    error = assert_error(post(client, dataset, {**TINY, "block_size": 2_000_000}, True), 422)
+    fits = int(re.search(r"fits both splits is (\d+)", error["message"]).group(1))
+    assert post(client, dataset, {**TINY, "block_size": fits}, True).status_code == 200
+    error = assert_error(post(client, dataset, {**TINY, "block_size": fits + 1}, True), 422)
+    assert error["field"] == "block_size"
+
+
+def test_body_errors_are_all_listed_too(client, dataset):
+    response = client.post(
+        "/api/v1/runs", json={"dataset_id": dataset["id"], "val_fraction": 2, "tokenizer": "x"}
+    )
+    error = assert_error(response, 422)
+    assert {p["field"] for p in error["errors"]} == {"val_fraction", "tokenizer"}
+
+
+def test_schedule_warnings_are_shown_and_must_be_accepted(client, dataset):
+    odd = {**TINY, "max_iters": 50, "warmup_iters": 100, "lr_decay_iters": 2000,
+           "eval_interval": 250, "min_lr": 1.0, "learning_rate": 0.1}  # fmt: skip
+    plan = post(client, dataset, odd, dry_run=True).json()
+    assert [w["field"] for w in plan["warnings"]] == [
+        "warmup_iters", "lr_decay_iters", "eval_interval", "min_lr"
+    ]  # fmt: skip
+    assert all(w["code"] == "schedule" for w in plan["warnings"])
+    before = client.get("/api/v1/runs").json()["total"]
+    error = assert_error(post(client, dataset, odd), 422, code="unaccepted_warnings")
+    assert "accept_warnings" in error["message"]
+    assert [p["field"] for p in error["errors"][1:]] == [w["field"] for w in plan["warnings"]]
+    assert client.get("/api/v1/runs").json()["total"] == before  # nothing stored
+    accepted = post(client, dataset, odd, accept_warnings=True)
+    assert accepted.status_code == 201, accepted.text
+    assert post(client, dataset, TINY, dry_run=True).json()["warnings"] == []
+
+
+def test_without_a_train_worker_there_is_no_device_to_guard(client, dataset):
+    plan = post(client, dataset, TINY, dry_run=True).json()
+    assert plan["memory"]["device"] is None
+    assert plan["memory"]["estimate_bytes"] == sum(
+        plan["memory"][k] for k in ("state_bytes", "activation_bytes", "runtime_bytes")
+    )
+
+
+def test_the_memory_guard_refuses_and_its_suggestion_is_accepted(client, dataset, train_worker):
+    big = {**TINY, "n_embd": 256, "n_head": 4, "block_size": 64, "batch_size": 4096}
+    for dry_run in (True, False):
+        error = assert_error(post(client, dataset, big, dry_run), 422, field="batch_size")
+        assert "test CPU (cpu) has 2.0 GiB free" in error["message"]
+    batch = int(re.search(r"batch_size (\d+) fits", error["message"]).group(1))
+    assert 1 <= batch < 4096
+    assert f"gradient_accumulation_steps {4096 // batch}" in error["message"] or 4096 % batch
+    plan = post(client, dataset, {**big, "batch_size": batch}, dry_run=True).json()
+    assert plan["warnings"] == []  # the suggestion fits without a warning
+    assert plan["memory"]["device"] == {"kind": "cpu", "name": "test CPU", "free_bytes": 2 * GiB}
+    assert plan["memory"]["estimate_bytes"] <= 0.8 * 2 * GiB
+    close = post(client, dataset, {**big, "batch_size": int(batch * 1.15)}, dry_run=True)
+    assert [w["code"] for w in close.json()["warnings"]] == ["memory"]
+
+
+def test_a_model_too_big_even_for_one_sequence_names_the_depth(client, dataset, train_worker):
+    huge = {**TINY, "n_layer": 48, "n_embd": 2048, "n_head": 16, "block_size": 64}
+    error = assert_error(post(client, dataset, huge, True), 422, field="n_layer")
+    layers = int(re.search(r"n_layer (\d+) fits", error["message"]).group(1))
+    fits = post(client, dataset, {**huge, "n_layer": layers, "batch_size": 1}, dry_run=True)
+    assert fits.status_code == 200, fits.text
