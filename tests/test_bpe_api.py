@@ -16,7 +16,8 @@ from app.store.settings import get_settings
 from worker.engine.bpe_tokenizer import TOKENIZER_FILE
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,
-        "max_iters": 2, "eval_iters": 1, "device": "cpu", "compile": False}  # fmt: skip
+        "max_iters": 2, "lr_decay_iters": 2, "warmup_iters": 1, "eval_interval": 2,
+        "eval_iters": 1, "device": "cpu", "compile": False}  # fmt: skip
 
 
 def upload(client, text: str, name: str) -> dict:

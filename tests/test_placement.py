@@ -23,7 +23,7 @@ from worker.jobs.placement import reserve
 
 SHAKESPEARE = REPO / "app" / "sample_data" / "tinyshakespeare.txt"
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "batch_size": 8,
-        "max_iters": 12, "lr_decay_iters": 40, "warmup_iters": 2, "eval_interval": 6,
+        "max_iters": 12, "lr_decay_iters": 12, "warmup_iters": 2, "eval_interval": 6,
         "eval_iters": 2, "log_interval": 2, "device": "cpu", "compile": False,
         "learning_rate": 1e-2, "gradient_accumulation_steps": 2}  # fmt: skip
 
