@@ -56,7 +56,7 @@ def test_sample_problems_are_named_all_at_once_in_plain_words(client):
     body = {"max_new_tokens": 0, "temperature": -1, "top_k": 1.5, "top_p": 2,
             "seed": -3, "colour": "red"}  # fmt: skip
     error = assert_error(client.post(f"/api/v1/runs/{run}/samples", json=body), 422, "invalid")
-    assert error["errors"] == [
+    assert [{k: e[k] for k in ("field", "message")} for e in error["errors"]] == [
         {"field": "max_new_tokens", "message": "max_new_tokens must be at least 1"},
         {"field": "temperature", "message": "temperature must be at least 0"},
         {"field": "top_k", "message": "top_k must be a whole number"},
@@ -90,7 +90,7 @@ def test_metric_history_as_csv(client):
     now = utcnow()
     metrics = [{"iter": 0, "train_loss": None, "val_loss": 4.5, "eval_train_loss": 4.4,
                 "lr": 1e-3, "tokens_per_sec": None, "mfu": None, "memory_bytes": None,
-                "elapsed_s": None, "logged_at": now}]  # fmt: skip
+                "elapsed_s": None, "val_bpc": None, "logged_at": now}]  # fmt: skip
     metrics += [
         {**metrics[0], "iter": i, "train_loss": 4.0 - i / 100, "val_loss": None,
          "eval_train_loss": None, "tokens_per_sec": 1234.5, "elapsed_s": i / 10}

@@ -115,7 +115,7 @@ def test_a_run_logs_nanogpts_keys_to_an_offline_wandb_run(offline: Path, tmp_pat
     rows = history(records)
     assert [row["iter"] for row in rows] == [0, 1, 2, 3, 4]
     step_keys = {"iter", "lr", "train/step_loss", "mfu", "tokens_per_sec"}
-    eval_keys = {"iter", "lr", "train/loss", "val/loss"}
+    eval_keys = {"iter", "lr", "train/loss", "val/loss", "val/bpc"}  # bpc: chars known
     assert set(rows[0]) == eval_keys  # iteration 0: evaluated, no step
     assert set(rows[1]) == set(rows[3]) == step_keys
     assert set(rows[2]) == set(rows[4]) == step_keys | eval_keys
