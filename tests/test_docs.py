@@ -25,13 +25,14 @@ def documented_endpoints() -> set[str]:
 
 
 def test_every_api_route_is_documented(client) -> None:
+    # The OpenAPI schema lists every route (FastAPI keeps included routers whole in
+    # app.routes, so walking those finds none).
+    routes = client.app.openapi()["paths"]
+    assert len(routes) > 20  # the walk sees the API, or this test checks nothing
     documented = documented_endpoints()
     missing = []
-    for route in client.app.routes:
-        path = getattr(route, "path", "")
-        if not path.startswith("/api/v1/"):
-            continue
-        for method in sorted(getattr(route, "methods", set()) - {"HEAD", "OPTIONS"}):
+    for path, operations in routes.items():
+        for method in sorted(m.upper() for m in operations):
             endpoint = f"{method} {PARAM.sub('{}', path.removeprefix('/api/v1'))}"
             if endpoint not in documented:
                 missing.append(endpoint)
