@@ -169,6 +169,17 @@ def test_refusals_name_the_problem(client, trained):
     other = client.post(exports, json={"format": "hf"}).json()
     assert_error(client.get(f"/api/v1/runs/{empty}/exports/{other['id']}"), 404, None, "export_id")
 
+    # a modern-arch model has no GPT-2 or nanoGPT form: refused before any job
+    modern = make_run(state="succeeded", config={"arch": "modern"})
+    for fmt in ("hf", "nanogpt"):
+        refused = assert_error(
+            client.post(f"/api/v1/runs/{modern}/exports", json={"format": fmt}),
+            422,
+            "invalid",
+            "format",
+        )
+        assert "modern" in refused["message"] and "safetensors" in refused["message"]
+
 
 def test_an_export_the_engine_refuses_fails_with_its_reason(client, trained):
     run_id = finished_run(trained)

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from app.store.db import get_db
-from app.store.errors import ConflictError, NotFoundError
+from app.store.errors import ConflictError, InvalidError, NotFoundError
 from app.store.followup import Followup
 from app.store.models import Export, Run, utcnow
 from app.store.queues import EXPORT
@@ -121,6 +121,14 @@ def request_export(
     that checkpoint does not exist yet."""
     assert fmt in FORMATS and checkpoint in CHECKPOINT_FILES, (fmt, checkpoint)
     run = get_run(session, run_id=run_id)
+    arch = str(run.config.get("arch", "gpt2"))
+    if arch != "gpt2" and fmt in ("hf", "nanogpt"):  # the engine refuses it too (export.py)
+        target = {"hf": "Hugging Face GPT-2", "nanogpt": "nanoGPT"}[fmt]
+        raise InvalidError(
+            f"run {run_id} is a {arch}-arch model, which {target} cannot hold (no rotary "
+            "embeddings, QK-norm, ReLU² or untied head there); export it as safetensors",
+            field="format",
+        )
     name = CHECKPOINT_FILES[checkpoint]
     if not (settings.run_dir(run_id) / name).is_file():
         raise ConflictError(_no_checkpoint(run, name), field="checkpoint", code="no_checkpoint")
