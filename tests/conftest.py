@@ -54,7 +54,7 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """Database (migrated, empty) + broker; this process's settings point at them."""
     data_dir = tmp_path_factory.mktemp(f"studio-{backend}")
     url = database_url(backend, data_dir)
-    reset_database(url, with_cli=True)
+    reset_database(url, with_cli=True, data_dir=data_dir)
     with broker_url(data_dir) as redis_url, restored_environment():
         env = {
             **FAST_JOBS,

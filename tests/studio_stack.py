@@ -35,9 +35,10 @@ def missing(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
-def reset_database(url: str, *, with_cli: bool = False) -> None:
+def reset_database(url: str, *, with_cli: bool = False, data_dir: Path | None = None) -> None:
     """Empty schema, then every migration: each session starts from scratch. `with_cli`:
-    migrate as production does, with compose's `migrate` command in a process of its own."""
+    migrate as production does, with compose's `migrate` command in a process of its own,
+    which also marks `data_dir` as this deployment's (the workers check it)."""
     from sqlalchemy import text
 
     from app.store.db import make_engine
@@ -56,10 +57,11 @@ def reset_database(url: str, *, with_cli: bool = False) -> None:
     if not with_cli:
         upgrade(url)
         return
+    assert data_dir is not None, "the migrate command marks a data directory"
     done = subprocess.run(
         [sys.executable, "-m", "app.commands", *service_command("migrate")],
         cwd=REPO,
-        env={**os.environ, "STUDIO_DATABASE_URL": url},
+        env={**os.environ, "STUDIO_DATABASE_URL": url, "STUDIO_DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,
         timeout=120,
