@@ -146,7 +146,7 @@ def test_the_embedded_broker_killed_mid_run_is_restarted_and_nothing_is_lost(tmp
         os.kill(pid, signal.SIGKILL)
         at_kill = api.get(f"/runs/{run['id']}").json()
         assert at_kill["state"] == "running" and at_kill["iter"] < 600, at_kill
-        short = {**TINY, "max_iters": 20, "lr_decay_iters": 20}
+        short = {**TINY, "max_iters": 20, "lr_decay_iters": 20, "eval_interval": 10}
         during = api.post(
             "/runs", json={"dataset_id": dataset["id"], "tokenizer": "char", "config": short}
         )

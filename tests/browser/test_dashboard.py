@@ -207,8 +207,8 @@ def test_run_page_live_chart_reload_cancel_resume(page, studio: Studio):
     page.locator("[data-smoothing]").fill("0.9")
     expect(page.locator("[data-smoothing-value]")).to_have_text("0.90")
     page.get_by_label("Log scale").check()
-    page.locator(".chart .u-over").hover()  # the hover readout fills the legend
-    expect(page.locator(".chart .u-legend")).to_contain_text("train")
+    page.locator("[data-chart] .u-over").first.hover()  # the hover readout fills the legend
+    expect(page.locator("[data-chart] .u-legend").first).to_contain_text("train")
     screenshot(page, "06-run-live")
 
     # Reload mid-run: the whole history comes back, then it carries on live.
