@@ -56,20 +56,27 @@ export class Checkpoints {
   /** Refresh a little later (an evaluation may be writing one now). */
   refreshSoon(ms = 1500) {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh().catch(() => {}), ms);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.refresh().catch(() => {});
+    }, ms);
   }
 
   /**
    * After an evaluation at `iter`: its checkpoint is written just after the point is sent,
    * so look again until one of that iteration is listed (a busy machine can take a while),
-   * a few times at most (an evaluation that did not improve writes none).
+   * a few times at most (an evaluation that did not improve writes none). A look already
+   * pending is kept, not pushed back: evaluations closer together than its delay (a fast
+   * machine) would otherwise postpone it for ever.
    */
   expect(iter, tries = 6, ms = 1500) {
-    clearTimeout(this.timer);
+    this.expected = Math.max(this.expected ?? 0, iter);
+    if (this.timer) return;
     this.timer = setTimeout(async () => {
+      this.timer = null;
       const list = await this.refresh().catch(() => null);
-      const written = list && list.some((c) => c.iter >= iter);
-      if (!written && tries > 1) this.expect(iter, tries - 1, ms * 1.5);
+      const written = list && list.some((c) => c.iter >= this.expected);
+      if (!written && tries > 1) this.expect(this.expected, tries - 1, ms * 1.5);
     }, ms);
   }
 

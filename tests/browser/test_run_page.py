@@ -52,7 +52,8 @@ def runs(studio: Studio) -> dict[str, int]:
             if with_checkpoint
             else start("short one", max_iters=30, lr_decay_iters=30, eval_interval=30)
         )
-        live = start("long one", max_iters=5000, lr_decay_iters=5000, eval_interval=50)
+        # long enough to still be running at the last test on a quick machine (each cancels it)
+        live = start("long one", max_iters=500_000, lr_decay_iters=500_000, eval_interval=50)
     return {"done": done, "live": live}
 
 
@@ -86,7 +87,7 @@ def test_compare_picks_runs_without_a_reload_and_follows_a_live_one(page, studio
     assert page.evaluate("() => window.__samePage") is True, "the page was reloaded"
     picked = sorted(int(i) for i in re.findall(r"run=(\d+)", page.url))
     assert "/compare?" in page.url and picked == sorted(runs.values())
-    expect(page.locator("tr:has(th code:text-is('max_iters'))")).to_contain_text("5000")
+    expect(page.locator("tr:has(th code:text-is('max_iters'))")).to_contain_text("500000")
     first = points(page)
     for _ in range(LONG // 250):
         if points(page) > first:
