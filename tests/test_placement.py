@@ -234,7 +234,8 @@ def test_two_processes_through_the_service(api, dataset, backend) -> None:
 def test_a_killed_rank_ends_the_group_and_the_run_resumes(api, dataset, backend) -> None:
     _run_once(backend)
     run = _start(api, dataset, processes=2,
-                 config={"max_iters": 3000, "eval_interval": 1000, "log_interval": 10})  # fmt: skip
+                 config={"max_iters": 3000, "lr_decay_iters": 3000, "eval_interval": 1000,
+                         "log_interval": 10})  # fmt: skip
     _wait(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 20)
     ranks = _ranks(run["id"])
     assert set(ranks) == {0, 1}, ranks

@@ -184,11 +184,17 @@ def test_failures_end_in_a_readable_state(api, dataset):
 def test_a_cuda_run_waits_for_a_gpu_worker(api, dataset):
     """No CPU-only worker takes it (app.store.placement): it waits on its own queue."""
     run = start(api, dataset, device="cuda")
-    assert run["queue"] == "train.cuda.1"
-    time.sleep(2)
-    assert api.get(f"/runs/{run['id']}").json()["state"] == "queued"
-    assert api.get("/system").json()["queues"]["train.cuda.1"] == 1
-    assert api.post(f"/runs/{run['id']}/cancel").json()["state"] == "cancelled"
+    try:
+        assert run["queue"] == "train.cuda.1"
+        time.sleep(2)
+        assert api.get(f"/runs/{run['id']}").json()["state"] == "queued"
+        system = api.get("/system").json()
+        assert run["id"] in {r["id"] for r in system["queued_runs"]}
+        # messages in the broker: an earlier cancelled CUDA run's stays until a GPU worker
+        # takes and drops it, so at least this one
+        assert system["queues"]["train.cuda.1"] >= 1
+    finally:
+        assert api.post(f"/runs/{run['id']}/cancel").json()["state"] == "cancelled"
 
 
 def test_system_reports_workers_devices_and_queues(api):
