@@ -27,8 +27,8 @@ from app.store.queues import EXPORT
 from app.store.run_queries import get_run
 from app.store.settings import Settings
 from app.store.states import ExportState, FailureReason
+from worker.engine.export_formats import FORMATS, arch_refusal
 
-FORMATS = ("hf", "safetensors", "nanogpt")
 CHECKPOINT_FILES = {"latest": "ckpt.pt", "best": "best.pt"}
 
 
@@ -121,14 +121,9 @@ def request_export(
     that checkpoint does not exist yet."""
     assert fmt in FORMATS and checkpoint in CHECKPOINT_FILES, (fmt, checkpoint)
     run = get_run(session, run_id=run_id)
-    arch = str(run.config.get("arch", "gpt2"))
-    if arch != "gpt2" and fmt in ("hf", "nanogpt"):  # the engine refuses it too (export.py)
-        target = {"hf": "Hugging Face GPT-2", "nanogpt": "nanoGPT"}[fmt]
-        raise InvalidError(
-            f"run {run_id} is a {arch}-arch model, which {target} cannot hold (no rotary "
-            "embeddings, QK-norm, ReLU² or untied head there); export it as safetensors",
-            field="format",
-        )
+    refusal = arch_refusal(str(run.config.get("arch", "gpt2")), fmt)
+    if refusal:  # before any job, in the words the engine would use
+        raise InvalidError(f"run {run_id}: {refusal}", field="format")
     name = CHECKPOINT_FILES[checkpoint]
     if not (settings.run_dir(run_id) / name).is_file():
         raise ConflictError(_no_checkpoint(run, name), field="checkpoint", code="no_checkpoint")

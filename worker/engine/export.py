@@ -28,11 +28,11 @@ from safetensors.torch import save_file
 
 from worker.engine.checkpoint import clean_state_dict, load_checkpoint
 from worker.engine.errors import ConfigError, DataError
+from worker.engine.export_formats import FORMATS, arch_refusal
 from worker.engine.hf_export import write_hf
 from worker.engine.staging import staged_directory
 
 Format = Literal["hf", "safetensors", "nanogpt"]
-FORMATS: tuple[str, ...] = ("hf", "safetensors", "nanogpt")
 SAFETENSORS_FILE = "model.safetensors"
 TIED = ("lm_head.weight", "transformer.wte.weight")  # (left out, kept)
 NANOGPT_KEYS = ("model", "optimizer", "model_args", "iter_num", "best_val_loss", "config")
@@ -74,16 +74,9 @@ def write_export(
     """Write a loaded checkpoint in `fmt` to out_dir, which appears whole. `shown_as` is how
     the README names the folder (default: out_dir), for a folder that will be moved."""
     check_format(fmt)
-    arch = str(checkpoint["model_args"].get("arch", "gpt2"))
-    if arch != "gpt2" and fmt in ("hf", "nanogpt"):
-        target = {"hf": "Hugging Face GPT-2", "nanogpt": "nanoGPT"}[fmt]
-        raise ConfigError(
-            f"a {arch}-arch model cannot be exported as {target}: that format has no rotary "
-            "embeddings, QK-norm, ReLU² or untied head, so the weights would mean something "
-            "else there; export it as safetensors (format=safetensors), or train with "
-            "arch=gpt2 for this format",
-            field="format",
-        )
+    refusal = arch_refusal(str(checkpoint["model_args"].get("arch", "gpt2")), fmt)
+    if refusal:
+        raise ConfigError(refusal, field="format")
     out_dir = Path(out_dir)
     shown = Path(shown_as) if shown_as is not None else out_dir
     writers: dict[str, Callable[[dict[str, Any], Path, Path], list[str]]] = {
