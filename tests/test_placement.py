@@ -207,6 +207,13 @@ def test_two_processes_through_the_service(api, dataset, backend) -> None:
     global batch; the sample worker reads the checkpoint the train worker wrote."""
     _run_once(backend)
     cuda = _start(api, dataset, gpus=1, config={"device": "auto"})
+    try:
+        _two_processes_beside_a_cuda_run(api, dataset, cuda)
+    finally:  # a waiting CUDA run would show its queue to later tests
+        api.post(f"/runs/{cuda['id']}/cancel")
+
+
+def _two_processes_beside_a_cuda_run(api, dataset, cuda: dict) -> None:
     assert cuda["queue"] == "train.cuda.1"
     one = _start(api, dataset)
     two = _start(api, dataset, processes=2)
@@ -227,7 +234,6 @@ def test_two_processes_through_the_service(api, dataset, backend) -> None:
     assert sample.status_code in (200, 201), sample.text
     # No CPU-only worker took the CUDA run: it still waits on its own queue.
     assert api.get(f"/runs/{cuda['id']}").json()["state"] == "queued"
-    api.post(f"/runs/{cuda['id']}/cancel")
 
 
 @pytest.mark.service

@@ -3,13 +3,19 @@ end moves the runs waiting for them."""
 
 from __future__ import annotations
 
+import threading
+
 from studio_rows import get_run, make_preparation, make_run
 
 from app.store import preparations
 from app.store.db import get_db
-from app.store.models import Run
+from app.store.followup import Followup
+from app.store.models import Dataset, Preparation, Run
 from app.store.queues import TRAIN
+from app.store.run_config import RunPlan
+from app.store.runs import cancel_run, insert_run
 from app.store.states import FailureReason
+from worker.engine.config import TrainConfig
 
 
 def test_preparations_are_claimed_once(local_env) -> None:
@@ -49,3 +55,38 @@ def test_a_failed_preparation_fails_the_runs_waiting_for_it(local_env) -> None:
         run = get_run(run_id)
         assert run.state == "failed" and run.failure_reason == "data"
         assert run.failure_message == "preparing the data failed: not UTF-8"
+
+
+def test_a_run_stored_while_its_preparation_ends_is_queued(services) -> None:
+    """The API stores a run while the prepare job marks its preparation ready: the job waits
+    for the API's transaction, so its promotion sees the run (on PostgreSQL, before the row
+    lock, the run was committed `preparing` after the promotion had looked, and stayed so)."""
+    prep_id = make_preparation()
+    assert preparations.claim_preparation(prep_id, "w:1")
+    ended: list[Followup] = []
+    finisher = threading.Thread(
+        target=lambda: ended.append(
+            preparations.finish_preparation(
+                prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65
+            )
+        )
+    )
+    with get_db().transaction() as session:
+        prep = session.get(Preparation, prep_id)
+        dataset = session.get(Dataset, prep.dataset_id)
+        prep, _ = preparations.request_preparation(
+            session, dataset=dataset, tokenizer="char", val_fraction=0.1
+        )
+        plan = RunPlan(dataset=dataset, tokenizer="char", val_fraction=0.1, preset=None,
+                       cfg=TrainConfig(), name="raced", meta={}, exact=False,
+                       prepared=False)  # fmt: skip
+        run, _ = insert_run(session, plan=plan, preparation=prep)
+        assert run.state == "preparing"
+        finisher.start()
+        finisher.join(1.0)
+        assert finisher.is_alive(), "the job ended the preparation under an open transaction"
+    finisher.join(60)
+    assert ended and ended[0].job_ids(TRAIN) == [run.id]  # not sent: no worker trains it
+    assert get_run(run.id).state == "queued"
+    with get_db().transaction() as session:
+        cancel_run(session, run_id=run.id)

@@ -29,13 +29,18 @@ from worker.engine.tokenizer_names import parse_tokenizer_name
 
 
 def find_preparation(
-    session: Session, *, dataset_id: int, tokenizer: str, val_fraction: float
+    session: Session, *, dataset_id: int, tokenizer: str, val_fraction: float, lock: bool = False
 ) -> Preparation | None:
+    """With `lock`, the row is read afresh and held until the caller commits: a prepare job
+    ending it meanwhile waits, so its promotion sees the run the caller stores (PostgreSQL's
+    read committed would otherwise let the two miss each other and leave the run preparing)."""
     query = select(Preparation).where(
         Preparation.dataset_id == dataset_id,
         Preparation.tokenizer == tokenizer,
         Preparation.val_fraction == val_fraction,
     )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
     return session.scalars(query).first()
 
 
@@ -95,7 +100,7 @@ def request_preparation(
     new one; the followup wakes the prepare job when there is work to do."""
     followup = Followup()
     prep = find_preparation(
-        session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
+        session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction, lock=True
     )
     if prep is None:
         prep = Preparation(
