@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from worker.engine.device import attention_kernel, resolve_runtime
 from worker.engine.models import build_model
@@ -33,13 +34,16 @@ SIZES = {
 }
 
 
-def profile(preset: str, steps: int, ops: int) -> dict[str, float]:
+def profile(preset: str, steps: int, ops: int, attention: str = "auto") -> dict[str, float]:
     cfg = preset_config(preset, {"device": "cpu", "compile": False, "dtype": "float32"})
     runtime = resolve_runtime("cpu", "float32", False)
     torch.manual_seed(0)
     model = build_model(cfg.model_args(65))
     optimizer = build_optimizer(model, cfg, "cpu")
     kernel = attention_kernel(runtime, cfg.block_size)
+    if attention != "auto":  # to compare the kernels the engine chooses between
+        backend = SDPBackend.MATH if attention == "math" else SDPBackend.FLASH_ATTENTION
+        kernel = lambda: sdpa_kernel(backend)  # noqa: E731
     x = torch.randint(0, 65, (cfg.batch_size, cfg.block_size))
     phases: dict[str, list[float]] = defaultdict(list)
 
@@ -85,6 +89,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--arch", choices=("gpt2", "modern"), help="only this arch")
     parser.add_argument("--threads", default="", help="thread counts to alternate, e.g. 1,2")
+    parser.add_argument(
+        "--attention", default="auto", help="kernels to alternate: auto (the engine's), math, flash"
+    )
     args = parser.parse_args()
     threads = [int(n) for n in args.threads.split(",") if n] or [torch.get_num_threads()]
     print(f"torch {torch.__version__}; threads {threads}")
@@ -93,10 +100,13 @@ def main() -> None:
             if args.arch and (args.arch == "modern") != preset.endswith("-fast"):
                 continue
             for count in threads:
-                torch.set_num_threads(count)
-                ms = profile(preset, args.steps, args.ops if number == 1 else 0)
-                shown = ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
-                print(f"round {number} {preset:<22} {count} thread(s), ms: {shown}", flush=True)
+                for attention in args.attention.split(","):
+                    torch.set_num_threads(count)
+                    ops = args.ops if number == 1 else 0
+                    ms = profile(preset, args.steps, ops, attention)
+                    shown = ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
+                    print(f"round {number} {preset:<22} {count} thread(s) {attention}, "
+                          f"ms: {shown}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ import multiprocessing
 
 from sqlalchemy import func, select, text
 
-from app.store.db import Database
+from app.store.db import Database, get_db
 from app.store.migrate import upgrade
-from app.store.models import LogLine, Run, utcnow
+from app.store.models import LogLine, Run, Sample, utcnow
 
 
 def test_sqlite_pragmas(tmp_path):
@@ -47,3 +47,22 @@ def test_concurrent_writers_never_see_database_is_locked(tmp_path):
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(LogLine)) == 400
     db.dispose()
+
+
+def test_text_with_nul_is_stored_on_every_backend(services):
+    """A byte-level BPE can sample the 0x00 byte, and names come from users: PostgreSQL's text
+    refuses U+0000, so it is stored as U+FFFD (on SQLite too, so both give back the same)."""
+    from studio_rows import make_run
+
+    from app.store.sample_history import SampleRecord, save_sample
+
+    run_id = make_run(name="a\x00b")
+    record = SampleRecord(run_id=run_id, checkpoint="ckpt.pt", iter=6, prompt="P\x00",
+                          completion="x\x00y", max_new_tokens=3, temperature=0.8, top_k=None,
+                          top_p=None, seed=1)  # fmt: skip
+    saved = save_sample(record)
+    assert saved is not None
+    with get_db().session() as session:
+        assert session.get(Run, run_id).name == "a\ufffdb"
+        sample = session.get(Sample, saved.id)
+        assert (sample.prompt, sample.completion) == ("P\ufffd", "x\ufffdy")

@@ -204,7 +204,8 @@ def _start(api, dataset, **fields) -> dict:
 def test_two_processes_through_the_service(api, dataset, backend) -> None:
     """A CPU run of two gloo processes goes to the train worker's queue, which trains it from
     the files the prepare worker wrote; its loss is close to one process's with the same
-    global batch; the sample worker reads the checkpoint the train worker wrote."""
+    global batch; the sample worker reads the checkpoint the train worker wrote, and the run
+    resumes from it on one process."""
     _run_once(backend)
     cuda = _start(api, dataset, gpus=1, config={"device": "auto"})
     try:
@@ -232,6 +233,16 @@ def _two_processes_beside_a_cuda_run(api, dataset, cuda: dict) -> None:
     assert any("on 2 processes" in line for line in logs)
     sample = api.post(f"/runs/{two['id']}/samples", json={"prompt": "ROMEO:", "max_new_tokens": 5})
     assert sample.status_code in (200, 201), sample.text
+    # The two-process checkpoint resumes through the service on one process.
+    resume = f"/runs/{two['id']}/resume"
+    assert_error(api.post(resume, json={"max_iters": 16, "processes": 3}), 422,
+                 field="gradient_accumulation_steps")  # fmt: skip
+    queued = api.post(resume, json={"max_iters": 16, "processes": 1})
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["devices"] is None and queued.json()["queue"] == "train"
+    solo = _wait(api, two["id"], _finished)
+    assert (solo["state"], solo["iter"]) == ("succeeded", 16), solo["failure_message"]
+    assert solo["placement"]["processes"] == 1
     # No CPU-only worker took the CUDA run: it still waits on its own queue.
     assert api.get(f"/runs/{cuda['id']}").json()["state"] == "queued"
 

@@ -48,6 +48,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _NulFree:
+    """PostgreSQL's text cannot hold U+0000 and SQLite's can; text from users and from models
+    (a byte-level BPE can sample the 0x00 byte) is stored with it as U+FFFD on both, so both
+    give back the same."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "\ufffd") if value is not None else None
+
+
+class NulFreeText(_NulFree, TypeDecorator[str]):
+    impl = Text
+
+
+class NulFreeString(_NulFree, TypeDecorator[str]):
+    impl = String
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
@@ -61,16 +80,16 @@ class Dataset(Base):
     __table_args__ = (Index("ix_datasets_created_at", "created_at"), _TABLE_ARGS)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(NulFreeString(200))
     # A large upload is described by a job after it is stored: "inspecting" until then.
     state: Mapped[str] = mapped_column(String(16))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(NulFreeText)
     bytes: Mapped[int] = mapped_column(BigInteger)
     characters: Mapped[int | None] = mapped_column(BigInteger)
     lines: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
-    preview: Mapped[str | None] = mapped_column(Text)
+    preview: Mapped[str | None] = mapped_column(NulFreeText)
     vocab: Mapped[list[str] | None]
     gpt2_tokens: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -105,7 +124,7 @@ class Preparation(Base):
     train_tokens: Mapped[int | None] = mapped_column(BigInteger)
     val_tokens: Mapped[int | None] = mapped_column(BigInteger)
     vocab_size: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(NulFreeText)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
@@ -128,7 +147,7 @@ class Run(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(NulFreeString(200))
     # A finished run outlives its dataset: the checkpoint carries the tokenizer.
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     preparation_id: Mapped[int | None] = mapped_column(
@@ -140,7 +159,7 @@ class Run(Base):
     config: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(String(16))
-    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_message: Mapped[str | None] = mapped_column(NulFreeText)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     iter: Mapped[int] = mapped_column(Integer, default=0)
     max_iters: Mapped[int] = mapped_column(Integer)
@@ -195,7 +214,7 @@ class LogLine(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    line: Mapped[str] = mapped_column(Text)
+    line: Mapped[str] = mapped_column(NulFreeText)
     logged_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -233,7 +252,7 @@ class Export(Base):
     checkpoint: Mapped[str] = mapped_column(String(16))  # latest (ckpt.pt) or best (best.pt)
     state: Mapped[str] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(String(16))
-    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_message: Mapped[str | None] = mapped_column(NulFreeText)
     iter: Mapped[int | None] = mapped_column(Integer)  # the exported checkpoint's iteration
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -255,8 +274,8 @@ class Sample(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     checkpoint: Mapped[str] = mapped_column(String(64))
     iter: Mapped[int | None] = mapped_column(Integer)
-    prompt: Mapped[str] = mapped_column(Text)
-    completion: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(NulFreeText)
+    completion: Mapped[str] = mapped_column(NulFreeText)
     max_new_tokens: Mapped[int] = mapped_column(Integer)
     temperature: Mapped[float] = mapped_column(Float)
     top_k: Mapped[int | None] = mapped_column(Integer)

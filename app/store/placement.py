@@ -18,6 +18,9 @@ import re
 from typing import Any
 
 from app.store.errors import InvalidError
+from worker.engine.config import TrainConfig
+from worker.engine.errors import EngineError
+from worker.engine.ranks import steps_per_rank
 
 CPU_QUEUE = "train"
 MAX_GPUS = 64  # per run: one host's GPUs (torchrun --standalone is one machine)
@@ -95,3 +98,20 @@ def queue_for(devices: dict[str, Any] | None) -> str:
     if devices and devices["kind"] == "cuda":
         return cuda_queue(int(devices["count"]))
     return CPU_QUEUE
+
+
+def checked_devices(
+    cfg: TrainConfig, *, gpus: int | list[int] | None, processes: int | None
+) -> dict[str, Any] | None:
+    """The devices asked for, and what several processes need of the config (nanoGPT's
+    rule: gradient_accumulation_steps is the global count, split between the processes)."""
+    devices = device_request(gpus=gpus, processes=processes, device=cfg.device)
+    ranks = processes_of(devices)
+    if ranks > 1:
+        try:
+            steps_per_rank(cfg.gradient_accumulation_steps, ranks)
+        except EngineError as exc:
+            raise InvalidError(exc.message, field=exc.field) from None
+        if cfg.eval_only:
+            raise InvalidError("eval_only evaluates on one process", field="eval_only")
+    return devices

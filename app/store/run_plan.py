@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.store.datasets import get_dataset
-from app.store.errors import ConflictError, InvalidError, Problem, ProblemsError
+from app.store.errors import ConflictError, Problem, ProblemsError
 from app.store.followup import Followup
 from app.store.models import Dataset, Preparation, Run
-from app.store.placement import device_request, processes_of
+from app.store.placement import checked_devices
 from app.store.preparations import find_preparation, prepared_meta, request_preparation
 from app.store.run_config import RunPlan, as_problem, build_config, config_problems, user_fields
 from app.store.runs import insert_run
@@ -23,10 +23,8 @@ from app.store.states import DatasetState, PrepState
 from app.store.train_devices import train_device
 from worker.engine.config import TrainConfig
 from worker.engine.config_warnings import schedule_warnings
-from worker.engine.errors import EngineError
 from worker.engine.hf_source import GPT2_VOCAB
 from worker.engine.memory_guard import check_memory
-from worker.engine.ranks import steps_per_rank
 
 
 def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
@@ -101,23 +99,6 @@ def plan_clone(
         cfg=cfg,
         name=name or f"{source.name} (clone)",
     )
-
-
-def checked_devices(
-    cfg: TrainConfig, *, gpus: int | list[int] | None, processes: int | None
-) -> dict[str, Any] | None:
-    """The devices asked for, and what several processes need of the config (nanoGPT's
-    rule: gradient_accumulation_steps is the global count, split between the processes)."""
-    devices = device_request(gpus=gpus, processes=processes, device=cfg.device)
-    ranks = processes_of(devices)
-    if ranks > 1:
-        try:
-            steps_per_rank(cfg.gradient_accumulation_steps, ranks)
-        except EngineError as exc:
-            raise InvalidError(exc.message, field=exc.field) from None
-        if cfg.eval_only:
-            raise InvalidError("eval_only evaluates on one process", field="eval_only")
-    return devices
 
 
 def require_ready(dataset: Dataset) -> None:

@@ -26,7 +26,7 @@ from app.store.events import RunEvent, run_state
 from app.store.followup import Followup
 from app.store.history import Batch, Chain, log_row, write_batch
 from app.store.models import Checkpoint, Preparation, Run, utcnow
-from app.store.placement import queue_for
+from app.store.placement import checked_devices, queue_for
 from app.store.queues import TRAIN
 from app.store.run_config import RunPlan, check_config, stored_config, user_fields
 from app.store.run_queries import get_run
@@ -172,8 +172,17 @@ def cancel_run(session: Session, *, run_id: int) -> tuple[Run, Followup]:
     return run, followup
 
 
-def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple[Run, Followup]:
-    """Queue a finished run again; its training process continues from runs/<id>/ckpt.pt."""
+def resume_run(
+    session: Session,
+    *,
+    run_id: int,
+    max_iters: int | None,
+    gpus: int | list[int] | None = None,
+    processes: int | None = None,
+) -> tuple[Run, Followup]:
+    """Queue a finished run again; its training process continues from runs/<id>/ckpt.pt.
+    With `gpus` or `processes` it continues on those devices (a checkpoint of N ranks
+    resumes on M; exact only when M = N) and on the queue that holds them."""
     run = get_run(session, run_id=run_id)
     if run.state not in FINISHED_RUN_STATES:
         raise ConflictError(
@@ -191,6 +200,10 @@ def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple
         cfg = TrainConfig.from_mapping({**user_fields(config), "max_iters": max_iters})
         check_config(cfg, None)  # config checks only: the data is known to fit
         config = stored_config(cfg)
+    devices = run.devices
+    if gpus is not None or processes is not None:
+        cfg = TrainConfig.from_mapping(user_fields(config))
+        devices = checked_devices(cfg, gpus=gpus, processes=processes)
     if run.iter >= config["max_iters"]:
         asked = f"; {max_iters:,} would add none" if max_iters is not None else ""
         raise ConflictError(
@@ -204,6 +217,8 @@ def resume_run(session: Session, *, run_id: int, max_iters: int | None) -> tuple
         .values(
             config=config,
             max_iters=config["max_iters"],
+            devices=devices,
+            queue=queue_for(devices),
             state=RunState.QUEUED,
             queued_at=utcnow(),
             finished_at=None,

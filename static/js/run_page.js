@@ -172,6 +172,9 @@ $('[data-action="resume"]').addEventListener("click", async () => {
 resumeForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = { max_iters: Number.parseInt(resumeForm.elements.max_iters.value, 10) };
+  // Sent only when changed: the run keeps its own devices (its GPU list included) otherwise.
+  const processes = Number.parseInt(resumeForm.elements.processes.value, 10);
+  if (processes !== (run.devices ? run.devices.processes : 1)) body.processes = processes;
   if (await act("/resume", { body, form: resumeForm })) {
     resumeForm.hidden = true;
     watch();

@@ -125,8 +125,13 @@ def cancel_run(run_id: RunId, session: SessionDep) -> RunOut:
 @router.post("/{run_id}/resume", status_code=status.HTTP_202_ACCEPTED)
 def resume_run(run_id: RunId, session: SessionDep, body: RunResume | None = None) -> RunOut:
     """Continue a finished run from its latest checkpoint, on the same curve."""
+    body = body or RunResume()
     run, followup = runs.resume_run(
-        session, run_id=run_id, max_iters=body.max_iters if body else None
+        session,
+        run_id=run_id,
+        max_iters=body.max_iters,
+        gpus=body.gpus,
+        processes=body.processes,
     )
     _commit(session, followup)
     return _one(session, run)

@@ -84,6 +84,14 @@ class RunResume(StrictBody):
     max_iters: int | None = Field(
         default=None, ge=1, le=MAX_ITERS, description="Train on to this iteration"
     )
+    gpus: GpuCount | list[GpuIndex] | None = Field(
+        default=None, description=GPUS_DOC + "; the run's own when neither this nor processes"
+    )
+    processes: GpuCount | None = Field(
+        default=None,
+        description=PROCESSES_DOC + "; a checkpoint of N processes resumes on any number "
+        "(exactly on the same curve only on N)",
+    )
 
 
 class RunClone(StrictBody):
