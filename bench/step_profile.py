@@ -1,4 +1,4 @@
-"""Where a training step's time goes, per phase and per op, for both archs, in fp32 on a CPU.
+"""Where a training step's time goes, per phase and per op, for both archs, on a CPU (fp32 or bf16).
 
     OMP_NUM_THREADS=1 python bench/step_profile.py --size tiny --steps 30 [--ops 12]
     python bench/step_profile.py --size 6x384 --steps 4
@@ -34,9 +34,12 @@ SIZES = {
 }
 
 
-def profile(preset: str, steps: int, ops: int, attention: str = "auto") -> dict[str, float]:
-    cfg = preset_config(preset, {"device": "cpu", "compile": False, "dtype": "float32"})
-    runtime = resolve_runtime("cpu", "float32", False)
+def profile(
+    preset: str, steps: int, ops: int, attention: str = "auto", dtype: str = "float32"
+) -> dict[str, float]:
+    cfg = preset_config(preset, {"device": "cpu", "compile": False, "dtype": dtype})
+    runtime = resolve_runtime("cpu", dtype, False)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
     torch.manual_seed(0)
     model = build_model(cfg.model_args(65))
     optimizer = build_optimizer(model, cfg, "cpu")
@@ -54,7 +57,7 @@ def profile(preset: str, steps: int, ops: int, attention: str = "auto") -> dict[
         return out
 
     def step() -> None:
-        with kernel():
+        with kernel(), autocast:
             _, loss = timed("forward", lambda: model(x, x))
         timed("backward", lambda: loss.backward())  # type: ignore[union-attr]
         if cfg.grad_clip > 0:
@@ -89,6 +92,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--arch", choices=("gpt2", "modern"), help="only this arch")
     parser.add_argument("--threads", default="", help="thread counts to alternate, e.g. 1,2")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument(
         "--attention", default="auto", help="kernels to alternate: auto (the engine's), math, flash"
     )
@@ -103,7 +107,7 @@ def main() -> None:
                 for attention in args.attention.split(","):
                     torch.set_num_threads(count)
                     ops = args.ops if number == 1 else 0
-                    ms = profile(preset, args.steps, ops, attention)
+                    ms = profile(preset, args.steps, ops, attention, args.dtype)
                     shown = ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                     print(f"round {number} {preset:<22} {count} thread(s) {attention}, "
                           f"ms: {shown}", flush=True)  # fmt: skip

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from worker.engine import unchosen_environment
 from worker.engine.events import StepEvent, TrainCallbacks
 from worker.engine.prepare import prepare
 from worker.engine.presets import preset_config
@@ -83,7 +84,9 @@ def run_nanogpt(checkout: Path, args: list[str], out: Path) -> dict[str, Any]:
                *args]  # fmt: skip
     began = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    process = subprocess.Popen(command, cwd=checkout, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=checkout, stdout=subprocess.PIPE, text=True, env=unchosen_environment()
+    )
     curve: Curve = []
     assert process.stdout is not None
     for line in process.stdout:

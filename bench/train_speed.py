@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from worker.engine import unchosen_environment
 from worker.engine.checkpoint import clean_state_dict, load_checkpoint
 from worker.engine.events import StepEvent, TrainCallbacks
 from worker.engine.models import build_model
@@ -134,7 +135,9 @@ def run_nanogpt(recipe: str, iters: int, checkout: Path, workdir: Path) -> dict[
         f"--out_dir={workdir / 'nanogpt-out'}", *knobs,
     ]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=checkout, capture_output=True, text=True)
+    done = subprocess.run(
+        command, cwd=checkout, capture_output=True, text=True, env=unchosen_environment()
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"nanoGPT's train.py failed:\n{done.stderr[-2000:]}")

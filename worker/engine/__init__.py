@@ -5,11 +5,53 @@ so the CLI, the benchmarks, the Celery tasks and a bare GPU box all use it as it
 """
 
 import os
+import time
+from pathlib import Path
 
-# torch's OpenMP threads spin while they wait for work. On a CPU shared with other processes
-# (a worker beside the API, other runs, a CI box) the spinning threads steal the cores the
-# work needs: measured here, a tiny-model step on 2 threads cost 1137 ms of CPU and 4.8 s of
-# wall time with spinning, 119-144 ms of CPU and 0.17-0.19 s with passive waiting
-# (docs/benchmarks.md). Set before torch is imported (the engine's modules import it after
-# this); an OMP_WAIT_POLICY the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP threads wait for work by spinning (libgomp's default) or by sleeping
+# (OMP_WAIT_POLICY=PASSIVE). Measured on 2 vCPUs (docs/benchmarks.md): with the cores free,
+# spinning makes a 2-thread tiny step 1.45-1.6x faster; with one other busy process, the
+# spinning threads steal its core and the step is 2x slower than waiting passively. So each
+# process looks before torch loads (the engine's modules import it after this): PASSIVE when
+# other tasks are runnable at that moment, libgomp's default otherwise. A policy the user set
+# wins; one chosen here is marked, so a child process (a training run) chooses again.
+_CHOSEN = "STUDIO_OMP_WAIT_CHOSEN"
+
+
+def _others_runnable(samples: int = 5, gap_s: float = 0.002) -> int:
+    """The most tasks runnable besides this one in a few looks at /proc/loadavg (0 where
+    there is none)."""
+    most = 0
+    for _ in range(samples):
+        try:
+            loadavg = Path("/proc/loadavg").read_text()
+            running = int(loadavg.split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+        most = max(most, running - 1)
+        time.sleep(gap_s)
+    return most
+
+
+def choose_wait_policy() -> str | None:
+    """Set (or leave unset) OMP_WAIT_POLICY for this process; returns what it holds."""
+    if os.environ.get("OMP_WAIT_POLICY") and not os.environ.get(_CHOSEN):
+        return os.environ["OMP_WAIT_POLICY"]  # the user's
+    os.environ[_CHOSEN] = "1"
+    if _others_runnable():
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        return "PASSIVE"
+    os.environ.pop("OMP_WAIT_POLICY", None)
+    return None
+
+
+choose_wait_policy()
+
+
+def unchosen_environment() -> dict[str, str]:
+    """This process's environment without a wait policy chosen here: for another program
+    (nanoGPT's own train.py, in the benchmarks) to run as it would on its own."""
+    env = dict(os.environ)
+    if env.pop(_CHOSEN, None):
+        env.pop("OMP_WAIT_POLICY", None)
+    return env

@@ -180,12 +180,13 @@ def memory_in_use(device: str) -> int | None:
 def attention_kernel(runtime: Runtime, block_size: int) -> Callable[[], Any]:
     """Which attention kernel the training steps use.
 
-    On a CPU, PyTorch's flash-attention kernel has a slow backward pass for short sequences:
-    for the tiny recipe (block 64) the plain math kernel made whole steps 1.34x faster, while
-    at block 256 the two are within 3% (docs/benchmarks.md). The math kernel stores the full
-    attention matrix, so long blocks keep flash attention for its memory.
+    On a CPU in bfloat16, PyTorch's flash-attention kernel has a slow backward pass for short
+    sequences: for the tiny recipe (block 64) the plain math kernel made whole steps 1.34x
+    faster, while at block 256 the two are within 3% (docs/benchmarks.md). In float32 it is
+    the other way round (flash 1.1-1.25x faster at block 64), so float32 keeps flash. The
+    math kernel stores the full attention matrix, so long blocks keep flash for its memory.
     """
-    if runtime.device_type == "cpu" and block_size <= 256:
+    if runtime.device_type == "cpu" and runtime.dtype == "bfloat16" and block_size <= 256:
         return lambda: sdpa_kernel(SDPBackend.MATH)
     return contextlib.nullcontext
 

@@ -1,0 +1,53 @@
+"""How the engine chooses torch's OpenMP wait policy (worker/engine/__init__.py): PASSIVE while
+other tasks want the CPUs, libgomp's spinning default otherwise, and the user's when set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+import worker.engine as engine
+
+SHOW_CHOICE = (
+    "import os, worker.engine; "
+    "print(os.environ['STUDIO_OMP_WAIT_CHOSEN'], os.environ.get('OMP_WAIT_POLICY'))"
+)
+
+
+@pytest.fixture
+def busy_cpu() -> Iterator[None]:
+    """Another process that is always runnable."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_a_policy_the_user_set_wins(monkeypatch, busy_cpu) -> None:
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.delenv("STUDIO_OMP_WAIT_CHOSEN", raising=False)
+    assert engine.choose_wait_policy() == "ACTIVE"
+    assert "OMP_WAIT_POLICY" in engine.unchosen_environment()
+
+
+def test_threads_wait_passively_while_another_process_runs(monkeypatch, busy_cpu) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("STUDIO_OMP_WAIT_CHOSEN", raising=False)
+    assert engine._others_runnable() >= 1
+    assert engine.choose_wait_policy() == "PASSIVE"
+    # a child process (a run's training process) chooses again, not as its parent did
+    child = subprocess.run(
+        [sys.executable, "-c", SHOW_CHOICE],
+        env={**engine.os.environ, "OMP_WAIT_POLICY": "ACTIVE"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.split() == ["1", "PASSIVE"]
+    # another program run from here gets the environment as it was found
+    assert "OMP_WAIT_POLICY" not in engine.unchosen_environment()
