@@ -53,18 +53,18 @@ class _NulFree:
     (a byte-level BPE can sample the 0x00 byte) is stored with it as U+FFFD on both, so both
     give back the same."""
 
-    cache_ok = True
-
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         return value.replace("\x00", "\ufffd") if value is not None else None
 
 
 class NulFreeText(_NulFree, TypeDecorator[str]):
     impl = Text
+    cache_ok = True  # SQLAlchemy reads it on the class itself, not from a mixin
 
 
 class NulFreeString(_NulFree, TypeDecorator[str]):
     impl = String
+    cache_ok = True
 
 
 class Base(DeclarativeBase):

@@ -22,7 +22,8 @@ import torch
 import torch.nn as nn
 
 from worker.engine.config import TrainConfig
-from worker.engine.muon_fp32 import Fp32Muon
+from worker.engine.device import cpu_has_native_bf16
+from worker.engine.muon_cpu import CpuMuon
 
 EMBEDDING_LR_RATIO = 10.0  # nanochat: embedding_lr 0.2 / matrix_lr 0.02
 HEAD_LR_RATIO = 0.2  # nanochat: unembedding_lr 0.004 / matrix_lr 0.02
@@ -86,14 +87,16 @@ class MuonWithAdamW:
         assert roles["matrix"], "Muon needs hidden matrices"
         width_scale = (getattr(model.config, "n_embd", 768) / 768) ** -0.5
         # torch's Muon orthogonalises in bf16, which a CPU without bf16 hardware crawls
-        # through; Fp32Muon is the same update in float32 (muon_fp32.py, measured there).
-        muon_class = Fp32Muon if device_type == "cpu" else torch.optim.Muon
-        self.muon = muon_class(
-            [{"params": roles["matrix"], "lr_scale": 1.0}],
-            lr=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-            momentum=MUON_MOMENTUM,
-        )
+        # through; CpuMuon is the same update batched by shape, in float32 there and in
+        # bf16 where the CPU has it (muon_cpu.py, measured there).
+        muon_groups_ = [{"params": roles["matrix"], "lr_scale": 1.0}]
+        common = {"lr": cfg.learning_rate, "weight_decay": cfg.weight_decay,
+                  "momentum": MUON_MOMENTUM}  # fmt: skip
+        if device_type == "cpu":
+            ns_dtype = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+            self.muon: torch.optim.Muon = CpuMuon(muon_groups_, ns_dtype=ns_dtype, **common)
+        else:
+            self.muon = torch.optim.Muon(muon_groups_, **common)
         adam_groups = [
             {"params": roles["embedding"], "lr_scale": EMBEDDING_LR_RATIO * width_scale},
             {"params": roles["head"], "lr_scale": HEAD_LR_RATIO * width_scale},
