@@ -16,6 +16,9 @@ from typing import Any
 
 def _apply(args: argparse.Namespace) -> Any:
     """Command-line flags become STUDIO_* variables, so child processes see them too."""
+    from worker.engine import wait_passively
+
+    wait_passively()  # a service process lives beside others; its training children choose
     for flag in ("host", "port", "data_dir"):
         value = getattr(args, flag, None)
         if value is not None:

@@ -51,3 +51,15 @@ def test_threads_wait_passively_while_another_process_runs(monkeypatch, busy_cpu
     assert child.stdout.split() == ["1", "PASSIVE"]
     # another program run from here gets the environment as it was found
     assert "OMP_WAIT_POLICY" not in engine.unchosen_environment()
+
+
+def test_a_service_process_waits_passively_and_its_children_choose(monkeypatch) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("STUDIO_OMP_WAIT_CHOSEN", raising=False)
+    engine.wait_passively()
+    assert engine.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in engine.unchosen_environment()  # marked: children choose
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.delenv("STUDIO_OMP_WAIT_CHOSEN")
+    engine.wait_passively()
+    assert engine.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's

@@ -13,8 +13,9 @@ from pathlib import Path
 # spinning makes a 2-thread tiny step 1.45-1.6x faster; with one other busy process, the
 # spinning threads steal its core and the step is 2x slower than waiting passively. So each
 # process looks before torch loads (the engine's modules import it after this): PASSIVE when
-# other tasks are runnable at that moment, libgomp's default otherwise. A policy the user set
-# wins; one chosen here is marked, so a child process (a training run) chooses again.
+# other tasks are runnable at that moment, libgomp's default otherwise; long-lived service
+# processes wait passively (`wait_passively`). A policy the user set wins; one chosen here is
+# marked, so a child process (a training run) chooses again.
 _CHOSEN = "STUDIO_OMP_WAIT_CHOSEN"
 
 
@@ -46,6 +47,16 @@ def choose_wait_policy() -> str | None:
 
 
 choose_wait_policy()
+
+
+def wait_passively() -> None:
+    """For a long-lived process (the API, a worker), which starts quiet and then shares its
+    CPUs with everything else: PASSIVE, marked as chosen, so the training processes it starts
+    choose again. Call before torch loads; a policy the user set wins."""
+    if os.environ.get("OMP_WAIT_POLICY") and not os.environ.get(_CHOSEN):
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ[_CHOSEN] = "1"
 
 
 def unchosen_environment() -> dict[str, str]:
