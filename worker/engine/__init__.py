@@ -34,10 +34,14 @@ def _others_runnable(samples: int = 5, gap_s: float = 0.002) -> int:
     return most
 
 
+def _set_by_user() -> bool:
+    return bool(os.environ.get("OMP_WAIT_POLICY")) and not os.environ.get(_CHOSEN)
+
+
 def choose_wait_policy() -> str | None:
     """Set (or leave unset) OMP_WAIT_POLICY for this process; returns what it holds."""
-    if os.environ.get("OMP_WAIT_POLICY") and not os.environ.get(_CHOSEN):
-        return os.environ["OMP_WAIT_POLICY"]  # the user's
+    if _set_by_user():
+        return os.environ["OMP_WAIT_POLICY"]
     os.environ[_CHOSEN] = "1"
     if _others_runnable():
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -53,7 +57,7 @@ def wait_passively() -> None:
     """For a long-lived process (the API, a worker), which starts quiet and then shares its
     CPUs with everything else: PASSIVE, marked as chosen, so the training processes it starts
     choose again. Call before torch loads; a policy the user set wins."""
-    if os.environ.get("OMP_WAIT_POLICY") and not os.environ.get(_CHOSEN):
+    if _set_by_user():
         return
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.environ[_CHOSEN] = "1"
