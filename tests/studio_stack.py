@@ -202,11 +202,11 @@ def broker_url(tmp: Path) -> Iterator[str]:
 def assert_error(response: object, status: int, code: str | None = None, field: str | None = None):
     """The one error shape: {"error": {"code", "message", "field", "errors"}}, where `errors`
     lists every problem and starts with the error's own (a validation error's message joins
-    them all)."""
+    them all); `choices` only where the caller must pick a value."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "field", "errors"}
+    assert set(body["error"]) - {"choices"} == {"code", "message", "field", "errors"}
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     problems = body["error"]["errors"]
     assert problems and all(set(p) == {"code", "message", "field"} for p in problems), body

@@ -59,7 +59,7 @@ def test_text_with_nul_is_stored_on_every_backend(services):
     run_id = make_run(name="a\x00b")
     record = SampleRecord(run_id=run_id, checkpoint="ckpt.pt", iter=6, prompt="P\x00",
                           completion="x\x00y", max_new_tokens=3, temperature=0.8, top_k=None,
-                          top_p=None, seed=1)  # fmt: skip
+                          top_p=None, seed=1, stop_at_eot=False)  # fmt: skip
     saved = save_sample(record)
     assert saved is not None
     with get_db().session() as session:

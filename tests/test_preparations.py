@@ -37,7 +37,7 @@ def test_a_ready_preparation_queues_the_runs_waiting_for_it(local_env) -> None:
     waiting = _waiting_runs(prep_id, 2)
     assert preparations.claim_preparation(prep_id, "w:1")
     followup = preparations.finish_preparation(
-        prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65
+        prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65, split="tail"
     )
     assert sorted(followup.job_ids(TRAIN)) == waiting
     assert {e.data["state"] for _, e in followup.events} == {"queued"}
@@ -67,7 +67,7 @@ def test_a_run_stored_while_its_preparation_ends_is_queued(services) -> None:
     finisher = threading.Thread(
         target=lambda: ended.append(
             preparations.finish_preparation(
-                prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65
+                prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65, split="tail"
             )
         )
     )

@@ -17,7 +17,7 @@ from app.store.sample_history import SampleRecord, save_sample
 def kept(run_id: int, seed: int, text: str = "ab") -> int:
     record = SampleRecord(run_id=run_id, checkpoint="ckpt.pt", iter=40, prompt="R:",
                           completion=text, max_new_tokens=5, temperature=0.8, top_k=200,
-                          top_p=None, seed=seed)  # fmt: skip
+                          top_p=None, seed=seed, stop_at_eot=True)  # fmt: skip
     row = save_sample(record)
     assert row is not None
     return row.id
@@ -43,7 +43,7 @@ def test_samples_list_newest_first_page_back_and_go_with_their_run(client):
 
     assert client.delete(f"/api/v1/runs/{run}").status_code == 204
     assert_error(client.get(url), 404)
-    assert save_sample(SampleRecord(run, "ckpt.pt", 1, "", "", 1, 0.0, None, None, 1)) is None
+    assert save_sample(SampleRecord(run, "ckpt.pt", 1, "", "", 1, 0.0, None, None, 1, False)) is None
     from app.store.db import get_db
     from app.store.models import Sample
 

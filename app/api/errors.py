@@ -2,7 +2,8 @@
 
 `errors` lists every problem found, each {"code", "message", "field"} (a form shows each beside
 its field); the first is the error's own code, message and field, so a client that reads only
-those still sees one. A single problem is a list of one."""
+those still sees one. A single problem is a list of one. An error that asks the caller to pick
+a value also carries `choices` ({"value", "examples"} each)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from app.api.plain_errors import plain_errors
 from app.store.broker import BrokerError, OutageLog
-from app.store.errors import Problem, StudioError, problems_of
+from app.store.errors import Choice, ChoiceError, Problem, StudioError, problems_of
 from worker.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -56,17 +57,23 @@ def error_response(
     field: str | None = None,
     headers: dict | None = None,
     errors: list[Problem] | None = None,
+    choices: list[Choice] | None = None,
 ) -> JSONResponse:
     listed = [asdict(p) for p in errors] if errors else [asdict(Problem(code, message, field))]
-    body = {"error": {"code": code, "message": message, "field": field, "errors": listed}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    error = {"code": code, "message": message, "field": field, "errors": listed}
+    if choices is not None:
+        error["choices"] = [asdict(c) for c in choices]
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StudioError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     headers = getattr(exc, "headers", None) or headers
-    return error_response(exc.status, exc.code, exc.message, exc.field, headers, problems_of(exc))
+    choices = exc.choices if isinstance(exc, ChoiceError) else None
+    return error_response(
+        exc.status, exc.code, exc.message, exc.field, headers, problems_of(exc), choices
+    )
 
 
 async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,8 +1,8 @@
-"""Datasets (an uploaded text file and what it holds) and their states; every change of a
-dataset's state is a function here.
+"""Datasets (a corpus of documents read from what the user sent, and what it holds) and their
+states; every change of a dataset's state is a function here.
 
-    stored small ──▶ ready
-    stored large ──▶ inspecting ──▶ ready | failed   (described by the inspect job)
+    read and described at once ──▶ ready
+    larger ──▶ inspecting ──▶ ready | failed   (read and described by the inspect job)
 
 A dataset has no running state: the inspect job's lease is a fresh heartbeat."""
 
@@ -23,7 +23,27 @@ from app.store.models import Dataset, Preparation, Run, utcnow
 from app.store.queues import INSPECT
 from app.store.states import ACTIVE_RUN_STATES, DatasetState, PrepState
 
-STATS = ("characters", "lines", "sha256", "preview", "vocab", "gpt2_tokens")
+# What the engine's inspect_text says of the corpus file, stored as it says it.
+STATS = (
+    "characters",
+    "lines",
+    "sha256",
+    "vocab",
+    "gpt2_tokens",
+    "documents",
+    "doc_lengths",
+    "preview_documents",
+)
+
+
+def _described(stats: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a read corpus: the file's figures and the builder's report."""
+    return {
+        **{key: stats.get(key) for key in STATS},
+        "duplicates": report["duplicates"],
+        "sources": report["sources"],
+        "bytes": sum(source["bytes"] for source in report["sources"]),
+    }
 
 
 def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[list[Dataset], int]:
@@ -53,18 +73,28 @@ def dataset_names(session: Session, *, dataset_ids: Iterable[int | None]) -> dic
 
 
 def insert_dataset(
-    session: Session, *, name: str, size: int, stats: dict[str, Any] | None
+    session: Session,
+    *,
+    name: str,
+    size: int,
+    options: dict[str, Any],
+    stats: dict[str, Any] | None,
+    report: dict[str, Any] | None,
+    inputs: list[dict[str, str]] | None,
 ) -> tuple[Dataset, Followup]:
-    """A stored upload: ready with its `stats`, or (None) inspecting, the inspect job woken."""
-    inspecting = stats is None
+    """A read corpus: ready with its `stats` and `report`; or (None) inspecting, with the
+    `inputs` the inspect job reads, woken by the followup."""
+    inspecting = stats is None or report is None
+    described = {} if inspecting else _described(stats, report)  # type: ignore[arg-type]
     dataset = Dataset(
         name=name,
         state=DatasetState.INSPECTING if inspecting else DatasetState.READY,
         progress=0.0 if inspecting else 1.0,
         attempts=0,
         heartbeat_at=utcnow(),
-        bytes=size,
-        **{key: (stats or {}).get(key) for key in STATS},
+        options=options,
+        inputs=inputs,
+        **{"bytes": size, **described},
     )
     session.add(dataset)
     session.flush()
@@ -129,18 +159,29 @@ def report_inspection(dataset_id: int, fraction: float) -> None:
         )
 
 
-def finish_inspection(dataset_id: int, stats: dict[str, Any]) -> None:
-    """inspecting → ready, with what the file holds."""
+def pending_read(dataset_id: int) -> tuple[list[dict[str, str]] | None, dict[str, Any]]:
+    """The files an inspection still has to read into the corpus (None: the corpus is there)
+    and the options to read them with."""
+    with get_db().session() as session:
+        row = session.execute(
+            select(Dataset.inputs, Dataset.options).where(Dataset.id == dataset_id)
+        ).one()
+        return row.inputs, row.options or {}
+
+
+def finish_inspection(
+    dataset_id: int, stats: dict[str, Any], report: dict[str, Any] | None
+) -> None:
+    """inspecting → ready, with what the corpus holds (`report`: what it was read from; None
+    for a file stored whole before corpora, which keeps its one source)."""
+    values = {key: stats[key] for key in STATS}
+    if report is not None:
+        values = _described(stats, report)
     with get_db().transaction() as session:
         session.execute(
             update(Dataset)
             .where(Dataset.id == dataset_id, Dataset.state == DatasetState.INSPECTING)
-            .values(
-                state=DatasetState.READY,
-                progress=1.0,
-                error=None,
-                **{key: stats[key] for key in STATS},
-            )
+            .values(state=DatasetState.READY, progress=1.0, error=None, inputs=None, **values)
         )
 
 

@@ -53,6 +53,22 @@ class UnavailableError(StudioError):
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One value the caller may pick for the field an error names, with what it would mean."""
+
+    value: str
+    examples: list[str]
+
+
+class ChoiceError(InvalidError):
+    """422: the request must pick one of `choices` for `field` (the error shape's `choices`)."""
+
+    def __init__(self, message: str, *, field: str, code: str, choices: list[Choice]) -> None:
+        super().__init__(message, field=field, code=code)
+        self.choices = choices
+
+
+@dataclass(frozen=True)
 class Problem:
     """One problem of several, naming its field: an entry of the error shape's `errors`."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -89,9 +90,18 @@ class Dataset(Base):
     characters: Mapped[int | None] = mapped_column(BigInteger)
     lines: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
-    preview: Mapped[str | None] = mapped_column(NulFreeText)
     vocab: Mapped[list[str] | None]
     gpt2_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    # A corpus: every file, record or row is a document (the text file keeps them apart).
+    documents: Mapped[int | None] = mapped_column(BigInteger)
+    duplicates: Mapped[int | None] = mapped_column(BigInteger)  # exact repeats seen
+    doc_lengths: Mapped[list[dict[str, int]] | None] = mapped_column(JSON)  # a histogram
+    preview_documents: Mapped[list[str] | None]
+    # What it was read from (name, format, documents, skipped entries …) and how.
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    options: Mapped[dict[str, Any] | None]  # text_field, dedup, on_bad_record
+    # Files the inspect job still has to read into the corpus (server paths); None once read.
+    inputs: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -124,6 +134,8 @@ class Preparation(Base):
     train_tokens: Mapped[int | None] = mapped_column(BigInteger)
     val_tokens: Mapped[int | None] = mapped_column(BigInteger)
     vocab_size: Mapped[int | None] = mapped_column(Integer)
+    # How val was held out: "documents" (whole documents) or "tail" (the end of the text).
+    split: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(NulFreeText)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
@@ -281,6 +293,7 @@ class Sample(Base):
     top_k: Mapped[int | None] = mapped_column(Integer)
     top_p: Mapped[float | None] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(BigInteger)
+    stop_at_eot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -174,7 +174,7 @@ def report_progress(prep_id: int, owner: str, fraction: float) -> bool:
 
 
 def finish_preparation(
-    prep_id: int, owner: str, *, train_tokens: int, val_tokens: int, vocab_size: int
+    prep_id: int, owner: str, *, train_tokens: int, val_tokens: int, vocab_size: int, split: str
 ) -> Followup:
     """running → ready; the runs waiting for it go on the train queue."""
     now = utcnow()
@@ -188,6 +188,7 @@ def finish_preparation(
                 train_tokens=train_tokens,
                 val_tokens=val_tokens,
                 vocab_size=vocab_size,
+                split=split,
                 finished_at=now,
                 heartbeat_at=now,
             )

@@ -29,6 +29,7 @@ class SampleRecord:
     top_k: int | None
     top_p: float | None
     seed: int
+    stop_at_eot: bool
 
 
 def save_sample(record: SampleRecord) -> Sample | None:

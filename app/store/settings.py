@@ -44,9 +44,20 @@ class Settings(BaseSettings):
         description="Hugging Face GPT-2 folders a run may start from (init_from); empty means "
         "data_dir/models. No other server path is accepted from the API.",
     )
-    # Uploads up to this size are described (GPT-2 token count included) before the reply;
-    # larger ones by a job, so the upload itself runs at disk speed.
+    # Corpora whose text is up to this size are read and described (GPT-2 token count
+    # included) before the reply; larger ones by a job, so the upload itself runs at disk speed.
     inspect_inline_bytes: int = Field(default=32 * 1024**2, ge=0)
+    import_dirs: str = Field(
+        default="",
+        description="Directories POST /datasets/import may read (server-side corpora too big "
+        "to upload), separated by `:`; empty turns import off. The API and the workers must "
+        "see them at the same paths.",
+    )
+    # Archive bombs: an upload or import is refused past any of these (uncompressed bytes).
+    archive_max_members: int = Field(default=100_000, ge=1)
+    archive_max_member_bytes: int = Field(default=16 * 1024**3, ge=1)
+    archive_max_total_bytes: int = Field(default=256 * 1024**3, ge=1)
+    archive_max_ratio: float = Field(default=200.0, gt=1)
     # Jobs: a run whose heartbeat is older than stale_after_s is reaped.
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     stale_after_s: float = Field(default=60.0, gt=0)
@@ -103,6 +114,17 @@ class Settings(BaseSettings):
             written.append(str(network) if "/" in entry else str(network.network_address))
         return ",".join(written)
 
+    @field_validator("import_dirs", mode="after")
+    @classmethod
+    def _import_dirs(cls, value: str) -> str:
+        """Absolute paths only: a relative one would mean a different folder in each process."""
+        for entry in _split_dirs(value):
+            if not Path(entry).expanduser().is_absolute():
+                raise ValueError(
+                    f"STUDIO_IMPORT_DIRS: {entry!r} is not an absolute path (e.g. /srv/corpora)"
+                )
+        return value
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -111,6 +133,11 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    @property
+    def import_roots(self) -> list[Path]:
+        """The import directories, symlinks resolved (what an import path must stay under)."""
+        return [Path(entry).expanduser().resolve() for entry in _split_dirs(self.import_dirs)]
 
     @property
     def pretrained_dir(self) -> Path:
@@ -133,6 +160,10 @@ class Settings(BaseSettings):
 
     def run_dir(self, run_id: int) -> Path:
         return self.runs_dir / str(run_id)
+
+
+def _split_dirs(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(":") if entry.strip()]
 
 
 @lru_cache

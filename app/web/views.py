@@ -20,11 +20,16 @@ def dataset_json(dataset: Dataset) -> JSON:
     return DatasetOut.model_validate(dataset).model_dump(mode="json")
 
 
+# Lists and forms need only a dataset's figures, not what it holds.
+_DETAIL = ("preview", "preview_documents", "sources", "doc_lengths")
+
+
 def dataset_summary(dataset: Dataset) -> JSON:
-    """A dataset without its preview and vocabulary (lists and forms need only the figures)."""
+    """A dataset without its previews, sources and vocabulary (its size stays)."""
     data = dataset_json(dataset)
     vocab = data.pop("vocab")
-    data.pop("preview")
+    for key in _DETAIL:
+        data.pop(key)
     data["vocab_size"] = len(vocab) if vocab is not None else None
     return data
 

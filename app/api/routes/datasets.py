@@ -1,29 +1,39 @@
-"""Datasets: upload (streamed), the bundled sample, list, get, delete, prepare."""
+"""Datasets: upload (streamed; several files, archives, structured formats), server-side
+import, the bundled sample, list, get, delete, prepare."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.params import DatasetId, Offset
-from app.api.schemas.common import ERROR_RESPONSES
+from app.api.schemas.common import ERROR_RESPONSES, StrictBody
 from app.api.schemas.datasets import (
+    DEDUP,
+    ON_BAD_RECORD,
+    TEXT_FIELD,
+    BadRecords,
     DatasetList,
     DatasetOut,
+    ImportIn,
     PreparationOut,
     PrepareIn,
     chosen_tokenizer,
 )
-from app.api.uploads import receive_upload
+from app.api.uploads import Upload, receive_upload
 from app.store import datasets, ingest
 from app.store.db import get_db
 from app.store.errors import ConflictError
+from app.store.import_dirs import resolve_import_path
 from app.store.preparations import request_preparation
 from app.store.settings import Settings
 from app.store.states import DatasetState
@@ -38,14 +48,39 @@ def _out(dataset_id: int) -> DatasetOut:
         return DatasetOut.model_validate(datasets.get_dataset(session, dataset_id=dataset_id))
 
 
-def _finish(
-    settings: Settings, upload_path: Path, size: int, name: str, inline: bool | None = None
-) -> DatasetOut:
-    dataset, followup = ingest.store_upload(
-        settings, upload_path=upload_path, size=size, name=name, inline=inline
-    )
+def _store(settings: Settings, request: ingest.CorpusRequest) -> DatasetOut:
+    dataset, followup = ingest.store_corpus(settings, request)
     followup.send()
     return _out(dataset.id)
+
+
+class UploadOptions(StrictBody):
+    """An upload's options: multipart text fields, or query parameters (a raw body)."""
+
+    name: str | None = Field(default=None, max_length=200)
+    text_field: str | None = TEXT_FIELD
+    dedup: bool = DEDUP
+    on_bad_record: BadRecords = ON_BAD_RECORD
+
+
+def _upload_options(upload: Upload, query: UploadOptions) -> UploadOptions:
+    """The form's text fields sent with the files win over the query; 422 naming a wrong one."""
+    known = UploadOptions.model_fields
+    sent = {k: v for k, v in upload.fields.items() if k in known and v != ""}
+    try:
+        return UploadOptions.model_validate({**query.model_dump(), **sent})
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def _display_name(upload: Upload, names: list[str]) -> str:
+    """A folder's name when every file came from one folder, else the first file's name
+    (and how many more)."""
+    folders = {name.split("/", 1)[0] for name in names if "/" in name}
+    if len(folders) == 1 and all("/" in name for name in names):
+        return ingest.clean_name(folders.pop())
+    first = ingest.clean_name(upload.files[0].filename)
+    return first if len(names) == 1 else f"{first} and {len(names) - 1} more"
 
 
 @router.post(
@@ -58,7 +93,16 @@ def _finish(
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                            "name": {"type": "string"},
+                            "text_field": {"type": "string"},
+                            "dedup": {"type": "boolean"},
+                            "on_bad_record": {"type": "string", "enum": ["error", "skip"]},
+                        },
                         "required": ["file"],
                     }
                 },
@@ -71,13 +115,58 @@ async def upload_dataset(
     request: Request,
     settings: SettingsDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
+    text_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    dedup: Annotated[bool, Query()] = False,
+    on_bad_record: Annotated[BadRecords, Query()] = "error",
 ) -> DatasetOut:
-    """Upload UTF-8 text: multipart field `file`, or the raw body with `?name=`."""
+    """A corpus from one or more files: multipart `file` parts (repeat the field; a file name
+    may be a relative path, "docs/a.md"), or one file as the raw body with `?name=`. Plain
+    text, Markdown and code are one document per file; JSONL/NDJSON, JSON arrays, CSV/TSV,
+    Parquet and Arrow give one document per record (`text_field`); archives (.zip, .tar,
+    .tar.gz/.tgz, .gz, .bz2, .xz, .zst) are read member by member. Options come as text fields
+    of the form or as query parameters."""
     upload = await receive_upload(
         request, tmp_dir=settings.data_dir / "uploads", max_bytes=settings.max_upload_bytes
     )
-    display = ingest.clean_name(name or upload.fields.get("name") or upload.filename)
-    return await run_in_threadpool(_finish, settings, upload.path, upload.size, display)
+    try:
+        query = UploadOptions(
+            name=name, text_field=text_field, dedup=dedup, on_bad_record=on_bad_record
+        )
+        options = _upload_options(upload, query)
+        names = [
+            ingest.clean_relative_name(f.filename, fallback=name or f"file-{i + 1}")
+            for i, f in enumerate(upload.files)
+        ]
+        corpus = ingest.CorpusRequest(
+            name=ingest.clean_name(options.name or _display_name(upload, names)),
+            sources=[ingest.Source(f.path, n) for f, n in zip(upload.files, names, strict=True)],
+            options=ingest.ReadOptions(options.text_field, options.dedup, options.on_bad_record),
+        )
+    except BaseException:
+        upload.discard()
+        raise
+    return await run_in_threadpool(_store, settings, corpus)
+
+
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    responses={403: ERROR_RESPONSES[422], 415: ERROR_RESPONSES[422]},
+)
+def import_dataset(body: ImportIn, settings: SettingsDep) -> DatasetOut:
+    """A corpus too big to upload, read where it lies: a file, archive or directory under one
+    of the directories the operator allows (`STUDIO_IMPORT_DIRS`; none by default: 403 saying
+    how to allow some). Read as an upload is, the same formats and options; the files are
+    never changed, and the corpus is a copy in the data directory."""
+    path = resolve_import_path(settings, body.path)
+    corpus = ingest.CorpusRequest(
+        name=ingest.clean_name(body.name or path.name or str(path)),
+        sources=[ingest.Source(path, body.path)],
+        options=ingest.ReadOptions(body.text_field, body.dedup, body.on_bad_record),
+        received=False,
+        field="path",
+    )
+    return _store(settings, corpus)
 
 
 def _create_sample(settings: Settings) -> tuple[DatasetOut, bool]:
@@ -86,12 +175,14 @@ def _create_sample(settings: Settings) -> tuple[DatasetOut, bool]:
         existing = datasets.find_ready_dataset(session, name=SAMPLE_NAME)
         if existing is not None:
             return DatasetOut.model_validate(existing), False
-    tmp = settings.data_dir / "uploads" / "sample.part"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+    uploads = settings.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    tmp = Path(uploads / f"sample-{secrets.token_hex(4)}.part")
     with source.open("rb") as src, tmp.open("wb") as dst:
         shutil.copyfileobj(src, dst)
-    # Small and known to be text: described at once whatever the inline limit.
-    return _finish(settings, tmp, tmp.stat().st_size, SAMPLE_NAME, inline=True), True
+    return _store(
+        settings, ingest.CorpusRequest(SAMPLE_NAME, [ingest.Source(tmp, SAMPLE_NAME)])
+    ), True
 
 
 @router.post("/sample", status_code=status.HTTP_201_CREATED)

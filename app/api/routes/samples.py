@@ -199,6 +199,7 @@ class _Keeper:
             top_k=self.options["top_k"],
             top_p=self.options["top_p"],
             seed=self.options["seed"],
+            stop_at_eot=self.options["stop_at_eot"],
         )
         row = await run_in_threadpool(save_sample, record)
         return None if row is None else SampleRecordOut.model_validate(row)

@@ -23,12 +23,21 @@ class FieldProblem(BaseModel):
     field: str | None = None
 
 
+class ChoiceOut(BaseModel):
+    value: str
+    examples: list[str] = Field(description="What picking it would give (the first records)")
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
     errors: list[FieldProblem] = Field(
         description="Every problem found, each naming its field; the first is this error's own"
+    )
+    choices: list[ChoiceOut] | None = Field(
+        default=None,
+        description="Only when the request must pick a value for `field` (say `text_field`)",
     )
 
 

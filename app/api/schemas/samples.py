@@ -23,6 +23,11 @@ class SampleIn(StrictBody):
         description="Fixes the random draws; left out, a new random seed is picked (and "
         "answered, so the sample can be made again)",
     )
+    stop_at_eot: bool = Field(
+        default=False,
+        description="Stop at the end of a document (the model's end-of-text token, not shown); "
+        "off, the text goes on past it and the boundary reads <|endoftext|>",
+    )
     stream: bool = Field(default=False, description="SSE `token` events instead of JSON")
 
 
@@ -42,6 +47,7 @@ class SampleRecordOut(BaseModel):
     top_k: int | None
     top_p: float | None
     seed: int
+    stop_at_eot: bool
     created_at: datetime
 
 

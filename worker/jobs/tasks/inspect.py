@@ -1,32 +1,53 @@
-"""studio.inspect: describe a large upload (characters, lines, vocabulary, GPT-2 tokens)."""
+"""studio.inspect: read a large corpus (the files it was sent as, or a server path) into the
+dataset's corpus file, then describe it (documents, characters, vocabulary, GPT-2 tokens)."""
 
 from __future__ import annotations
 
-from app.store import datasets
-from app.store.ingest import INPUT_NAME
+import shutil
+from collections.abc import Callable
+
+from app.store import datasets, ingest
+from app.store.errors import StudioError
 from app.store.queues import INSPECT
 from app.store.settings import get_settings
 from worker.engine.errors import EngineError
 from worker.jobs.celery_app import celery_app
 from worker.jobs.throttle import throttled
 
+# Share of the progress bar for reading the sources (the rest describes the corpus: the
+# GPT-2 count makes describing the slower half).
+_READ_SHARE = 0.4
+
 
 @celery_app.task(name=INSPECT.name, acks_late=True)
 def inspect_dataset(dataset_id: int) -> str:
-    from worker.engine.textstats import inspect_text
-
     settings = get_settings()
     if not datasets.claim_inspection(dataset_id, settings.stale_after_s):
         return "skipped"
-    path = settings.dataset_dir(dataset_id) / INPUT_NAME
+    folder = settings.dataset_dir(dataset_id)
+    corpus = folder / ingest.INPUT_NAME
+    inputs, read_options = datasets.pending_read(dataset_id)
+    share = _READ_SHARE if inputs else 0.0
 
-    def write(fraction: float) -> None:
-        datasets.report_inspection(dataset_id, fraction)
+    def report_progress(start: float, width: float) -> Callable[[int, int], None]:
+        """A part of the bar: this pass's (done, total) mapped onto start..start + width."""
+        return throttled(lambda f: datasets.report_inspection(dataset_id, start + width * f))
 
+    report = None
     try:
-        stats = inspect_text(path, progress=throttled(write))
-    except EngineError as exc:
+        if inputs:
+            options = ingest.corpus_options(settings, ingest.ReadOptions(**read_options))
+            report = ingest.read_sources(
+                settings,
+                ingest.pending_sources(settings, dataset_id, inputs),
+                corpus,
+                options,
+                progress=report_progress(0.0, share),
+            )
+        stats = ingest.describe(corpus, progress=report_progress(share, 1 - share))
+    except (EngineError, StudioError) as exc:
         datasets.fail_inspection(dataset_id, exc.message)
         return "failed"
-    datasets.finish_inspection(dataset_id, stats.to_dict())
+    datasets.finish_inspection(dataset_id, stats, report)
+    shutil.rmtree(folder / ingest.SOURCES_DIR, ignore_errors=True)  # read: no longer needed
     return "done"

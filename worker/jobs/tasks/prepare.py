@@ -58,5 +58,6 @@ def prepare_dataset(prep_id: int) -> str:
         train_tokens=result.train_tokens,
         val_tokens=result.val_tokens,
         vocab_size=result.vocab_size,
+        split=result.split,
     ).send()
     return "done"
