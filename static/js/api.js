@@ -5,20 +5,22 @@ import { reportDown, reportUp } from "./connection.js";
 export const API = "/api/v1";
 
 export class ApiError extends Error {
-  /** `errors`: every problem the server found, [{code, message, field}]; the first is this one. */
-  constructor(status, code, message, field = null, errors = null) {
+  /** `errors`: every problem the server found, [{code, message, field}]; the first is this one.
+   * `choices`: the values to pick from for `field` ([{value, examples}]), when it asks. */
+  constructor(status, code, message, field = null, errors = null, choices = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field;
     this.errors = Array.isArray(errors) && errors.length ? errors : [{ code, message, field }];
+    this.choices = Array.isArray(choices) ? choices : null;
   }
 }
 
 /** An ApiError from a response body in the {"error": {code, message, field, errors}} shape. */
 export function errorFrom(status, body) {
   const e = body && body.error;
-  if (e && typeof e.message === "string") return new ApiError(status, e.code, e.message, e.field, e.errors);
+  if (e && typeof e.message === "string") return new ApiError(status, e.code, e.message, e.field, e.errors, e.choices);
   return new ApiError(status, `http_${status}`, `The server answered ${status}.`);
 }
 

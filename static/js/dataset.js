@@ -30,7 +30,7 @@ function preparationRow(prep) {
   return el(
     "tr",
     {},
-    el("td", {}, el("strong", { text: prep.tokenizer }), el("span", { className: "sub", text: `validation ${prep.val_fraction}` })),
+    el("td", {}, el("strong", { text: prep.tokenizer }), el("span", { className: "sub", text: heldOut(prep) })),
     cell,
     el(
       "td",
@@ -41,6 +41,13 @@ function preparationRow(prep) {
     el("td", { className: "num", text: number(prep.vocab_size) }),
     el("td", { className: "num", text: tokensPerCharacter(prep) })
   );
+}
+
+// How val was held out: whole documents (spread over the corpus) or the end of the text.
+const SPLITS = { documents: "whole documents", tail: "the end of the text" };
+function heldOut(prep) {
+  const how = SPLITS[prep.split];
+  return `validation ${prep.val_fraction}${how ? ` · ${how}` : ""}`;
 }
 
 // What one token is worth in text: 1 for characters, less for a BPE (the val split's exact

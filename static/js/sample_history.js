@@ -13,6 +13,7 @@ export function describeSample(s) {
   if (s.top_k != null) parts.push(`top-k ${s.top_k}`);
   if (s.top_p != null) parts.push(`top-p ${s.top_p}`);
   parts.push(`${number(s.max_new_tokens)} tokens`);
+  if (s.stop_at_eot) parts.push("up to the end of a document");
   return parts.join(" · ");
 }
 

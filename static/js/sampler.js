@@ -29,6 +29,7 @@ function requestBody(form) {
     checkpoint: f.checkpoint.value,
     // A seed past 2**53 would lose digits as a JS number: sent as typed, the server reads it.
     seed: typed(f.seed, (v) => (Number.isSafeInteger(Number(v)) ? Number(v) : v)),
+    stop_at_eot: f.stop_at_eot.checked,
     stream: true,
   };
   // Left empty, these take the server's defaults (the seed: a new random one).
@@ -61,6 +62,7 @@ export function bindSampler(form, output, runId) {
       f.top_p.value = sample.top_p ?? "";
       f.checkpoint.value = sample.checkpoint === "best.pt" ? "best" : "latest";
       f.seed.value = sample.seed;
+      f.stop_at_eot.checked = Boolean(sample.stop_at_eot);
       f.prompt.focus();
     }
   );

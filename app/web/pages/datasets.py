@@ -1,6 +1,9 @@
-"""Upload a text file; a dataset's figures, preview, vocabulary, preparations and runs."""
+"""Upload a corpus; a dataset's figures, sources, document lengths, preview, vocabulary,
+preparations and runs."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -28,6 +31,59 @@ def dataset_page(request: Request, dataset_id: int, session: SessionDep) -> Resp
         "dataset.html",
         active="",  # a dataset is no nav section: the breadcrumb says where it is
         dataset=dataset,
+        read_options=read_options(dataset.get("options")),
+        histogram=length_histogram(dataset.get("doc_lengths")),
         runs=runs_json(session, runs),
         runs_total=runs_total,
     )
+
+
+# The histogram's drawing area in SVG units (it scales with the panel).
+_WIDTH, _HEIGHT, _GAP = 640, 120, 4
+
+
+def length_histogram(buckets: list[dict[str, int]] | None) -> dict[str, Any] | None:
+    """Bars for the document-length histogram: SVG geometry (attributes, not styles: the
+    pages' CSP allows no style attribute) and a tick per bucket ("1k" for 1,024…2,047)."""
+    if not buckets:
+        return None
+    tallest = max(b["count"] for b in buckets) or 1
+    width = _WIDTH / len(buckets)
+    bars = []
+    for index, bucket in enumerate(buckets):
+        height = round(_HEIGHT * bucket["count"] / tallest, 1)
+        if bucket["count"]:
+            height = max(height, 1.0)  # a bucket with documents is always seen
+        label = f"{bucket['min']:,}–{bucket['max']:,}"
+        bars.append(
+            {
+                "x": round(index * width + _GAP / 2, 1),
+                "y": round(_HEIGHT - height, 1),
+                "width": round(max(width - _GAP, 1.0), 1),
+                "height": height,
+                "label": label,
+                "tick": _tick(bucket["min"]),
+                "count": bucket["count"],
+            }
+        )
+    return {"width": _WIDTH, "height": _HEIGHT, "bars": bars}
+
+
+def _tick(value: int) -> str:
+    for unit, size in (("M", 1 << 20), ("k", 1 << 10)):
+        if value >= size:
+            return f"{value // size}{unit}"
+    return str(value)
+
+
+def read_options(options: dict[str, Any] | None) -> str:
+    """How the sources were read, in words: "field answer · duplicates dropped"."""
+    if not options:
+        return ""
+    parts = []
+    if options.get("text_field"):
+        parts.append(f"text field {options['text_field']}")
+    parts.append("duplicates dropped" if options.get("dedup") else "duplicates kept")
+    if options.get("on_bad_record") == "skip":
+        parts.append("unreadable records skipped")
+    return " · ".join(parts)
