@@ -139,7 +139,11 @@ async def upload_dataset(
         ]
         corpus = ingest.CorpusRequest(
             name=ingest.clean_name(options.name or _display_name(upload, names)),
-            sources=[ingest.Source(f.path, n) for f, n in zip(upload.files, names, strict=True)],
+            # in order of name, as a folder is read: the same files make the same corpus
+            sources=sorted(
+                (ingest.Source(f.path, n) for f, n in zip(upload.files, names, strict=True)),
+                key=lambda source: source.name,
+            ),
             options=ingest.ReadOptions(options.text_field, options.dedup, options.on_bad_record),
         )
     except BaseException:
