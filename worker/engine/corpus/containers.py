@@ -91,7 +91,7 @@ def _read_zip(entry: Entry, ctx: SourceContext, prefix: str) -> None:
             name = prefix + clean(member.filename)
             reason = _zip_skip_reason(member)
             if reason:
-                ctx.skip(name, reason)
+                ctx.skip(_shown(prefix, member.filename, name, reason), reason)
                 continue
             check_declared(
                 f"{label}: {clean(member.filename)}",
@@ -154,7 +154,7 @@ def _walk_tar(archive: tarfile.TarFile, ctx: SourceContext, label: str, prefix: 
         name = prefix + clean(member.name)
         reason = _tar_skip_reason(member)
         if reason:
-            ctx.skip(name, reason)
+            ctx.skip(_shown(prefix, member.name, name, reason), reason)
             continue
         check_declared(f"{label}: {clean(member.name)}", member.size, None, limits, ctx.budget)
         content = archive.extractfile(member)
@@ -206,6 +206,12 @@ def _read_compressed(format: str, entry: Entry, ctx: SourceContext, prefix: str)
         if entry.own:
             ctx.report.count_member(detection.format)
     return format
+
+
+def _shown(prefix: str, raw: str, name: str, reason: str) -> str:
+    """A skipped member's name in the report: as the archive spells it if that is the
+    problem ("/etc/passwd", "../x"), else cleaned."""
+    return prefix + raw if reason.startswith("unsafe name") else name
 
 
 def _read_member(name: str, stream: BinaryIO, ctx: SourceContext) -> None:

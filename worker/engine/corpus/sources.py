@@ -84,7 +84,8 @@ def _read_file(name: str, path: Path, size: int, ctx: SourceContext, *, own: boo
             file=file,
         )
         if detection.format in CONTAINER_FORMATS:
-            file.produced = False  # what it expands to is counted instead
+            # a plain tar's bytes are its members' bytes; the others' expansion is counted
+            file.produced = detection.format == "tar"
             fmt = read_container(detection.format, entry, ctx, "" if own else f"{name}/")
             if not own:
                 ctx.report.count_member(fmt)
