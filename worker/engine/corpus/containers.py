@@ -27,13 +27,7 @@ from worker.engine.corpus.detect import CONTAINER_FORMATS, detect_head, is_tar
 from worker.engine.corpus.guard import DAMAGED, GuardedStream, check_declared, too_many_members
 from worker.engine.corpus.leaves import read_leaf
 from worker.engine.corpus.names import clean, hidden_reason, unsafe_reason, without_compression
-from worker.engine.corpus.streams import (
-    COMPRESSED_FORMATS,
-    ForwardFile,
-    Rewound,
-    decompressing,
-    read_head,
-)
+from worker.engine.corpus.streams import ForwardFile, Rewound, decompressing, read_head
 from worker.engine.errors import DataError
 
 try:  # a damaged .zst raises zstandard's own error
@@ -222,6 +216,3 @@ def _read_member(name: str, stream: BinaryIO, ctx: SourceContext) -> None:
         return
     entry = Entry(name=name, stream=Rewound(head, stream), head=head, at_eof=at_eof, own=False)  # type: ignore[arg-type]
     read_leaf(entry, ctx, detection)
-
-
-__all__ = ["COMPRESSED_FORMATS", "read_container"]

@@ -103,7 +103,7 @@ def extension(name: str) -> str:
 def detect_head(head: bytes, name: str, at_eof: bool) -> Detection:
     """The format of a stream that starts with `head` (HEAD_BYTES, or all of it if
     `at_eof`). Containers and columnar formats by magic; text formats as the module says."""
-    magic = _by_magic(head, name)
+    magic = _by_magic(head, name, at_eof)
     if magic is not None:
         return magic
     text_start = len(BOM) if head.startswith(BOM) else 0
@@ -160,7 +160,7 @@ def is_tar(head: bytes) -> bool:
     return head[_TAR_MAGIC_AT : _TAR_MAGIC_AT + 5] == b"ustar"
 
 
-def _by_magic(head: bytes, name: str) -> Detection | None:
+def _by_magic(head: bytes, name: str, at_eof: bool) -> Detection | None:
     if head.startswith(_ZIP_MAGICS):
         kind = _ZIPPED_DOCUMENTS.get(extension(name))
         return Detection("binary", f"binary: {kind}") if kind else Detection("zip")
@@ -172,7 +172,7 @@ def _by_magic(head: bytes, name: str) -> Detection | None:
         return Detection("xz")
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         return Detection("zst")
-    if head.startswith(b"PAR1"):
+    if head.startswith(b"PAR1") and text_problem(head, 0, at_eof):  # not "PAR1 notes.txt"
         return Detection("parquet")
     if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
         return Detection("arrow")
