@@ -99,6 +99,17 @@ def test_a_compressed_single_file(tmp_path: Path, compression: str) -> None:
     )
 
 
+def test_an_archive_inside_a_compressed_stream_is_not_expanded(tmp_path: Path) -> None:
+    inner = zip_file(tmp_path / "inner.zip", {"a.txt": b"a"}).read_bytes()
+    path = write(tmp_path / "inner.zip.gz", gzip.compress(inner))
+    other = write(tmp_path / "other.txt", "other")
+    corpus, report = build(tmp_path, path, other)
+    assert corpus == b"other"
+    assert [(s.entry, s.reason) for s in report.sources[0].skipped] == [
+        ("inner.zip", "nested archive (not expanded)")
+    ]
+
+
 def test_concatenated_streams_are_read_whole(tmp_path: Path) -> None:
     for compression in COMPRESS:
         write(
@@ -117,12 +128,21 @@ def test_parquet_and_arrow_members(tmp_path: Path) -> None:
     stream = io.BytesIO()
     with pa.ipc.new_stream(stream, table.schema) as writer:
         writer.write_table(pa.table({"text": ["from arrow"]}))
-    members = {"a.parquet": parquet.getvalue(), "b.arrow": stream.getvalue()}
+    file_format = io.BytesIO()
+    with pa.ipc.new_file(file_format, table.schema) as writer:
+        writer.write_table(pa.table({"text": ["from feather"]}))
+    members = {
+        "a.parquet": parquet.getvalue(),
+        "b.arrow": stream.getvalue(),
+        "c.feather": file_format.getvalue(),
+    }
     zipped = zip_file(tmp_path / "tables.zip", members)
     tarred = write(tmp_path / "tables.tar.gz", gzip.compress(tar_bytes(members)))
     corpus, report = build(tmp_path, zipped, tarred)
-    assert documents(corpus) == ["from parquet 1", "from parquet 2", "from arrow"] * 2
-    assert [s.members for s in report.sources] == [{"parquet": 1, "arrow": 1}] * 2
+    assert (
+        documents(corpus) == ["from parquet 1", "from parquet 2", "from arrow", "from feather"] * 2
+    )
+    assert [s.members for s in report.sources] == [{"parquet": 1, "arrow": 2}] * 2
     assert leftovers(tmp_path) == ["corpus.txt"]  # the Parquet copies are gone
 
 

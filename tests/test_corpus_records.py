@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from corpus_helpers import build, documents, leftovers, write
 
-from worker.engine.corpus import FieldChoice, TextFieldError
+from worker.engine.corpus import ArchiveLimits, FieldChoice, TextFieldError
 from worker.engine.errors import DataError
 
 
@@ -144,3 +144,19 @@ def test_only_the_first_hundred_skips_are_listed(tmp_path: Path) -> None:
     assert report.sources[0].skipped_count == 150
     assert len(report.sources[0].skipped) == 100
     assert report.sources[0].skipped[-1].entry == "d.jsonl line 101"
+
+
+def test_records_longer_than_the_record_limit(tmp_path: Path) -> None:
+    # a bound on memory: checked as a record is read past one read block (1 MiB)
+    limits = ArchiveLimits(max_record_bytes=1000)
+    long_text = "z" * (2 << 20)
+    jsonl = _jsonl(tmp_path / "long.jsonl", [{"text": "short"}, {"text": long_text}])
+    with pytest.raises(DataError, match=r"^long.jsonl line 2 is longer than 1000 bytes"):
+        build(tmp_path, jsonl, limits=limits)
+    array = write(tmp_path / "long.json", json.dumps([{"text": long_text}]))
+    with pytest.raises(DataError, match=r"^long.json item 1 \(line 1\) is longer than 1000"):
+        build(tmp_path, array, limits=limits)
+    table = write(tmp_path / "long.csv", f"text\n{long_text}\n")
+    with pytest.raises(DataError, match=r"^long.csv row 2: not valid CSV: field larger"):
+        build(tmp_path, table, limits=limits)
+    assert leftovers(tmp_path) == []

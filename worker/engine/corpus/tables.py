@@ -22,10 +22,9 @@ from worker.engine.errors import DataError
 
 def read_table(entry: Entry, ctx: SourceContext, delimiter: str) -> bool:
     label = ctx.label(entry)
-    # Process-wide, and only ever raised: the default (128 KiB) would refuse long documents.
-    limit = min(ctx.limits.max_record_bytes, sys.maxsize)
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
+    # The default (128 KiB) would refuse long documents. The limit is process-wide: each
+    # build sets its own (builds run one to a process; the value only matters while one runs).
+    csv.field_size_limit(min(ctx.limits.max_record_bytes, sys.maxsize))
     buffered = io.BufferedReader(entry.stream, BLOCK_BYTES)  # type: ignore[arg-type]
     lines = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
     rows = csv.reader(lines, delimiter=delimiter)
