@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -226,3 +228,12 @@ def test_detect_format_looks_inside_compressed_streams(tmp_path: Path) -> None:
     assert detect_format(tmp_path / "x.tgz", "x.tgz") == "tar.gz"
     assert detect_format(tmp_path / "y.gz", "y.gz") == "gz"
     assert detect_format(tmp_path, "folder") == "directory"
+
+
+def test_the_package_loads_pyarrow_only_to_read_a_table() -> None:
+    # the API process imports detect_format; pyarrow (and numpy) would add ~60 MB to it
+    code = (
+        "import sys, worker.engine.corpus\n"
+        "assert 'pyarrow' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

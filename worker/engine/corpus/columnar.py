@@ -18,15 +18,18 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from worker.engine.corpus.context import Entry, SourceContext
 from worker.engine.corpus.fields import EXAMPLES, choose_text_field
 from worker.engine.corpus.streams import BLOCK_BYTES
 from worker.engine.corpus.writer import Outcome
 from worker.engine.errors import DataError
+
+if TYPE_CHECKING:  # imported when a Parquet or Arrow file is read: the API process that
+    # only detects formats need not load pyarrow (and numpy), ~100 ms and ~60 MB
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 # Text per batch: rows become Python strings a batch at a time. Small batches keep memory
 # low: pyarrow's allocator holds on to what it freed (8 MiB batches cost 40 MB more RSS
@@ -36,6 +39,9 @@ _MAX_BATCH_ROWS = 65_536
 
 
 def read_parquet(entry: Entry, ctx: SourceContext) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with _random_access(entry, ctx, ".parquet") as (path, copied):
         try:
             parquet = pq.ParquetFile(path, buffer_size=BLOCK_BYTES, pre_buffer=False)
@@ -53,6 +59,9 @@ def read_parquet(entry: Entry, ctx: SourceContext) -> bool:
 
 
 def read_arrow(entry: Entry, ctx: SourceContext) -> bool:
+    import pyarrow as pa
+    import pyarrow.ipc
+
     try:
         if entry.head.startswith(b"ARROW1"):  # the file format: its index is at the end
             with (
@@ -133,7 +142,12 @@ def _write_batches(
             share.update(row, done)
 
 
-def _choose_column(ctx: SourceContext, entry: Entry, schema: pa.Schema, head) -> str:  # type: ignore[no-untyped-def]
+def _choose_column(
+    ctx: SourceContext,
+    entry: Entry,
+    schema: pa.Schema,
+    head: Callable[[], pa.RecordBatch | None],  # the first rows, for examples
+) -> str:
     fields = list(schema.names)
     text_fields = [f.name for f in schema if _is_string(f.type)]
     unfit = {f.name: str(f.type) for f in schema if not _is_string(f.type)}
@@ -163,12 +177,16 @@ def _obvious(text_fields: list[str]) -> bool:
 
 
 def _is_string(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or _is_string_view(kind)
 
 
 def _is_string_view(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
     check = getattr(pa.types, "is_string_view", None)
     return bool(check and check(kind))
 
