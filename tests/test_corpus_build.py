@@ -93,6 +93,13 @@ def test_a_bad_byte_in_a_source_file_is_an_error_naming_where(tmp_path: Path) ->
         "save the file with UTF-8 encoding and try again"
     )
     assert leftovers(tmp_path) == []
+    # the first block (64 KiB) ends inside a 3-byte character whose next byte is wrong
+    cut = write(tmp_path / "cut.txt", b"a" * 65535 + b"\xe2A and more")
+    with pytest.raises(DataError, match=r"^not UTF-8 text: invalid byte 0xe2 at byte offset 65535"):
+        build(tmp_path, cut)
+    unfinished = write(tmp_path / "end.txt", b"a" * 70_000 + "€".encode()[:-1])
+    with pytest.raises(DataError, match=r"offset 70000 \(line 1\) \(the file ends inside a char"):
+        build(tmp_path, unfinished)
     image = write(tmp_path / "cat.jpg", b"\xff\xd8\xff\xe0" + bytes(100))
     with pytest.raises(DataError, match=r"^cat.jpg is not a text file: it is a JPEG image"):
         build(tmp_path, image)

@@ -30,6 +30,16 @@ def test_a_single_text_file_is_copied_byte_for_byte(tmp_path: Path) -> None:
     assert report.sources[0].members == {}
 
 
+def test_characters_cut_by_read_blocks_are_kept_whole(tmp_path: Path) -> None:
+    # 3-byte characters: the 64 KiB head and the 1 MiB blocks both end inside one
+    text = "€uro " * 150_000 + "✓"
+    source = write(tmp_path / "euro.txt", text)
+    other = write(tmp_path / "other.txt", "other")
+    corpus, report = build(tmp_path, source, other)
+    assert corpus == source.read_bytes() + b"\0other\0"
+    assert report.characters == len(text) + len("other")
+
+
 def test_a_bom_is_dropped(tmp_path: Path) -> None:
     source = write(tmp_path / "bom.md", BOM + "# Title\n")
     corpus, _ = build(tmp_path, source)

@@ -147,7 +147,7 @@ def test_only_the_first_hundred_skips_are_listed(tmp_path: Path) -> None:
 
 
 def test_records_longer_than_the_record_limit(tmp_path: Path) -> None:
-    # a bound on memory: checked as a record is read past one read block (1 MiB)
+    # a bound on memory: checked as a record is read past one read block
     limits = ArchiveLimits(max_record_bytes=1000)
     long_text = "z" * (2 << 20)
     jsonl = _jsonl(tmp_path / "long.jsonl", [{"text": "short"}, {"text": long_text}])

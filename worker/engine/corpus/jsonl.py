@@ -1,6 +1,6 @@
 """JSON Lines / NDJSON: one record per line, blank lines ignored.
 
-Fast path: a block of whole lines (about 1 MiB) is decoded as UTF-8 at once, and each record
+Fast path: a block of whole lines (about 256 KiB) is decoded as UTF-8 at once, and each record
 is parsed in place with the json module's C scanner (no bytes or str object per line; per
 line the only Python work is finding its end and handing the value on). A block holding
 invalid UTF-8 is parsed line by line instead, so the bad line is the one reported.
@@ -17,12 +17,14 @@ import re
 from worker.engine.corpus.context import Entry, SourceContext
 from worker.engine.corpus.detect import BOM
 from worker.engine.corpus.records import JsonRecords
-from worker.engine.corpus.streams import BLOCK_BYTES
 from worker.engine.corpus.writer import Outcome
 from worker.engine.errors import DataError
 
 _SPACE = re.compile(r"[ \t\r\n]*")
 _LEADING = " \t\r"
+# Read (and decoded) a block at a time: 256 KiB is as fast as 1 MiB and its str, reused
+# by the allocator block after block, keeps RSS a little lower.
+_READ_BYTES = 256 << 10
 
 
 class _Lines:
@@ -104,7 +106,7 @@ def read_jsonl(entry: Entry, ctx: SourceContext) -> bool:
     tail = b""  # a line not ended yet
     first = True
     while True:
-        block = stream.read(BLOCK_BYTES)
+        block = stream.read(_READ_BYTES)
         if first:
             first = False
             block = block.removeprefix(BOM)

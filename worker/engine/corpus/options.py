@@ -29,7 +29,7 @@ class ArchiveLimits:
     # below 64 MiB the worst a bomb can do is produce 64 MiB, which the totals bound.
     ratio_floor_bytes: int = 64 * MiB
     # One JSON line, JSON array item or CSV field is held in memory whole (it is parsed
-    # whole): one longer than this is refused (JSON: once it runs past a 1 MiB read block),
+    # whole): one longer than this is refused (JSON: once it runs past a read block),
     # since a document that long belongs in a text file, which streams.
     max_record_bytes: int = 256 * MiB
 
