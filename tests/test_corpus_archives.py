@@ -217,6 +217,15 @@ def test_hostile_zip_members_are_skipped(tmp_path: Path) -> None:
     ]
 
 
+def test_a_json_object_in_an_archive_is_skipped_not_an_error(tmp_path: Path) -> None:
+    members = {"package.json": b'{"name": "app"}', "data.json": b'[{"text": "kept"}]'}
+    corpus, report = build(tmp_path, zip_file(tmp_path / "repo.zip", members))
+    assert corpus == b"kept"
+    assert [(s.entry, s.reason) for s in report.sources[0].skipped] == [
+        ("package.json", "a JSON object, not a list of documents")
+    ]
+
+
 def _mark_encrypted(path: Path, name: str) -> None:
     """Sets the 'encrypted' flag of a member, as a password-protected zip has it (zipfile
     cannot write one): in its local header and in the central directory."""

@@ -11,6 +11,7 @@ import pytest
 from corpus_helpers import build, documents, leftovers, write
 
 from worker.engine.corpus import (
+    ArchiveLimits,
     CorpusOptions,
     EmptyCorpusError,
     OutputLimitReached,
@@ -137,6 +138,16 @@ def test_a_folder_is_read_in_sorted_order_and_hostile_entries_are_skipped(
     ]
     sizes = [p.stat().st_size for p in (folder / "a" / "z.txt", folder / "a.txt", folder / "b.txt")]
     assert summary.bytes == sum(sizes) + (folder / "c.zip").stat().st_size + 1  # inside.txt
+
+
+def test_a_folder_with_too_many_files(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    for i in range(3):
+        write(folder / f"{i}.txt", str(i))
+    with pytest.raises(
+        DataError, match=r"^many holds more than 2 files \(the limit for one folder"
+    ):
+        build(tmp_path, folder, limits=ArchiveLimits(max_members=2))
 
 
 def test_members_of_an_archive_in_a_folder_name_their_archive(tmp_path: Path) -> None:

@@ -205,6 +205,8 @@ def test_a_hugging_face_save_to_disk_folder(tmp_path: Path) -> None:
         ("noext", b"[link](http://x) in markdown", "text"),
         ("a.json", b'{"text": "x"}\n{"text": "y"}\n', "jsonl"),
         ("a.json", b'{\n "text": "x"\n}\n', "json"),
+        ("a.json", b'{"text": "minified, one line"}', "json"),
+        ("noext", b'{"text": "one record"}', "json"),
         ("a.csv", b"a,b\n1,2\n", "csv"),
         ("a.tab", b"a\tb\n", "tsv"),
         ("x.bin", b"\x89PNG\r\n\x1a\n\0\0\0", "binary"),

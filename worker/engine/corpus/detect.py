@@ -7,7 +7,8 @@ Order of evidence:
 3. the extension: .jsonl/.ndjson, .json, .csv, .tsv/.tab, and text or code (.txt, .md,
    .py, ...: text, never sniffed as JSON, so a structured log stays a text file);
 4. the content of the rest: a first line that is a JSON object followed by another JSON
-   object (or string) line is JSON Lines, a leading `[{` or `["` a JSON array; else text.
+   object (or string) line is JSON Lines, a leading `[{` or `["` a JSON array (and `{"`
+   one JSON object, which is refused or skipped); else text.
 CSV is never guessed from content: commas are everywhere in prose.
 """
 
@@ -125,8 +126,8 @@ def _text_format(head: bytes, text_start: int, name: str, at_eof: bool) -> str:
     start = _LEADING_SPACE.match(body)
     body = body[start.end() if start else 0 :]
     if ext == "json":
-        return "jsonl" if _looks_like_jsonl(body, at_eof) else "json"
-    if body.startswith((b"{", b'"')) and _looks_like_jsonl(body, at_eof):
+        return "jsonl" if _looks_like_jsonl(body, at_eof, named_json=True) else "json"
+    if body.startswith(b"{") and _looks_like_jsonl(body, at_eof, named_json=False):
         return "jsonl"
     if _ARRAY_START.match(body) or _OBJECT_START.match(body):
         return "json"
@@ -235,24 +236,23 @@ def refusal(reason: str, label: str) -> DataError:
     )
 
 
-def _looks_like_jsonl(body: bytes, at_eof: bool) -> bool:
+def _looks_like_jsonl(body: bytes, at_eof: bool, *, named_json: bool) -> bool:
     """Whether a stream's text (from its first non-blank byte) is JSON Lines: its first line
-    a JSON object and the next non-blank one a JSON object or string too (or, for a
-    stream of one line, just the object)."""
+    a JSON object and the next non-blank one a JSON object or string too. One object alone
+    is not enough (a minified package.json is one object on one line). A line cut by the end
+    of the head is judged by how it starts, except in a file named .json, which says JSON
+    (a vocab.json of 1 MB on one line is not a dataset); such JSON Lines need .jsonl."""
     lines = body.split(b"\n")
-    complete = lines if at_eof else lines[:-1]
-    if not complete:
-        return body.startswith(b'{"')  # one line longer than the head: likely a record
-    records = [line for line in complete if line.strip()][:2]
+    complete = [line for line in (lines if at_eof else lines[:-1]) if line.strip()][:2]
+    if not complete:  # the first line is longer than the head
+        return not named_json and body.startswith(b'{"')
     try:
-        values = [json.loads(line) for line in records]
+        values = [json.loads(line) for line in complete]
     except ValueError:
         return False
-    if not values or not isinstance(values[0], dict | str):
+    if not isinstance(values[0], dict):
         return False
-    if len(values) == 1:
-        # one line in the whole stream, or a next line longer than the head
-        return isinstance(values[0], dict) and (
-            at_eof or (len(lines) > 1 and lines[-1].lstrip().startswith((b"{", b'"')))
-        )
-    return isinstance(values[1], dict | str)
+    if len(values) == 2:
+        return isinstance(values[1], dict | str)
+    cut = lines[-1].lstrip()  # the next line, cut by the end of the head ("" at the end)
+    return not at_eof and not named_json and cut.startswith((b"{", b'"'))
