@@ -23,7 +23,7 @@ from app.store.errors import Choice, ChoiceError, InvalidError, UnsupportedMedia
 from app.store.followup import Followup
 from app.store.models import Dataset
 from app.store.settings import Settings
-from worker.engine.errors import DataError
+from worker.engine.errors import DataError, NotTextError
 
 if TYPE_CHECKING:
     from worker.engine.corpus import CorpusOptions
@@ -126,7 +126,7 @@ def refusal(exc: DataError, field: str = "file") -> InvalidError | UnsupportedMe
     missing column, an archive bomb) is 422. The engine's field wins when it names one of the
     request's options (text_field, …); otherwise the refusal names what was sent."""
     where = exc.field if exc.field not in (None, "file", "data_dir") else field
-    if exc.message.startswith(("not a text file", "not UTF-8", "binary")):
+    if isinstance(exc, NotTextError):
         return UnsupportedMediaError(exc.message, field=where)
     return InvalidError(exc.message, field=where, code="data")
 

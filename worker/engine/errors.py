@@ -36,6 +36,11 @@ class DataError(EngineError):
     reason: Reason = "data"
 
 
+class NotTextError(DataError):
+    """A file is not text in any format the engine reads (an image, a binary, not UTF-8): the
+    wrong kind of file, where other DataErrors are the right kind that cannot be used."""
+
+
 class DivergedError(EngineError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from worker.engine.corpus.streams import COMPRESSED_FORMATS, decompressing, read_head
-from worker.engine.errors import DataError
+from worker.engine.errors import DataError, NotTextError
 
 BOM = b"\xef\xbb\xbf"
 CONTAINER_FORMATS = ("zip", "tar", *COMPRESSED_FORMATS)
@@ -216,20 +216,20 @@ def at_place(offset: int, line: int) -> str:
     return f"byte offset {offset} (line {line})"
 
 
-def refusal(reason: str, label: str) -> DataError:
+def refusal(reason: str, label: str) -> NotTextError:
     """The error for a source's own file that is not usable (a member would be skipped)."""
     if reason.startswith("not UTF-8 text"):
-        return DataError(
+        return NotTextError(
             f"{reason} of {label}; save the file with UTF-8 encoding and try again", field="file"
         )
     if reason.startswith("binary: a NUL byte"):
         where = reason.removeprefix("binary: a NUL byte at ")
-        return DataError(
+        return NotTextError(
             f"not a text file: NUL byte at {where} of {label}; this looks like a binary file",
             field="file",
         )
     kind = reason.removeprefix("binary: ")
-    return DataError(
+    return NotTextError(
         f"{label} is not a text file: it is {kind}; use text, JSON Lines, JSON, CSV, "
         "Parquet or Arrow files, or an archive of them",
         field="file",
