@@ -250,9 +250,7 @@ def test_inspect_text_describes_the_file(tmp_path: Path) -> None:
     assert json.loads(json.dumps(stats.to_dict()))["vocab_size"] == stats.vocab_size
 
 
-@pytest.mark.parametrize(
-    "case", ["not utf-8", "nul first", "two nuls", "empty", "only whitespace"]
-)
+@pytest.mark.parametrize("case", ["not utf-8", "nul first", "two nuls", "empty", "only whitespace"])
 def test_inspect_text_refuses_what_prepare_refuses(tmp_path: Path, case: str) -> None:
     text, message = BAD_INPUTS[case]
     data = text.encode("latin-1") if case == "not utf-8" else text.encode("utf-8")

@@ -89,6 +89,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int, *, end_of_text: bool = Fals
 
     tokenizer.train_from_iterator(pieces(), trainer=trainer)
     if end_of_text:
+        # Never learnt as text: GPT-2's regex cuts "<|endoftext|>" into "<|", "endoftext" and
+        # "|>", and merges never cross its pieces. (Hugging Face would give an added token
+        # that spells a learnt one the learnt id, not a new last one.)
+        if tokenizer.token_to_id(END_OF_TEXT) is not None:
+            raise RuntimeError(f"the BPE learnt {END_OF_TEXT} as text")
         tokenizer.add_special_tokens([AddedToken(END_OF_TEXT, special=True, normalized=False)])
     return BPETokenizer(tokenizer)
 
