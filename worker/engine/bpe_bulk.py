@@ -37,7 +37,7 @@ class TiktokenBulkEncoder:
         self._encoding = bulk_encoding(name, ranks, eot_id, len(token_bytes))
 
     def encode(self, text: str) -> np.ndarray:
-        return encode_bulk(self._encoding, text).astype(np.uint16)  # ids < 32768
+        return encode_bulk(self._encoding, text, np.uint16)  # ids < 32768
 
 
 class HFBulkEncoder:

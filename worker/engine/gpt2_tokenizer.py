@@ -107,8 +107,10 @@ class GPT2Tokenizer:
     start_id = END_OF_TEXT_ID
     eot_id: int | None = END_OF_TEXT_ID
 
-    def __init__(self) -> None:
-        self._encoding = gpt2_encoding()
+    @functools.cached_property
+    def _encoding(self) -> tiktoken.Encoding:
+        # built on first use: inspect and prepare need only the bulk encoding (11 MB each)
+        return gpt2_encoding()
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> GPT2Tokenizer:
@@ -121,7 +123,7 @@ class GPT2Tokenizer:
         """Training text to uint16 ids on all cores: encode_ordinary of each document
         ("\0"-separated), each "\0" becoming 50256."""
         # every id is below 50257: narrowing to uint16 loses nothing
-        return encode_bulk(gpt2_bulk_encoding(), text).astype(np.uint16)
+        return encode_bulk(gpt2_bulk_encoding(), text, np.uint16)
 
     def decode(self, ids: Sequence[int]) -> str:
         check_ids(ids, self.vocab_size)

@@ -3,8 +3,7 @@
 Each chunk is encoded whole (a NUL becomes the end-of-text token), then its ids go to the
 split the scan chose: by file offset for a tail split, by document for a documents split.
 In the ids, each end-of-text token ends a document, so routing needs no character offsets:
-the ids between two of them are one document's, and consecutive documents of the same split
-are written in one slice.
+the ids between two of them are one document's.
 """
 
 from __future__ import annotations
@@ -89,14 +88,12 @@ class _DocumentRouter:
         bounds = np.concatenate(([0], ends + 1, [ids.size]))
         if bounds[-2] == ids.size:
             bounds = bounds[:-1]
-        pieces = bounds.size - 1
-        in_val = self._by_document.in_val(self._document, pieces)
-        # runs of consecutive documents in the same split go out as one slice
-        change = np.flatnonzero(in_val[1:] != in_val[:-1]) + 1
-        starts, stops = np.concatenate(([0], change)), np.concatenate((change, [pieces]))
-        for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-            split = "val" if in_val[start] else "train"
-            self._writer.write(split, ids[bounds[start] : bounds[stop]])
+        in_val = self._by_document.in_val(self._document, bounds.size - 1)
+        # each token's split, then one write per split (not one per run of documents: a
+        # corpus of short documents makes hundreds of thousands of runs)
+        token_in_val = np.repeat(in_val, np.diff(bounds))
+        self._writer.write("train", ids[~token_in_val])
+        self._writer.write("val", ids[token_in_val])
         self._document += ends.size
         self._last = "val" if in_val[-1] else "train"
         return self._last

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+import numpy as np
+
 from worker.engine.errors import DataError
 
 BOM = b"\xef\xbb\xbf"
@@ -192,10 +194,13 @@ def _empty_document(data: bytearray, after_boundary: bool, end: int | None = Non
     """The index of the first NUL in data[:end] that ends a document of no text, or -1."""
     if after_boundary and data[:1] == b"\0":
         return 0
-    if data.find(b"\0", 0, end) < 0:  # memchr: 70x faster than looking for two on text
+    if data.find(b"\0", 0, end) < 0:  # memchr: the usual case (a plain text) costs nothing
         return -1
-    pair = data.find(b"\0\0", 0, end)
-    return pair + 1 if pair >= 0 else -1
+    # two NULs in a row; numpy, as bytes.find(b"\0\0") takes 7 ms on 8 MB of text
+    count = len(data) if end is None else end
+    at = np.flatnonzero(np.frombuffer(data, dtype=np.uint8, count=count) == 0)
+    pairs = np.flatnonzero(np.diff(at) == 1)
+    return int(at[pairs[0] + 1]) if pairs.size else -1
 
 
 def _refusal(

@@ -27,6 +27,7 @@ Progress = Callable[[int, int], None]
 _CODE_POINTS = 0x110000
 # Bytes looked at per round when learning a chunk's new ASCII characters.
 _SAMPLE = 4096
+_NEWLINE = ord("\n")
 # The preview: at most this many documents (and preview_chars characters in all).
 PREVIEW_DOCUMENTS = 20
 
@@ -75,14 +76,19 @@ class TextTally:
 
     def add(self, chunk: TextChunk) -> None:
         text, data = chunk.text, chunk.data
-        nuls = data.count(b"\0") if data.find(b"\0") >= 0 else 0  # find: memchr, 30x faster
+        nuls = 0
+        if data.find(b"\0") >= 0:  # memchr: the usual case (a plain text) costs nothing
+            raw = np.frombuffer(data, dtype=np.uint8)
+            at = np.flatnonzero(raw == 0)
+            nuls = int(at.size)
+            # a NUL after a newline ends a document whose last line was counted already
+            after_newline = int((raw[at[at > 0] - 1] == _NEWLINE).sum())
+            after_newline += int(at[0] == 0 and self._last == b"\n")
+            self._open_lines += nuls - after_newline
+            del raw  # no view of data left behind
         self.nuls += nuls
         self.characters += len(text) - nuls
         self.newlines += data.count(b"\n")
-        if nuls:
-            # a NUL after a newline ends a document whose last line was counted already
-            after_newline = data.count(b"\n\0") + (data[0] == 0 and self._last == b"\n")
-            self._open_lines += nuls - after_newline
         self._last = bytes(data[-1:])
         if (
             self.only_whitespace
