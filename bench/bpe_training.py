@@ -8,8 +8,9 @@ merge phase is cheaper than on a varied corpus of the same size: the figures are
 counting throughput more than its merging cost. Columns: training wall seconds and MB/s
 (train_bpe over the text streamed in 8 MB chunks, as prepare does), and the CPU seconds of
 all its threads with MB per CPU second (steadier on a shared host); then, on the first size
-only, encoding MB/s of the trained BPE (encode_bulk, all cores) beside tiktoken's GPT-2
-(the same chunks, the same cores), in alternating rounds.
+only, encoding MB/s of the trained BPE (encode_bulk, all cores) with each of its bulk
+encoders, Hugging Face's and tiktoken's from its ranks (checked to give the same ids), beside
+tiktoken's GPT-2 (the same chunks, the same cores), in alternating rounds.
 """
 
 from __future__ import annotations
@@ -79,16 +80,20 @@ def main() -> None:
         path, bpe, size_mb = first
         gpt2 = GPT2Tokenizer()
         texts = list(chunks(path))
-        timings: dict[str, list[float]] = {"bpe": [], "gpt2": []}
+        print(f"  tiktoken gives HF's ids on all of it: {bpe.bulk_encoders_agree(texts)}")
+        timings: dict[str, list[float]] = {"bpe-hf": [], "bpe-tiktoken": [], "gpt2": []}
         for _ in range(args.rounds):
-            for name, tokenizer in (("bpe", bpe), ("gpt2", gpt2)):
+            for name in timings:
+                tokenizer = gpt2 if name == "gpt2" else bpe
+                if name != "gpt2":
+                    bpe.use_bulk_encoder(name.removeprefix("bpe-"))  # type: ignore[arg-type]
                 start = time.perf_counter()
                 tokens = sum(tokenizer.encode_bulk(t).size for t in texts)
                 timings[name].append(time.perf_counter() - start)
                 print(f"  encode {size_mb} MB with {name}: {tokens:,} tokens", flush=True)
         for name, seconds in timings.items():
             best = min(seconds)
-            print(f"encode {name:>4}: best {best:.2f} s = {size_mb / best:.2f} MB/s of {seconds}")
+            print(f"encode {name:>12}: best {best:.2f} s = {size_mb / best:.2f} MB/s of {seconds}")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 

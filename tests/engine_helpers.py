@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from worker.engine.checkpoint import LATEST, save_checkpoint
 from worker.engine.config import TrainConfig
+from worker.engine.model import GPT, GPTConfig
 from worker.engine.prepare import prepare
+from worker.engine.tokenizers import get_tokenizer
 
 SHAKESPEARE = Path(__file__).resolve().parents[1] / "app" / "sample_data" / "tinyshakespeare.txt"
 
@@ -50,3 +55,25 @@ def tiny_config(data_dir: Path, out_dir: Path, **overrides: Any) -> TrainConfig:
     }
     values.update(overrides)
     return TrainConfig.from_mapping(values)
+
+
+def documents_model(run_dir: Path, eot_logit: float) -> None:
+    """A run folder with an untrained char model of a corpus of documents ("\\0" is id 0,
+    the end-of-text token) whose next-token logits are always eot_logit for it and 0 for
+    the rest: ln_f turns every state into ones, and the head's rows sum to those logits."""
+    tokenizer = get_tokenizer("char", chars=["\0", "\n", "a", "b"])
+    model = GPT(GPTConfig(block_size=8, vocab_size=4, n_layer=1, n_head=1, n_embd=8, bias=True))
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.fill_(1.0)
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[0] = eot_logit / 8
+    checkpoint = {
+        "model": model.state_dict(),
+        "model_args": model.config.to_dict(),
+        "iter_num": 0,
+        "best_val_loss": 1e9,
+        "config": {},
+        "tokenizer": tokenizer.to_meta(),
+    }
+    save_checkpoint(checkpoint, run_dir / LATEST)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_helpers import shakespeare
+from engine_helpers import documents_model, shakespeare
 
 from worker.engine.checkpoint import LATEST, load_checkpoint
 
@@ -96,6 +96,20 @@ def test_errors_name_the_field_and_exit_2(data: Path, tmp_path: Path) -> None:
     assert done.returncode == 2 and "no checkpoint" in done.stderr
     done = cli("sample", "--ckpt", tmp_path, "--topk=3")
     assert done.returncode == 2 and "unknown sampling setting 'topk'" in done.stderr
+
+
+def test_sample_stops_at_the_end_of_a_document_when_asked(tmp_path: Path) -> None:
+    documents_model(tmp_path, eot_logit=50.0)  # always the end-of-text token
+    knobs = ["--start", "ab", "--max_new_tokens=3", "--temperature=0"]
+    for value, shown in (("True", "ab"), ("1", "ab"), ("false", "ab" + "<|endoftext|>" * 3)):
+        done = cli("sample", "--ckpt", tmp_path, *knobs, f"--stop_at_eot={value}")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == shown + "\n---------------\n"
+    done = cli("sample", "--ckpt", tmp_path, *knobs, "--stop_at_eot=maybe")
+    assert done.returncode == 2
+    assert "error: stop_at_eot: stop_at_eot must be true or false (or 1 or 0), got 'maybe'" in (
+        done.stderr
+    )
 
 
 def test_prepare_refuses_bad_text_with_its_position(tmp_path: Path) -> None:

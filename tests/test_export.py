@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from engine_helpers import prepared, shakespeare, tiny_config
+from engine_helpers import documents_model, prepared, shakespeare, tiny_config
 from hf_helpers import all_logits, ours_from_state
 from safetensors import safe_open
 from transformers import AutoTokenizer, GPT2LMHeadModel
@@ -205,3 +205,54 @@ def test_export_errors_and_cli(gpt2_run: Path, tmp_path: Path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 2 and "error: ckpt: no checkpoint" in done.stderr
+
+
+def test_a_char_model_of_documents_keeps_its_boundary_through_exports(tmp_path: Path) -> None:
+    """The boundary "\\0" (the end-of-text token, id 0) survives nanoGPT's meta.pkl and the
+    import back, studio_tokenizer.json and safetensors; config.json names it as eos."""
+    run = tmp_path / "run"
+    documents_model(run, eot_logit=50.0)
+    chars = load_checkpoint(run)["tokenizer"]["chars"]
+    assert chars[0] == "\0"
+    export_checkpoint(run, "nanogpt", tmp_path / "nano")
+    with (tmp_path / "nano" / "meta.pkl").open("rb") as f:
+        assert pickle.load(f)["itos"][0] == "\0"
+    imported = import_nanogpt(
+        tmp_path / "nano" / "ckpt.pt", tmp_path / "back", meta_path=tmp_path / "nano" / "meta.pkl"
+    )
+    assert imported.tokenizer == {"kind": "char", "chars": chars}
+    options = SampleOptions(max_new_tokens=3, temperature=0.0, stop_at_eot=True)
+    assert load_sampler(tmp_path / "back").generate("ab", options) == ["ab"]
+    export_checkpoint(run, "hf", tmp_path / "hf")
+    studio = json.loads((tmp_path / "hf" / "studio_tokenizer.json").read_text(encoding="utf-8"))
+    assert studio["chars"] == chars
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["eos_token_id"] == 0
+    assert '`chars[0]` is "\\0"' in (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+    files = export_checkpoint(run, "safetensors", tmp_path / "st")
+    assert read_safetensors(files[0])[2] == {"kind": "char", "chars": chars}
+
+
+def test_a_bpe_of_documents_exports_its_end_of_text_token(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer as HFTokenizer
+
+    from worker.engine.bpe_tokenizer import train_bpe
+
+    bpe = train_bpe([shakespeare(20_000)], 300, end_of_text=True)
+    torch.manual_seed(0)
+    args = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "bias": False,
+            "vocab_size": 304, "dropout": 0.0}  # fmt: skip
+    model = GPT(GPTConfig(**args))
+    save_checkpoint(
+        {"model": model.state_dict(), "model_args": args, "iter_num": 1, "best_val_loss": 9.0,
+         "config": {}, "tokenizer": bpe.to_meta()},
+        tmp_path / "run" / LATEST,
+    )  # fmt: skip
+    export_checkpoint(tmp_path / "run", "hf", tmp_path / "hf")
+    theirs = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert bpe.eot_id == 299
+    assert (theirs.eos_token, theirs.eos_token_id) == ("<|endoftext|>", 299)
+    text = "ROMEO: naïve 日本語 👋🏽<|endoftext|>JULIET:\r\n\tend  "
+    ours = bpe.encode(text)
+    assert 299 in ours and theirs(text)["input_ids"] == ours
+    assert HFTokenizer.from_file(str(tmp_path / "hf" / "tokenizer.json")).encode(text).ids == ours
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["eos_token_id"] == 299

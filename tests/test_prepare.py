@@ -167,7 +167,10 @@ BAD_INPUTS = {
         "line one\nline two\n" * 300 + "abc\ndéf\xff".encode("latin-1").decode("latin-1"),
         r"not UTF-8 text: invalid byte 0xe9 at byte offset 5405 \(line 602, column 2\)",
     ),
-    "nul byte": ("hello\nwor\x00ld\n", r"NUL byte at byte offset 9 \(line 2, column 4\)"),
+    # a NUL ends a document; one with no text before it ends none (documents are never
+    # empty): what binary files look like
+    "nul first": ("\x00hello\n", r"NUL byte at byte offset 0 \(line 1, column 1\) with no text"),
+    "two nuls": ("hello\nwor\x00\x00ld\n", r"NUL byte at byte offset 10 \(line 2, column 5\)"),
     "empty": ("", "the file is empty"),
     "only a bom": ("\ufeff", "the file is empty"),
     "only whitespace": (" \n\t\n   \n", "only whitespace"),
@@ -247,7 +250,7 @@ def test_inspect_text_describes_the_file(tmp_path: Path) -> None:
     assert json.loads(json.dumps(stats.to_dict()))["vocab_size"] == stats.vocab_size
 
 
-@pytest.mark.parametrize("case", ["not utf-8", "nul byte", "empty", "only whitespace"])
+@pytest.mark.parametrize("case", ["not utf-8", "nul first", "two nuls", "empty", "only whitespace"])
 def test_inspect_text_refuses_what_prepare_refuses(tmp_path: Path, case: str) -> None:
     text, message = BAD_INPUTS[case]
     data = text.encode("latin-1") if case == "not utf-8" else text.encode("utf-8")

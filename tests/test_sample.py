@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-from engine_helpers import prepared, shakespeare, tiny_config
+from engine_helpers import documents_model, prepared, shakespeare, tiny_config
 
 from worker.engine.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from worker.engine.errors import ConfigError, DataError
@@ -112,6 +113,30 @@ def test_gpt2_stream_never_splits_a_character(tmp_path: Path) -> None:
     assert streamed == tokenizer.decode(ids)
     # the check means something only if the sample held multi-byte pieces split across ids
     assert any(not _is_utf8(tokenizer.decode_bytes([i])) for i in ids)
+
+
+def test_stop_at_eot_ends_the_sample_with_its_document(tmp_path: Path) -> None:
+    documents_model(tmp_path, eot_logit=1.0)  # the end-of-text token about half the time
+    sampler = load_sampler(tmp_path)
+    assert sampler.encode_prompt("") == [0]  # an empty prompt starts a document
+    stopped_early = 0
+    for seed in range(8):
+        options = SampleOptions(max_new_tokens=12, temperature=1.0, top_k=None, seed=seed)
+        whole = sampler.generate("a", options)[0]
+        stopped = sampler.generate("a", replace(options, stop_at_eot=True))[0]
+        assert "<|endoftext|>" not in stopped and "\0" not in whole + stopped
+        if "<|endoftext|>" in whole:  # the same draws, up to the first end-of-text token
+            assert whole.startswith(stopped + "<|endoftext|>")
+            stopped_early += 1
+        else:
+            assert whole == stopped
+    assert stopped_early >= 4
+    documents_model(tmp_path, eot_logit=50.0)
+    always = load_sampler(tmp_path)
+    greedy = SampleOptions(max_new_tokens=3, temperature=0.0)
+    assert always.generate("ab", greedy) == ["ab" + "<|endoftext|>" * 3]
+    assert always.generate("ab", replace(greedy, stop_at_eot=True)) == ["ab"]
+    assert list(always.stream("ab", replace(greedy, stop_at_eot=True))) == []
 
 
 def test_checkpoint_without_tokenizer_is_refused(tmp_path: Path) -> None:

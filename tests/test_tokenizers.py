@@ -98,6 +98,16 @@ def test_gpt2_bulk_encoding_treats_end_of_text_as_plain_text() -> None:
     assert gpt2.decode(ids) == "a<|endoftext|>b"
 
 
+def test_gpt2_ends_each_document_with_50256_in_training_text_only() -> None:
+    gpt2 = get_tokenizer("gpt2")
+    assert gpt2.eot_id == 50256
+    ordinary = gpt2_encoding().encode_ordinary
+    ids = gpt2.encode_bulk("one doc \0 two\0").tolist()
+    assert ids == [*ordinary("one doc "), 50256, *ordinary(" two"), 50256]
+    assert gpt2.decode(ids) == "one doc <|endoftext|> two<|endoftext|>"
+    assert gpt2.encode("\0") == ordinary("\0") != [50256]  # in a prompt, NUL is a byte
+
+
 @pytest.mark.parametrize("piece_chars", [1, 3, 7, 40])
 def test_bpe_pieces_encode_to_exactly_the_whole_texts_ids(piece_chars: int) -> None:
     encoding = gpt2_encoding()
@@ -129,6 +139,24 @@ def test_char_start_id_is_newline_if_present_else_zero() -> None:
     assert CharTokenizer.from_text_vocabulary("ab\ncd").start_id == 0
     assert CharTokenizer.from_text_vocabulary("b a").start_id == 0
     assert CharTokenizer(["x", "\n"]).start_id == 1
+
+
+def test_a_char_vocabulary_with_nul_has_it_as_its_end_of_text_token() -> None:
+    char = CharTokenizer.from_text_vocabulary("ba\0c")
+    assert char.chars == ("\0", "a", "b", "c") and char.eot_id == 0 == char.start_id
+    assert char.encode_bulk("a\0b").tolist() == [1, 0, 2]
+    assert char.decode([1, 0, 2]) == "a<|endoftext|>b"
+    assert char.encode("a<|endoftext|>b<|endoftext|>") == [1, 0, 2, 0]  # the marker
+    assert char.encode("a\0") == [1, 0]  # a literal NUL is that same character
+    decoder = StreamDecoder(char)
+    assert [decoder.feed(i) for i in [3, 0]] == ["c", "<|endoftext|>"]
+    # one document: no NUL, no end-of-text token; the marker is text, a NUL unknown
+    plain = CharTokenizer.from_text_vocabulary("<|endoftext|>\n")
+    assert plain.eot_id is None and plain.start_id == plain.chars.index("\n")
+    assert plain.decode(plain.encode("<|endoftext|>")) == "<|endoftext|>"
+    with pytest.raises(DataError) as caught:
+        plain.encode("\0")
+    assert caught.value.message == "characters not in this model's vocabulary: '\\x00'"
 
 
 def test_unknown_prompt_characters_are_named_once_each() -> None:

@@ -10,7 +10,7 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.add_argument("--out", type=Path, required=True, help="folder for the token files")
     prep.add_argument("--val_fraction", type=float, default=0.1)
+    prep.add_argument(
+        "--bpe_train_chars",
+        type=int,
+        help="bpe only: train on at most this many characters of the training split, in "
+        "evenly spread stretches (default 100,000,000)",
+    )
     prep.set_defaults(handler=_prepare)
 
     train = commands.add_parser(
@@ -115,11 +121,16 @@ def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
         val_fraction=args.val_fraction,
+        bpe_train_chars=args.bpe_train_chars,
         progress=bar.update,
     )
     bar.close()
+    documents = ""
+    if result.documents > 1:
+        held_out = "documents" if result.split == "documents" else "the tail"
+        documents = f"{result.documents:,} documents (val: {held_out}); "
     print(
-        f"{result.characters:,} characters, {result.lines:,} lines; "
+        f"{documents}{result.characters:,} characters, {result.lines:,} lines; "
         f"vocabulary {result.vocab_size:,}; "
         f"train {result.train_tokens:,} tokens, val {result.val_tokens:,} tokens -> {args.out}"
     )
@@ -226,13 +237,22 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-SAMPLE_KNOBS: dict[str, type] = {
+def parse_bool(raw: str) -> bool:
+    """true/false/1/0 (any case); ValueError for anything else."""
+    value = {"true": True, "false": False, "1": True, "0": False}.get(raw.lower())
+    if value is None:
+        raise ValueError(raw)
+    return value
+
+
+SAMPLE_KNOBS: dict[str, Callable[[str], Any]] = {
     "num_samples": int,
     "max_new_tokens": int,
     "temperature": float,
     "top_k": int,
     "top_p": float,
     "seed": int,
+    "stop_at_eot": parse_bool,
 }
 
 
@@ -248,10 +268,12 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
         if key not in SAMPLE_KNOBS:
             known = ", ".join([*SAMPLE_KNOBS, "device"])
             raise ConfigError(f"unknown sampling setting {key!r}; known: {known}", field=key)
+        parse = SAMPLE_KNOBS[key]
         try:
-            options[key] = None if raw.lower() == "none" else SAMPLE_KNOBS[key](raw)
+            options[key] = None if raw.lower() == "none" and parse is not parse_bool else parse(raw)
         except ValueError:
-            raise ConfigError(f"{key} must be a number, got {raw!r}", field=key) from None
+            wanted = "true or false (or 1 or 0)" if parse is parse_bool else "a number"
+            raise ConfigError(f"{key} must be {wanted}, got {raw!r}", field=key) from None
     sample_options = SampleOptions(**options)
     sample_options.check()
     prompt = args.start

@@ -1,4 +1,11 @@
-"""Character-level tokenizer: one id per distinct character of the training text."""
+"""Character-level tokenizer: one id per distinct character of the training text.
+
+In a corpus of several documents the document boundary "\0" is one of those characters
+(the first by code point, so id 0) and is the end-of-text token: it decodes to
+"<|endoftext|>", and "<|endoftext|>" in a prompt encodes to it, as with GPT-2. A literal
+"\0" in a prompt is the same character, so it encodes to the same id (the only one it could
+be); a vocabulary without it (one document) refuses it as an unknown character.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from worker.engine.errors import DataError
-from worker.engine.tokenizer_base import check_ids
+from worker.engine.tokenizer_base import DOCUMENT_END, END_OF_TEXT, check_ids
 
 # In a byte table (small vocabularies), the id that marks characters outside the vocabulary.
 _BYTE_UNKNOWN = 255
@@ -42,8 +49,12 @@ class CharTokenizer:
         self.chars: tuple[str, ...] = tuple(chars)
         self.vocab_size = len(self.chars)
         self._ids = {c: i for i, c in enumerate(self.chars)}
-        # nanoGPT's char models start an empty prompt from a newline
-        self.start_id = self._ids.get("\n", 0)
+        self.eot_id: int | None = self._ids.get(DOCUMENT_END)
+        # A document's text follows an end-of-text token, so an empty prompt starts a new
+        # document from one; without documents, from a newline as nanoGPT's char models do.
+        self.start_id = self.eot_id if self.eot_id is not None else self._ids.get("\n", 0)
+        # what each id reads as: the boundary as the visible marker, as GPT-2 shows it
+        self._shown = tuple(END_OF_TEXT if c == DOCUMENT_END else c for c in self.chars)
         points = np.array([ord(c) for c in self.chars], dtype=np.int64)
         # the narrowest ids that fit (what prepare stores), with the top value marking
         # code points outside the vocabulary
@@ -66,11 +77,17 @@ class CharTokenizer:
         return cls(chars)
 
     def encode(self, text: str) -> list[int]:
+        """A prompt's ids; "<|endoftext|>" is the end-of-text token if there is one."""
+        parts = text.split(END_OF_TEXT) if self.eot_id is not None else [text]
         try:
-            return [self._ids[c] for c in text]
+            ids = [self._ids[c] for c in parts[0]]
+            for part in parts[1:]:
+                ids.append(self.eot_id)  # type: ignore[arg-type] (parts > 1: eot_id is set)
+                ids.extend(self._ids[c] for c in part)
         except KeyError:
             unknown = (c for c in text if c not in self._ids)
             raise DataError(unknown_characters_message(unknown), field="prompt") from None
+        return ids
 
     def encode_bulk(self, text: str) -> np.ndarray:
         """Training text to ids in the narrowest unsigned dtype that holds them (uint8 for a
@@ -93,7 +110,7 @@ class CharTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         check_ids(ids, self.vocab_size)
-        return "".join([self.chars[i] for i in ids])
+        return "".join([self._shown[i] for i in ids])
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         return self.decode(ids).encode("utf-8")

@@ -3,6 +3,11 @@
 The encoding is always built from `assets/gpt2.tiktoken` rather than `tiktoken.get_encoding`:
 that would download on first use (and hang or fail offline), while the shipped file has the
 hash tiktoken publishes for these ranks, so the ids are the same everywhere.
+
+Two encodings of the same ranks: prompts have "<|endoftext|>" as the special token (as in
+nanoGPT's sample.py); training text has the document boundary "\0" as that id instead, so
+each document of a corpus is followed by 50256 as nanoGPT's openwebtext/prepare.py does,
+and a literal "<|endoftext|>" in the text stays text.
 """
 
 from __future__ import annotations
@@ -10,32 +15,41 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import os
-import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
 import numpy as np
 import tiktoken
 
-from worker.engine.tokenizer_base import check_ids
+from worker.engine.tiktoken_bulk import (
+    PATTERN,
+    PIECE_CHARS,
+    bulk_encoding,
+    encode_bulk,
+    encoding_threads,
+    split_for_bpe,
+)
+from worker.engine.tokenizer_base import END_OF_TEXT, check_ids
 
-END_OF_TEXT = "<|endoftext|>"
+__all__ = [
+    "END_OF_TEXT",
+    "END_OF_TEXT_ID",
+    "PATTERN",
+    "PIECE_CHARS",
+    "VOCAB_SIZE",
+    "GPT2Tokenizer",
+    "encoding_threads",
+    "gpt2_encoding",
+    "parse_ranks",
+    "ranks_bytes",
+    "split_for_bpe",
+]
+
 END_OF_TEXT_ID = 50256
 VOCAB_SIZE = 50257
 RANKS_FILE = "gpt2.tiktoken"
 RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
-# GPT-2's pre-tokenizer regex in the faster, equivalent form tiktoken uses for "gpt2"
-PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
-
-# Bulk text is cut into pieces of about this many characters, encoded on all cores.
-PIECE_CHARS = 1 << 16
-# A cut just before ASCII whitespace that follows a non-space character is also a boundary
-# between the regex's pieces, so encoding the pieces separately gives exactly the ids of
-# encoding the whole text. (Python's \S is narrower than the regex's, which keeps this safe.)
-_SAFE_CUT = re.compile(r"\S(?=[\t\n\x0b\x0c\r ])")
 
 
 def ranks_bytes() -> bytes:
@@ -61,56 +75,42 @@ def parse_ranks(data: bytes) -> dict[bytes, int]:
 
 
 @functools.cache
+def _ranks() -> dict[bytes, int]:
+    return parse_ranks(ranks_bytes())
+
+
+@functools.cache
 def gpt2_encoding() -> tiktoken.Encoding:
-    """Built once per process (about a quarter of a second)."""
+    """For prompts: '<|endoftext|>' is 50256. Built once per process (a quarter second)."""
     return tiktoken.Encoding(
         name="gpt2",
         pat_str=PATTERN,
-        mergeable_ranks=parse_ranks(ranks_bytes()),
+        mergeable_ranks=_ranks(),
         special_tokens={END_OF_TEXT: END_OF_TEXT_ID},
         explicit_n_vocab=VOCAB_SIZE,
     )
 
 
-def split_for_bpe(text: str, piece_chars: int = PIECE_CHARS) -> list[str]:
-    """Cuts text into pieces of at least piece_chars at boundaries that keep the ids exact."""
-    pieces: list[str] = []
-    start = 0
-    while len(text) - start > piece_chars:
-        match = _SAFE_CUT.search(text, start + piece_chars)
-        if match is None:  # no whitespace left: the rest stays one piece
-            break
-        pieces.append(text[start : match.end()])
-        start = match.end()
-    pieces.append(text[start:])
-    return pieces
-
-
-def encoding_threads() -> int:
-    """Cores this process may run on (the affinity mask, which containers narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @functools.cache
-def _encoding_pool(pid: int) -> ThreadPoolExecutor:
-    """One pool per process (keyed by pid: a forked child must not use its parent's). The same
-    threads chunk after chunk keep the allocator's per-thread arenas few, and memory flat."""
-    return ThreadPoolExecutor(encoding_threads(), thread_name_prefix=f"gpt2-bpe-{pid}")
+def gpt2_bulk_encoding() -> tiktoken.Encoding:
+    """For training text: the document boundary "\0" is 50256, "<|endoftext|>" is text."""
+    return bulk_encoding("gpt2-documents", _ranks(), END_OF_TEXT_ID, VOCAB_SIZE)
 
 
 class GPT2Tokenizer:
     """GPT-2's 50257 ids. Prompts may contain '<|endoftext|>' as the special token (as in
-    nanoGPT's sample.py); training text never does: there it is encoded as plain text."""
+    nanoGPT's sample.py); training text never does: there it is encoded as plain text, and
+    a document boundary ("\0") is the end-of-text token."""
 
     kind = "gpt2"
     vocab_size = VOCAB_SIZE
     start_id = END_OF_TEXT_ID
+    eot_id: int | None = END_OF_TEXT_ID
 
-    def __init__(self) -> None:
-        self._encoding = gpt2_encoding()
+    @functools.cached_property
+    def _encoding(self) -> tiktoken.Encoding:
+        # built on first use: inspect and prepare need only the bulk encoding (11 MB each)
+        return gpt2_encoding()
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> GPT2Tokenizer:
@@ -120,16 +120,10 @@ class GPT2Tokenizer:
         return self._encoding.encode(text, allowed_special={END_OF_TEXT})
 
     def encode_bulk(self, text: str) -> np.ndarray:
-        """Training text to uint16 ids on all cores; equal to encode_ordinary(text)."""
-        pieces = split_for_bpe(text)
-        arrays = list(_encoding_pool(os.getpid()).map(self._encode_ordinary_array, pieces))
+        """Training text to uint16 ids on all cores: encode_ordinary of each document
+        ("\0"-separated), each "\0" becoming 50256."""
         # every id is below 50257: narrowing to uint16 loses nothing
-        return np.concatenate(arrays, dtype=np.uint16, casting="unsafe")
-
-    def _encode_ordinary_array(self, text: str) -> np.ndarray:
-        # no special tokens allowed or refused: the same ids as encode_ordinary, returned as
-        # a buffer instead of a list of Python ints, and encoded with the GIL released
-        return self._encoding.encode_to_numpy(text, disallowed_special=())
+        return encode_bulk(gpt2_bulk_encoding(), text, np.uint16)
 
     def decode(self, ids: Sequence[int]) -> str:
         check_ids(ids, self.vocab_size)

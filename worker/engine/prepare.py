@@ -1,37 +1,51 @@
-"""A text file to token files: out_dir/train.bin, val.bin (nanoGPT's layout) and meta.json.
+"""A corpus file to token files: out_dir/train.bin, val.bin (nanoGPT's layout) and meta.json.
+
+A corpus file is UTF-8 text whose documents each end with a NUL (a plain text file is a
+corpus of one document, with none; textscan.py). In a corpus with NULs each document is
+followed by the tokenizer's end-of-text token, as nanoGPT's openwebtext/prepare.py does;
+a plain text file prepares exactly as nanoGPT's char and GPT-2 recipes do.
 
 Streaming passes, so memory stays flat whatever the file's size:
-1. scan: validate, count characters and lines, collect the char vocabulary, find the split;
-2. (bpe only) train: the training split, streamed into the BPE trainer;
-3. encode: chunk by chunk into temporary files that become out_dir only when all is done.
+1. scan: validate, count, collect the char vocabulary, decide the split (prepare_scan.py);
+2. (bpe only) train: the training documents, or a bounded sample of them (bpe_sample.py);
+3. encode: chunk by chunk into temporary files that become out_dir only when all is done
+   (prepare_encode.py).
 A trained BPE is written beside them as tokenizer.json.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
 
-import numpy as np
-
-from worker.engine.bpe_tokenizer import read_tokenizer_file, train_bpe, write_tokenizer_file
+from worker.engine.bpe_sample import BPE_TRAIN_CHARS, train_corpus_bpe
 from worker.engine.errors import ConfigError, DataError
-from worker.engine.prepare_passes import ProgressReport, SplitFinder
+from worker.engine.prepare_encode import encode_splits
+from worker.engine.prepare_meta import (
+    DTYPES,
+    META_FILE,
+    SPLITS,
+    PrepareResult,
+    Split,
+    read_meta,
+    token_memmap,
+    write_meta,
+)
+from worker.engine.prepare_passes import ProgressReport
+from worker.engine.prepare_scan import scan
 from worker.engine.staging import check_target, staged_directory
-from worker.engine.textscan import CHUNK_BYTES, file_size, iter_text_chunks
-from worker.engine.textstats import Progress, TextStats, TextTally, inspect_text
+from worker.engine.textscan import CHUNK_BYTES, file_size
+from worker.engine.textstats import Progress, TextStats, inspect_text
 from worker.engine.tokenizer_base import Tokenizer
 from worker.engine.tokenizer_names import parse_tokenizer_name, tokenizer_name
 from worker.engine.tokenizers import KINDS, CharTokenizer, get_tokenizer
 
 __all__ = [
+    "BPE_TRAIN_CHARS",
+    "SPLITS",
     "PrepareResult",
     "Progress",
+    "Split",
     "TextStats",
     "inspect_text",
     "prepare",
@@ -39,11 +53,6 @@ __all__ = [
     "token_memmap",
 ]
 
-META_FORMAT = 1
-META_FILE = "meta.json"
-SPLITS = ("train", "val")
-Split = Literal["train", "val"]
-DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
 # A training example is one input token and the token that follows it.
 MIN_SPLIT_TOKENS = 2
 # Share of the time spent in the scan and (bpe) training passes (measured), for a progress
@@ -51,31 +60,6 @@ MIN_SPLIT_TOKENS = 2
 # writing take 4× the scan; training a BPE takes about as long as encoding with it.
 _SCAN_SHARE = {"char": 0.2, "gpt2": 0.04, "bpe": 0.03}
 _TRAIN_SHARE = {"bpe": 0.4}
-_META_KEYS = ("format", "tokenizer", "vocab_size", "dtype", "train_tokens", "val_tokens")
-
-
-@dataclass(frozen=True)
-class PrepareResult:
-    out_dir: Path
-    tokenizer: str  # kind
-    vocab_size: int
-    dtype: str
-    train_tokens: int
-    val_tokens: int
-    val_fraction: float
-    split_at_line_boundary: bool  # False: no line break after the split point, cut mid-line
-    source_sha256: str
-    characters: int
-    lines: int
-    bytes: int
-    # characters in each split: with the token counts, the tokens per character that turn a
-    # loss in nats per token into bits per character
-    train_characters: int
-    val_characters: int
-    tokenizer_name: str  # "char", "gpt2" or "bpe-<requested vocab_size>"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "out_dir": str(self.out_dir)}
 
 
 def prepare(
@@ -85,46 +69,61 @@ def prepare(
     tokenizer: str = "char",
     vocab_size: int | None = None,
     val_fraction: float = 0.1,
+    bpe_train_chars: int | None = None,
     progress: Progress | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> PrepareResult:
-    """Tokenizes input_path into out_dir. The last val_fraction of the text (by bytes, moved
-    on to the next line start) is the validation split. Raises ConfigError for bad options and
+    """Tokenizes the corpus input_path into out_dir. Raises ConfigError for bad options and
     DataError for unusable text; either way nothing is left behind.
 
+    Validation split: with enough documents, whole documents (about val_fraction of the
+    characters, spread over the corpus); otherwise the last val_fraction of the text (by
+    bytes, moved on to the next line or document start). result.split says which.
+
     tokenizer "bpe" trains a byte-level BPE of at most vocab_size tokens (default 2048) on
-    the training split; vocab_size is refused for the other kinds. A tokenizer name
-    ("bpe-4096") is accepted too.
+    the training split, or on bpe_train_chars characters of it (default BPE_TRAIN_CHARS)
+    in evenly spread stretches when it holds more; vocab_size and bpe_train_chars are
+    refused for the other kinds. A tokenizer name ("bpe-4096") is accepted too.
 
     progress(done, total) is called after every chunk and at the end; total is the file's
-    size and done an estimate of the bytes' worth of work finished over both passes.
+    size and done an estimate of the bytes' worth of work finished over all passes.
     chunk_bytes bounds the text held at once (memory is a small multiple of it).
     """
     if "-" in tokenizer and vocab_size is None:
         tokenizer, vocab_size = parse_tokenizer_name(tokenizer)
-    _check_options(tokenizer, val_fraction)
+    _check_options(tokenizer, val_fraction, bpe_train_chars)
     name = tokenizer_name(tokenizer, vocab_size)
     check_target(out_dir)
     total = file_size(input_path)
     report = ProgressReport(
         progress, total, _SCAN_SHARE.get(tokenizer, 0.1), _TRAIN_SHARE.get(tokenizer, 0.0)
     )
-    scan = _scan(input_path, total, tokenizer, val_fraction, report, chunk_bytes)
+    found = scan(
+        input_path,
+        total,
+        collect_vocab=tokenizer == "char",
+        val_fraction=val_fraction,
+        report=report,
+        chunk_bytes=chunk_bytes,
+    )
     encoder: Tokenizer
+    trained: tuple[int, str] | None = None
     if tokenizer == "char":
-        encoder = CharTokenizer(scan.tally.vocab)
+        encoder = CharTokenizer(found.tally.vocab)
     elif tokenizer == "bpe":
         size = parse_tokenizer_name(name)[1]
         assert size is not None
-        encoder = train_bpe(_train_texts(input_path, scan.split, report, chunk_bytes), size)
+        bound = BPE_TRAIN_CHARS if bpe_train_chars is None else bpe_train_chars
+        encoder, trained = train_corpus_bpe(input_path, found, size, bound, report, chunk_bytes)
     else:
         encoder = get_tokenizer(tokenizer)
     dtype = "uint32" if encoder.vocab_size > 0xFFFF else "uint16"
     with staged_directory(out_dir, last=[META_FILE]) as staging:
-        counts, characters, sha256 = _encode(
-            input_path, staging, encoder, dtype, scan.split, report, chunk_bytes
+        counts, sha256 = encode_splits(
+            input_path, staging, encoder, DTYPES[dtype], found, report, chunk_bytes
         )
         _check_lengths(counts)
+        plan = found.plan
         result = PrepareResult(
             out_dir=Path(out_dir),
             tokenizer=encoder.kind,
@@ -133,70 +132,28 @@ def prepare(
             train_tokens=counts["train"],
             val_tokens=counts["val"],
             val_fraction=val_fraction,
-            split_at_line_boundary=scan.split_at_line_boundary,
+            split_at_line_boundary=plan.at_line_boundary,
             source_sha256=sha256,
-            characters=scan.tally.characters,
-            lines=scan.tally.lines,
+            characters=found.tally.characters,
+            lines=found.tally.lines,
             bytes=total,
-            train_characters=characters["train"],
-            val_characters=characters["val"],
+            train_characters=plan.characters["train"],
+            val_characters=plan.characters["val"],
             tokenizer_name=name,
+            documents=found.documents,
+            split=plan.kind,
+            train_documents=plan.documents["train"],
+            val_documents=plan.documents["val"],
+            eot_id=encoder.eot_id if found.end_of_text else None,
+            bpe_train_characters=trained[0] if trained else None,
+            bpe_encoder=trained[1] if trained else None,  # type: ignore[arg-type]
         )
-        meta = {
-            **result.to_dict(),
-            "format": META_FORMAT,
-            # the kind and, for char, the vocabulary; a bpe's JSON goes to tokenizer.json
-            "tokenizer": write_tokenizer_file(encoder.to_meta(), staging),
-        }
-        del meta["out_dir"]  # the data may move; meta.json describes only what is beside it
-        meta_text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
-        (staging / META_FILE).write_text(meta_text, encoding="utf-8")
+        write_meta(result, encoder.to_meta(), staging)
     report.done()
     return result
 
 
-def read_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """data_dir/meta.json, checked; DataError (field="data_dir") if missing or corrupt."""
-    path = Path(data_dir) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(
-            f"no prepared data in {data_dir} ({META_FILE} is missing)", field="data_dir"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}", field="data_dir") from exc
-    if not isinstance(meta, dict) or any(key not in meta for key in _META_KEYS):
-        raise DataError(f"{path} is not prepared-data metadata", field="data_dir")
-    if meta["format"] != META_FORMAT or meta["dtype"] not in DTYPES:
-        raise DataError(
-            f"{path} has format {meta['format']!r}, dtype {meta['dtype']!r}; "
-            f"this version reads format {META_FORMAT}; prepare the data again",
-            field="data_dir",
-        )
-    meta["tokenizer"] = read_tokenizer_file(meta["tokenizer"], data_dir)
-    return meta
-
-
-def token_memmap(data_dir: str | os.PathLike[str], split: Split) -> np.memmap:
-    """A read-only view of one split's ids, with the dtype meta.json names."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'val', not {split!r}")
-    meta = read_meta(data_dir)
-    dtype = np.dtype(DTYPES[meta["dtype"]])
-    path = Path(data_dir) / f"{split}.bin"
-    expected = int(meta[f"{split}_tokens"]) * dtype.itemsize
-    actual = path.stat().st_size if path.is_file() else None
-    if actual != expected:
-        raise DataError(
-            f"{path} holds {actual} bytes where meta.json promises {expected}; "
-            "prepare the data again",
-            field="data_dir",
-        )
-    return np.memmap(path, dtype=dtype, mode="r")
-
-
-def _check_options(tokenizer: str, val_fraction: float) -> None:
+def _check_options(tokenizer: str, val_fraction: float, bpe_train_chars: int | None) -> None:
     if tokenizer not in KINDS:
         known = ", ".join(repr(k) for k in KINDS)
         raise ConfigError(
@@ -211,73 +168,22 @@ def _check_options(tokenizer: str, val_fraction: float) -> None:
             f"val_fraction must be between 0 and 1 (exclusive), not {val_fraction}",
             field="val_fraction",
         )
-
-
-@dataclass
-class _Scan:
-    tally: TextTally
-    split: int  # file offset where the validation text starts
-    split_at_line_boundary: bool
-
-
-def _scan(
-    path: str | os.PathLike[str],
-    total: int,
-    tokenizer: str,
-    val_fraction: float,
-    report: ProgressReport,
-    chunk_bytes: int,
-) -> _Scan:
-    tally = TextTally(collect_vocab=tokenizer == "char")
-    finder: SplitFinder | None = None
-    for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes):
-        if finder is None:  # the first chunk says where the text starts (after any BOM)
-            finder = SplitFinder(chunk.start, total, val_fraction)
-        tally.add(chunk)
-        finder.add(chunk)
-        report.scanned(chunk.end)
-        del chunk  # freed before the next chunk is read: flat memory
-    tally.check_usable()
-    assert finder is not None  # a usable file has a chunk
-    split, at_line = finder.result()
-    return _Scan(tally=tally, split=split, split_at_line_boundary=at_line)
-
-
-def _train_texts(
-    path: str | os.PathLike[str], split: int, report: ProgressReport, chunk_bytes: int
-) -> Iterator[str]:
-    """The training split's text, chunk by chunk (what a BPE is trained on)."""
-    for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes, cut_at=[split]):
-        if chunk.start >= split:
-            return
-        yield chunk.text
-        report.trained(chunk.end, split)
-        del chunk  # freed before the next chunk is read: flat memory
-
-
-def _encode(
-    path: str | os.PathLike[str],
-    staging: Path,
-    encoder: Tokenizer,
-    dtype: str,
-    split: int,
-    report: ProgressReport,
-    chunk_bytes: int,
-) -> tuple[dict[str, int], dict[str, int], str]:
-    """Token counts and character counts per split, and the file's sha256."""
-    counts = dict.fromkeys(SPLITS, 0)
-    characters = dict.fromkeys(SPLITS, 0)
-    sha256 = hashlib.sha256()
-    with (staging / "train.bin").open("wb") as train, (staging / "val.bin").open("wb") as val:
-        for chunk in iter_text_chunks(path, chunk_bytes=chunk_bytes, cut_at=[split], hasher=sha256):
-            ids = encoder.encode_bulk(chunk.text).astype(DTYPES[dtype], copy=False)
-            name = "train" if chunk.start < split else "val"
-            (train if name == "train" else val).write(ids.data)
-            counts[name] += ids.size
-            characters[name] += len(chunk.text)
-            report.encoded(chunk.end)
-            del chunk, ids  # freed before the next chunk is read: flat memory
-    return counts, characters, sha256.hexdigest()
+    if bpe_train_chars is None:
+        return
+    if tokenizer != "bpe":
+        raise ConfigError(
+            f"bpe_train_chars is for the bpe tokenizer only; {tokenizer} is not trained",
+            field="bpe_train_chars",
+        )
+    if isinstance(bpe_train_chars, bool) or not isinstance(bpe_train_chars, int):
+        raise ConfigError(
+            f"bpe_train_chars must be a whole number, not {bpe_train_chars!r}",
+            field="bpe_train_chars",
+        )
+    if bpe_train_chars < 1:
+        raise ConfigError(
+            f"bpe_train_chars must be at least 1, not {bpe_train_chars}", field="bpe_train_chars"
+        )
 
 
 def _check_lengths(counts: dict[str, int]) -> None:

@@ -25,6 +25,10 @@ class SampleOptions:
     top_p: float | None = None
     seed: int = 1337
     num_samples: int = 1
+    # stop at the first sampled end-of-text token (not shown): one document per sample.
+    # Off, the token is shown as "<|endoftext|>" and the sample goes on. A tokenizer
+    # without one (a model trained on a single document) never stops early.
+    stop_at_eot: bool = False
 
     def check(self) -> None:
         """Refuse values that cannot sample, naming the field."""
@@ -85,9 +89,12 @@ class Sampler:
             vocab_limit=self.tokenizer.vocab_size,
         )
         decoder = StreamDecoder(self.tokenizer)
+        stop = self.tokenizer.eot_id if options.stop_at_eot else None
         for token in generate_ids(
             self.model, list(ids), options.max_new_tokens, sampling, generator
         ):
+            if token == stop:
+                break
             piece = decoder.feed(token)
             if piece:
                 yield piece

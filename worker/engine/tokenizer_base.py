@@ -7,11 +7,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
+# How the end-of-text token reads as text (decoded, and in prompts), for every kind.
+END_OF_TEXT = "<|endoftext|>"
+# What ends a document in a corpus file (and in training text handed to encode_bulk).
+DOCUMENT_END = "\0"
+
 
 class Tokenizer(Protocol):
     kind: str  # "char" | "gpt2" | "bpe"; the key in meta["tokenizer"]["kind"]
     vocab_size: int  # ids the model may emit
     start_id: int  # the first token when sampling from an empty prompt
+    # the token after each document of a corpus (None: this tokenizer has none). It decodes
+    # to END_OF_TEXT, and END_OF_TEXT in a prompt encodes to it.
+    eot_id: int | None
 
     def encode(self, text: str) -> list[int]:
         """A prompt to ids; DataError (field="prompt") when the text cannot be encoded."""
@@ -19,7 +27,8 @@ class Tokenizer(Protocol):
 
     def encode_bulk(self, text: str) -> np.ndarray:
         """Training text to an array of ids (an unsigned dtype wide enough for vocab_size),
-        as fast as the machine allows; equal to encoding the text whole."""
+        as fast as the machine allows; equal to encoding the text whole. A DOCUMENT_END in it
+        is the eot_id (each document is encoded on its own); END_OF_TEXT is plain text."""
         ...
 
     def decode(self, ids: Sequence[int]) -> str: ...
