@@ -43,7 +43,8 @@ def test_samples_list_newest_first_page_back_and_go_with_their_run(client):
 
     assert client.delete(f"/api/v1/runs/{run}").status_code == 204
     assert_error(client.get(url), 404)
-    assert save_sample(SampleRecord(run, "ckpt.pt", 1, "", "", 1, 0.0, None, None, 1, False)) is None
+    gone = SampleRecord(run, "ckpt.pt", 1, "", "", 1, 0.0, None, None, 1, False)
+    assert save_sample(gone) is None
     from app.store.db import get_db
     from app.store.models import Sample
 
