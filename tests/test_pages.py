@@ -151,7 +151,9 @@ def test_upload_page_carries_the_size_limit(web, local_env):
 
     html = assert_page(web.get("/upload"))
     assert f'data-max-bytes="{get_settings().max_upload_bytes}"' in html
-    assert 'type="file"' in html and "Drop a text file here" in html
+    assert "Drop files, a folder or an archive here" in html
+    assert '<input id="file" name="file" type="file" multiple' in html  # several files
+    assert "webkitdirectory" in html  # and a folder
 
 
 def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
@@ -165,6 +167,28 @@ def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
     # The page data for the script is JSON that cannot close its <script> block.
     block = html.split('id="page-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in block and "\\u003cb\\u003ebold" in block
+
+
+def test_dataset_page_shows_a_corpus_sources_lengths_and_documents(web):
+    files = [
+        ("file", (f"{EVIL}/a.txt", b"<i>first</i> document\n", "text/plain")),
+        ("file", (f"{EVIL}/b.jsonl", b'{"text": "second"}\n{"text": "third"}\n', "text/plain")),
+        ("file", (f"{EVIL}/c.png", b"\x89PNG\r\n\x1a\n" + bytes(40), "image/png")),
+    ]
+    response = web.post("/api/v1/datasets", files=files[:2], headers=BEARER)
+    assert response.status_code == 201, response.text
+    html = assert_page(web.get(f"/datasets/{response.json()['id']}"))
+    sources = html.split("data-sources", 1)[1].split("</table>", 1)[0]
+    assert sources.count("<tr>") == 3  # the head and two sources
+    assert "&lt;script&gt;" in sources and "<script>" not in sources  # names are escaped
+    assert "jsonl" in sources and "text" in sources
+    assert html.count('class="hist-bar"') >= 1
+    documents = html.split("data-preview", 1)[1].split("</ol>", 1)[0]
+    assert documents.count("<li>") == 3 and documents.count('class="boundary"') == 3
+    assert "&lt;i&gt;first&lt;/i&gt;" in documents and '{"text"' not in documents
+    # a binary file in a folder upload is refused at once, naming it
+    refused = web.post("/api/v1/datasets", files=files[2:], headers=BEARER)
+    assert refused.status_code == 415 and "c.png" in refused.json()["error"]["message"]
 
 
 def test_new_run_form_has_every_engine_knob(web, dataset):

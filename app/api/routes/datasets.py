@@ -76,11 +76,13 @@ def _upload_options(upload: Upload, query: UploadOptions) -> UploadOptions:
 def _display_name(upload: Upload, names: list[str]) -> str:
     """A folder's name when every file came from one folder, else the first file's name
     (and how many more)."""
+    first = ingest.clean_name(upload.files[0].filename)
+    if len(names) == 1:
+        return first
     folders = {name.split("/", 1)[0] for name in names if "/" in name}
     if len(folders) == 1 and all("/" in name for name in names):
         return ingest.clean_name(folders.pop())
-    first = ingest.clean_name(upload.files[0].filename)
-    return first if len(names) == 1 else f"{first} and {len(names) - 1} more"
+    return f"{first} and {len(names) - 1} more"
 
 
 @router.post(
@@ -184,9 +186,9 @@ def _create_sample(settings: Settings) -> tuple[DatasetOut, bool]:
     tmp = Path(uploads / f"sample-{secrets.token_hex(4)}.part")
     with source.open("rb") as src, tmp.open("wb") as dst:
         shutil.copyfileobj(src, dst)
-    return _store(
-        settings, ingest.CorpusRequest(SAMPLE_NAME, [ingest.Source(tmp, SAMPLE_NAME)])
-    ), True
+    # Small and known to be text: read at once whatever the inline limit.
+    corpus = ingest.CorpusRequest(SAMPLE_NAME, [ingest.Source(tmp, SAMPLE_NAME)], at_once=True)
+    return _store(settings, corpus), True
 
 
 @router.post("/sample", status_code=status.HTTP_201_CREATED)
