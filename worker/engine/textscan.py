@@ -26,7 +26,9 @@ import numpy as np
 from worker.engine.errors import DataError
 
 BOM = b"\xef\xbb\xbf"
-CHUNK_BYTES = 8 << 20
+# Peak memory of describing or preparing is about 25× this (the encoders' per-chunk arrays
+# and threads' arenas): 4 MiB keeps it near 150 MB, as fast as 8 MiB (measured).
+CHUNK_BYTES = 4 << 20
 # A UTF-8 character is at most 4 bytes: a lead byte and up to 3 continuation bytes.
 _MAX_CONTINUATION = 3
 _CR = ord("\r")

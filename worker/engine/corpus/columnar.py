@@ -130,16 +130,23 @@ def _read_ipc(
 def _write_batches(
     entry: Entry, ctx: SourceContext, batches: Iterable[pa.RecordBatch], share: _Share | None
 ) -> None:
-    """Writes column 0 of each batch, row by row."""
+    """Writes column 0 of each batch, row by row; then gives pyarrow's freed memory back (its
+    allocator keeps it otherwise, and the describe and prepare passes that follow in the same
+    worker process would stand on top of it)."""
+    import pyarrow as pa
+
     add_text = ctx.writer.add_text
     row = 0
-    for done, batch in enumerate(batches, 1):
-        for value in batch.column(0).to_pylist():
-            row += 1
-            if value is None or add_text(value) is Outcome.EMPTY:
-                ctx.empty(entry, f"row {row}")
-        if share is not None:
-            share.update(row, done)
+    try:
+        for done, batch in enumerate(batches, 1):
+            for value in batch.column(0).to_pylist():
+                row += 1
+                if value is None or add_text(value) is Outcome.EMPTY:
+                    ctx.empty(entry, f"row {row}")
+            if share is not None:
+                share.update(row, done)
+    finally:
+        pa.default_memory_pool().release_unused()
 
 
 def _choose_column(
