@@ -125,3 +125,33 @@ def test_help_lists_the_workflow() -> None:
     assert done.returncode == 0
     for command in ("prepare", "train", "sample"):
         assert command in done.stdout
+
+
+def test_prepare_reads_files_folders_and_archives_as_documents(tmp_path: Path) -> None:
+    import json
+    import tarfile
+
+    from worker.engine.prepare import read_meta
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(12):
+        (notes / f"{i:02}.md").write_text(f"Note {i}: {shakespeare(300)}\n", encoding="utf-8")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"q": "?", "a": f"answer {i}"}) + "\n" for i in range(5)))
+    archive = tmp_path / "more.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(notes / "00.md", arcname="copy.md")  # the same text as a note: a duplicate
+    out = tmp_path / "deep" / "data"
+    asked = cli("prepare", notes, qa, archive, "--tokenizer", "gpt2", "--out", out)
+    assert asked.returncode == 2 and "text_field" in asked.stderr and "('q', 'a')" in asked.stderr
+    assert not (tmp_path / "deep").exists()  # nothing left behind, the folders made included
+    done = cli("prepare", notes, qa, archive, "--text_field", "a", "--dedup",
+               "--tokenizer", "gpt2", "--out", out)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"{notes}: directory, 12 documents" in done.stdout
+    assert f"{qa}: jsonl, 5 documents" in done.stdout
+    assert "1 exact duplicate documents dropped" in done.stdout
+    meta = read_meta(out)
+    assert meta["documents"] == 17 and meta["split"] == "documents" and meta["eot_id"] == 50256
+    assert [p.name for p in out.parent.iterdir()] == ["data"]  # the scratch corpus is gone

@@ -43,8 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    prep = commands.add_parser("prepare", help="turn a text file into train.bin/val.bin/meta.json")
-    prep.add_argument("input", type=Path, help="a UTF-8 text file")
+    prep = commands.add_parser(
+        "prepare", help="turn text files, folders or archives into train.bin/val.bin/meta.json"
+    )
+    prep.add_argument(
+        "inputs",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="text, JSONL, JSON, CSV/TSV, Parquet or Arrow files, folders, archives; every "
+        "file, record or row is a document",
+    )
+    prep.add_argument(
+        "--text_field", help="JSON/CSV/Parquet: the field holding the text (default: text)"
+    )
+    prep.add_argument("--dedup", action="store_true", help="drop exact duplicate documents")
+    prep.add_argument(
+        "--on_bad_record",
+        choices=("error", "skip"),
+        default="error",
+        help="a record that cannot be read stops prepare (error) or is counted (skip)",
+    )
     prep.add_argument("--tokenizer", choices=("char", "gpt2", "bpe"), default="char")
     prep.add_argument(
         "--vocab_size",
@@ -112,19 +131,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
-    from worker.engine.prepare import prepare
+    from worker.engine.corpus import CorpusOptions
+    from worker.engine.prepare_sources import prepare_sources
 
-    bar = ProgressBar(f"prepare {args.input.name}")
-    result = prepare(
-        args.input,
-        args.out,
-        tokenizer=args.tokenizer,
-        vocab_size=args.vocab_size,
-        val_fraction=args.val_fraction,
-        bpe_train_chars=args.bpe_train_chars,
-        progress=bar.update,
+    label = args.inputs[0].name + (f" and {len(args.inputs) - 1} more" if args.inputs[1:] else "")
+    bar = ProgressBar(f"prepare {label}")
+    options = CorpusOptions(
+        text_field=args.text_field, dedup=args.dedup, on_bad_record=args.on_bad_record
     )
-    bar.close()
+    try:
+        report, result = prepare_sources(
+            args.inputs,
+            args.out,
+            options=options,
+            progress=bar.update,
+            tokenizer=args.tokenizer,
+            vocab_size=args.vocab_size,
+            val_fraction=args.val_fraction,
+            bpe_train_chars=args.bpe_train_chars,
+        )
+    finally:
+        bar.close()
+    for source in report.sources:
+        print(f"{source.name}: {source.format}, {source.documents:,} documents", end="")
+        print(f", {source.skipped_count:,} skipped" if source.skipped_count else "")
+        for skipped in source.skipped[:5]:
+            print(f"  skipped {skipped.entry}: {skipped.reason}")
+    if report.duplicates:
+        verb = "dropped" if report.dropped_duplicates else "kept (--dedup drops them)"
+        print(f"{report.duplicates:,} exact duplicate documents {verb}")
     documents = ""
     if result.documents > 1:
         held_out = "documents" if result.split == "documents" else "the tail"
