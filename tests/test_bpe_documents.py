@@ -185,8 +185,8 @@ def test_bpe_options_for_documents_are_checked(tmp_path: Path) -> None:
 
 def test_cli_takes_bpe_train_chars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     documents = [d for d in shakespeare(30_000).split("\n\n") if d.strip()]
-    source = tmp_path / "corpus.txt"
-    source.write_text("".join(d + "\0" for d in documents), encoding="utf-8")
+    source = tmp_path / "corpus.jsonl"  # a document a record
+    source.write_text("".join(json.dumps({"text": d}) + "\n" for d in documents))
     argv = ["prepare", str(source), "--tokenizer", "bpe", "--vocab_size", "300"]
     assert main([*argv, "--bpe_train_chars", "5000", "--out", str(tmp_path / "d")]) == 0
     assert f"{len(documents):,} documents (val: documents)" in capsys.readouterr().out
