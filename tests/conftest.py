@@ -56,11 +56,14 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     url = database_url(backend, data_dir)
     reset_database(url, with_cli=True, data_dir=data_dir)
     with broker_url(data_dir) as redis_url, restored_environment():
+        imports = data_dir / "imports"  # what the service may import (tests put files there)
+        imports.mkdir()
         env = {
             **FAST_JOBS,
             "STUDIO_DATA_DIR": str(data_dir),
             "STUDIO_DATABASE_URL": url,
             "STUDIO_REDIS_URL": redis_url,
+            "STUDIO_IMPORT_DIRS": str(imports),
         }
         use_environment(env)
         yield env

@@ -55,7 +55,9 @@ def prepared_meta(dataset: Dataset, prep: Preparation) -> dict[str, Any]:
             "tokenizer": {"kind": kind},
         }
     if kind == "char":
-        total = dataset.characters
+        documents = dataset.documents or 1
+        # a corpus of several documents has one boundary id after each
+        total = (dataset.characters or 0) + (documents if documents > 1 else 0)
     else:
         # a trained BPE's count is not known before it is trained; GPT-2's is near enough
         total = dataset.gpt2_tokens if dataset.gpt2_tokens is not None else dataset.bytes // 4

@@ -12,6 +12,7 @@ from worker.engine.corpus.report import CorpusReport, SourceReport
 from worker.engine.corpus.sources import plan_source, read_source
 from worker.engine.corpus.writer import CorpusWriter
 from worker.engine.errors import DataError
+from worker.engine.heap import release_freed_memory
 
 
 def build_corpus(
@@ -29,9 +30,20 @@ def build_corpus(
     OutputLimitReached past options.max_output_bytes. progress(consumed, total) is called
     every few MB of input and at the end, in bytes of the inputs as given.
     """
+    try:
+        return _build(inputs, Path(out_path), options, progress)
+    finally:
+        release_freed_memory()  # the duplicate set and the readers' buffers: gone now
+
+
+def _build(
+    inputs: Sequence[SourceInput],
+    out_path: Path,
+    options: CorpusOptions,
+    progress: Progress | None,
+) -> CorpusReport:
     if not inputs:
         raise DataError("no input to build a corpus from", field="file")
-    out_path = Path(out_path)
     plans = [plan_source(source, options) for source in inputs]
     budget = Budget(options.limits, sum(plan.bytes for plan in plans), progress)
     reports: list[SourceReport] = []
