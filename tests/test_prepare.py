@@ -84,6 +84,17 @@ def test_char_vocabulary_is_the_sorted_characters_of_the_text(tmp_path: Path) ->
     assert ids[:5].tolist() == [chars.index(c) for c in SAMPLE[:5]]
 
 
+def test_char_vocabulary_and_ids_over_chunks_of_every_width(tmp_path: Path) -> None:
+    """Chunks that are ASCII, Latin-1, within U+FFFF and past it take different ways to
+    their code points (bytes, UTF-16 units, UTF-32): the vocabulary and ids are the same."""
+    lines = ["plain ascii line\n", "café crème\n", "日本語のテキスト\n", "emoji 👋🏽 here\n"]
+    text = "".join(lines[i % 4] * (1 + i % 3) for i in range(60))
+    out = tmp_path / "data"
+    prepare(write(tmp_path, text), out, chunk_bytes=64)
+    assert read_meta(out)["tokenizer"]["chars"] == sorted(set(text))
+    assert "".join(decoded_splits(out)) == text
+
+
 def test_gpt2_ids_are_those_of_each_split_encoded_whole(tmp_path: Path) -> None:
     text = SAMPLE + "  \n\n\n   indented\r\n\r\nnaïve 日本語 👋🏽  \n" * 50
     out = tmp_path / "data"

@@ -27,6 +27,11 @@ def code_points(text: str) -> np.ndarray:
     """The code point of every character of `text` as an array, without a Python loop."""
     if text.isascii():  # O(1) in CPython; ASCII bytes are the code points
         return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    # Without characters past U+FFFF (most text), UTF-16's units are the code points: half
+    # the bytes of UTF-32 to write and index
+    narrow = text.encode("utf-16-le")
+    if len(narrow) == 2 * len(text):
+        return np.frombuffer(narrow, dtype=np.uint16)
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 

@@ -25,6 +25,8 @@ from worker.engine.tokenizer_base import DOCUMENT_END, END_OF_TEXT
 
 Progress = Callable[[int, int], None]
 _CODE_POINTS = 0x110000
+_ASCII = bytes(range(0x80))
+_NOT_ASCII = bytes(range(0x80, 0x100))
 # Bytes looked at per round when learning a chunk's new ASCII characters.
 _SAMPLE = 4096
 _NEWLINE = ord("\n")
@@ -145,12 +147,16 @@ class _SeenCharacters:
         self._ascii = b""  # kept apart: ASCII chunks have a faster way, below
 
     def add(self, chunk: TextChunk) -> None:
+        data = chunk.data
         if not chunk.text.isascii():
-            self._seen[code_points(chunk.text)] = True
-            return
+            # The UTF-8 bytes of the other characters never are ASCII: deleting every ASCII
+            # byte leaves exactly them, usually a small part of the text
+            others = data.translate(None, _ASCII).decode("utf-8")
+            self._seen[code_points(others)] = True
+            data = data.translate(None, _NOT_ASCII)
         # Delete the known characters in one bytes.translate pass; what is left (usually
         # nothing after the first chunk) holds the new ones. Each round learns at least one.
-        unseen = chunk.data.translate(None, self._ascii)
+        unseen = data.translate(None, self._ascii)
         while unseen:
             self._ascii += bytes(set(unseen[:_SAMPLE]))
             unseen = unseen.translate(None, self._ascii)
