@@ -16,6 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from bench._machine import machine, vm_kib
+
+__all__ = ["machine"]  # the scripts take it from here
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789"  # STUDIO_TOKEN needs 16 characters or more
 
@@ -27,10 +31,7 @@ def free_port() -> int:
 
 
 def rss_bytes(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
+    return vm_kib(field, pid) * 1024
 
 
 class Service:
@@ -114,15 +115,3 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def machine() -> str:
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    with suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -28,6 +28,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script: bench/ is a package of the repo
+
+from bench._machine import cpu_flags, cpu_model, vm_kib  # noqa: E402
+
 MB = 1_000_000
 SOURCES = [Path("/usr/lib/python3.11"), Path("/usr/share/common-licenses")]
 FORMATS = ("text", "jsonl", "parquet", "tar.gz")
@@ -247,30 +251,6 @@ def run_child(tokenizer: str, input_path: str, name: str, out: str) -> None:
         "peak_rss_mb": vm_kib("VmHWM") / 1024, "documents": report.documents,
         "tokens": result.train_tokens + result.val_tokens,
     }))  # fmt: skip
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
-def cpu_flags() -> str:
-    """The flags that change the figures between machines here (vector widths, bf16)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            shown = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "sha_ni")
-            return " ".join(f for f in shown if f in flags) or "none of avx2/avx512"
-    return "unknown"
-
-
-def vm_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 if __name__ == "__main__":

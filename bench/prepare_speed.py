@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,9 @@ import time
 from pathlib import Path
 
 import tiktoken
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._machine import cpu_model, cpu_seconds, vm_kib
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = Path("/work/shared/data/tinyshakespeare.txt")
@@ -132,27 +134,6 @@ def reference_speed(encoding: tiktoken.Encoding) -> float:
     start = time.perf_counter()
     encoding.encode_ordinary(text)
     return len(text.encode("utf-8")) / MB / (time.perf_counter() - start)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
-def cpu_seconds() -> float:
-    """User and system time of this process, all its threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def vm_kib(field: str) -> int:
-    """A memory figure of this process from /proc/self/status, in KiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 if __name__ == "__main__":

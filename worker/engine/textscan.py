@@ -23,6 +23,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
+from worker.engine.corpus.detect import binary_kind
 from worker.engine.errors import DataError
 from worker.engine.heap import release_freed_memory
 
@@ -188,18 +189,6 @@ def _is_continuation(byte: int) -> bool:
     return 0x80 <= byte < 0xC0
 
 
-# The first bytes of common binary files (their "magic numbers"), and what to call them.
-_BINARY_KINDS: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"%PDF-", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (or a .docx, .xlsx or other zipped document)"),
-    (b"\x1f\x8b", "a gzip archive"),
-)
-
-
 def _empty_document(data: bytearray, after_boundary: bool, end: int | None = None) -> int:
     """The index of the first NUL in data[:end] that ends a document of no text, or -1."""
     if after_boundary and data[:1] == b"\0":
@@ -226,10 +215,11 @@ def _refusal(
     like an image, a PDF or an archive is named as such: "save it as UTF-8" is no advice for a
     PNG. The messages avoid the words "empty" and "whitespace", which mean a usable kind of
     file with nothing in it to callers that sort refusals."""
-    kind = next((k for magic, k in _BINARY_KINDS if data.startswith(magic)), None)
-    if offset == text_start and kind is not None:
+    kind = binary_kind(bytes(data[:64])) if offset == text_start else None
+    if kind is not None:
         return DataError(
-            f"not a text file: this is {kind}; upload a plain-text file (.txt) instead",
+            f"not a text file: this is {kind}; read it into a corpus first (the studio's "
+            "upload and `nanogpt-studio prepare` take archives and structured files)",
             field="file",
         )
     nul = _empty_document(data, after_boundary, min(index + 2, len(data)))

@@ -189,6 +189,29 @@ def _by_magic(head: bytes, name: str, at_eof: bool) -> Detection | None:
     return None
 
 
+_CONTAINER_NAMES = {
+    "zip": "a ZIP archive",
+    "gz": "a gzip stream",
+    "bz2": "a bzip2 stream",
+    "xz": "an xz stream",
+    "zst": "a Zstandard stream",
+    "tar": "a tar archive",
+    "parquet": "a Parquet file",
+    "arrow": "an Arrow file",
+}
+
+
+def binary_kind(head: bytes) -> str | None:
+    """What a file starting with `head` is when it is not text ("a PNG image", "a ZIP
+    archive"), or None: for a reader of plain text that wants to name what it was given."""
+    detection = _by_magic(head, "", at_eof=False)
+    if detection is None:
+        return None
+    if detection.format == "binary":
+        return detection.reason.removeprefix("binary: ")
+    return _CONTAINER_NAMES.get(detection.format)
+
+
 def text_problem(data: bytes, text_start: int, at_eof: bool, *, utf8: bool = True) -> str:
     """Why `data` (a stream's first bytes) is not text, or "": a NUL byte, or (if `utf8`)
     invalid UTF-8, whichever comes first."""
