@@ -53,6 +53,7 @@ def test_paths_outside_the_import_directories_are_refused(client, corpora, tmp_p
         str(corpora / ".." / "secret.txt"),
         "../secret.txt",
         "/etc/passwd",
+        "~nobody-here/../../secret.txt",  # no home directory is looked up
     ]
     os.symlink(tmp_path / "secret.txt", corpora / "link.txt")
     outside.append(str(corpora / "link.txt"))

@@ -30,7 +30,7 @@ def resolve_import_path(settings: Settings, raw: str) -> Path:
         )
     if "\0" in raw or not raw.strip():
         raise InvalidError("path must name a file or directory", field=FIELD)
-    candidate = Path(raw).expanduser()
+    candidate = Path(raw)  # no "~": a request names server paths, not a user's home
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
     real = Path(os.path.realpath(candidate))
