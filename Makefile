@@ -50,7 +50,7 @@ test-fast: $(STAMP)
 
 # Schemathesis over the whole API with many more examples than the suite's quick pass.
 fuzz: $(STAMP)
-	STUDIO_FUZZ_EXAMPLES=$${STUDIO_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+	STUDIO_FUZZ_EXAMPLES=$${STUDIO_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -88,7 +88,7 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         print("error: set STUDIO_REDIS_URL (or run everything with `serve`)", file=sys.stderr)
         return 2
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
-    from app.store.placement import is_train_queue, train_queues_for
+    from app.planning.routing import is_train_queue, train_queues_for
     from app.store.queues import QUEUES
 
     unknown = sorted(q for q in set(queues) - set(QUEUES) if not is_train_queue(q))
@@ -103,7 +103,7 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
         return 2
     trains = any(is_train_queue(q) for q in queues)
     if trains:
-        from worker.jobs.placement import host_gpus
+        from worker.jobs.gpu_locks import host_gpus
 
         gpus = len(host_gpus())
         if "train" in queues:  # every train queue this host's GPUs can serve
@@ -141,8 +141,8 @@ def _worker(args: argparse.Namespace, _extra: list[str] | None = None) -> int:
 
 
 def _deployment_ready(settings: Any, *, write: bool) -> bool:
-    """The API side writes the deployment's marker; a worker checks it (app.store.deployment)."""
-    from app.store.deployment import WrongDataDirError, check, ensure
+    """The API side writes the deployment's marker; a worker checks it (app.planning.deployment)."""
+    from app.planning.deployment import WrongDataDirError, check, ensure
 
     try:
         (ensure if write else check)(settings)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from app.api.auth import TokenExchangeMiddleware
 from app.api.deps import require_api_access
-from app.api.errors import install_error_handlers
+from app.api.error_handlers import install_error_handlers
 from app.api.forwarded import ForwardedHeadersMiddleware
 from app.api.guesses import GuessLimiter
 from app.api.limits import RequestLimitsMiddleware

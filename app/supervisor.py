@@ -127,7 +127,7 @@ def serve(settings: Settings, *, out: object = sys.stdout) -> int:
             valkey = start_valkey(settings.data_dir / "valkey")
             env["STUDIO_REDIS_URL"] = valkey.connection_url + "/0"
         upgrade(settings.sqlalchemy_url)
-        from app.store.deployment import ensure
+        from app.planning.deployment import ensure
 
         ensure(settings)  # the workers check the data directory against it
         children = children_for(settings)

@@ -23,9 +23,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from worker.engine.bpe_tokenizer import train_bpe
-from worker.engine.gpt2_tokenizer import GPT2Tokenizer, encoding_threads
-from worker.engine.textscan import iter_text_chunks
+from worker.engine.data.textscan import iter_text_chunks
+from worker.engine.tokenizers.bpe import train_bpe
+from worker.engine.tokenizers.gpt2 import GPT2Tokenizer, encoding_threads
 
 SOURCE = Path("/work/shared/data/tinyshakespeare.txt")
 MB = 1_000_000

@@ -227,8 +227,8 @@ def run_child(tokenizer: str, input_path: str, name: str, out: str) -> None:
 
     sys.path.insert(0, str(REPO))
     from worker.engine.corpus import SourceInput, build_corpus
-    from worker.engine.prepare import prepare
-    from worker.engine.textstats import inspect_text
+    from worker.engine.data.prepare import prepare
+    from worker.engine.data.textstats import inspect_text
 
     out_dir = Path(out)
     shutil.rmtree(out_dir, ignore_errors=True)

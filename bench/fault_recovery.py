@@ -25,8 +25,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._stack import ROOT, TOKEN, free_port, machine
 from tests.studio_stack import training_process_pid  # the tests' finder
+
+from bench._stack import ROOT, TOKEN, free_port, machine
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
         "warmup_iters": 2, "eval_interval": 50, "eval_iters": 2, "log_interval": 1,

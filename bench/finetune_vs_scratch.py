@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.engine.config import TrainConfig
+from worker.engine.checkpoints.export import export_checkpoint
+from worker.engine.config.train_config import TrainConfig
+from worker.engine.data.prepare import prepare
 from worker.engine.events import StepEvent, TrainCallbacks
-from worker.engine.export import export_checkpoint
-from worker.engine.prepare import prepare
-from worker.engine.train import train
+from worker.engine.training.loop import train
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "app" / "sample_data" / "tinyshakespeare.txt"

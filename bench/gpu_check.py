@@ -28,12 +28,12 @@ from pathlib import Path
 
 import torch
 
+from worker.engine.config.presets import preset_config
+from worker.engine.data.prepare import prepare
 from worker.engine.events import StartInfo, StepEvent, TrainCallbacks
-from worker.engine.generate import Sampling, generate_ids
-from worker.engine.prepare import prepare
-from worker.engine.presets import preset_config
-from worker.engine.sample import SampleOptions, load_sampler
-from worker.engine.train import train
+from worker.engine.sampling.generate import Sampling, generate_ids
+from worker.engine.sampling.sample import SampleOptions, load_sampler
+from worker.engine.training.loop import train
 
 SHAKESPEARE = Path(__file__).resolve().parents[1] / "app" / "sample_data" / "tinyshakespeare.txt"
 

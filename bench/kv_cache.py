@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from worker.engine.generate import Sampling, generate_ids
-from worker.engine.model import GPT, GPTConfig
+from worker.engine.model.gpt import GPT, GPTConfig
+from worker.engine.sampling.generate import Sampling, generate_ids
 
 
 @torch.no_grad()

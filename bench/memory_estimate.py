@@ -1,4 +1,4 @@
-"""The memory guard's estimate (worker/engine/memory_estimate.py) against measured peaks.
+"""The memory guard's estimate (worker/engine/config/memory_estimate.py) against measured peaks.
 
     python bench/memory_estimate.py [--iters 3]
 
@@ -36,9 +36,9 @@ SHAPES: list[tuple[str, dict[str, int]]] = [
 
 CHILD = r"""
 import json, resource, sys
-from worker.engine.config import TrainConfig
-from worker.engine.train import train
-from worker.engine.prepare import token_memmap
+from worker.engine.config.train_config import TrainConfig
+from worker.engine.training.loop import train
+from worker.engine.data.prepare import token_memmap
 knobs = json.loads(sys.argv[1])
 cfg = TrainConfig.from_mapping(knobs)
 token_memmap(cfg.data_dir, "train"); token_memmap(cfg.data_dir, "val")
@@ -62,9 +62,9 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     args = parser.parse_args()
 
-    from worker.engine.config import TrainConfig
-    from worker.engine.memory_estimate import estimate_memory
-    from worker.engine.prepare import prepare, read_meta
+    from worker.engine.config.memory_estimate import estimate_memory
+    from worker.engine.config.train_config import TrainConfig
+    from worker.engine.data.prepare import prepare, read_meta
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"

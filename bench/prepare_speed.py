@@ -108,8 +108,8 @@ def run_in_subprocess(kind: str, text_path: Path, out_dir: Path) -> dict[str, fl
 
 def run_child(kind: str, input_path: str, out_dir: str) -> None:
     sys.path.insert(0, str(REPO))
-    from worker.engine.gpt2_tokenizer import gpt2_encoding
-    from worker.engine.prepare import prepare
+    from worker.engine.data.prepare import prepare
+    from worker.engine.tokenizers.gpt2 import gpt2_encoding
 
     reference = reference_speed(gpt2_encoding())  # also builds the encoding outside the timing
     rss_before = vm_kib("VmRSS")

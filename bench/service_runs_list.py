@@ -24,7 +24,7 @@ def fill(count: int, queued: int = 20) -> None:
 
     from app.store.db import get_db
     from app.store.models import Run, utcnow
-    from worker.engine.presets import preset_config
+    from worker.engine.config.presets import preset_config
 
     config = preset_config("tiny-cpu").to_dict()
     start = utcnow() - timedelta(seconds=count)

@@ -92,8 +92,8 @@ def main() -> None:
     args = parser.parse_args()
     global DEVICE
     DEVICE = args.device
-    from worker.engine.prepare import prepare
-    from worker.engine.presets import preset_config
+    from worker.engine.config.presets import preset_config
+    from worker.engine.data.prepare import prepare
 
     tokens_per_iter = preset_config(args.preset).tokens_per_iter
     cli, svc_rates = [], []

@@ -23,10 +23,10 @@ from collections.abc import Callable
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from worker.engine.config.presets import preset_config
 from worker.engine.device import attention_kernel, resolve_runtime
-from worker.engine.models import build_model
-from worker.engine.optimizers import build_optimizer
-from worker.engine.presets import preset_config
+from worker.engine.model.build import build_model
+from worker.engine.training.optimizers import build_optimizer
 
 SIZES = {
     "tiny": ("tiny-cpu", "tiny-cpu-fast"),

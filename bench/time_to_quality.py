@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from worker.engine import unchosen_environment
+from worker.engine.config.presets import preset_config
+from worker.engine.data.prepare import prepare
 from worker.engine.events import StepEvent, TrainCallbacks
-from worker.engine.prepare import prepare
-from worker.engine.presets import preset_config
-from worker.engine.train import train
+from worker.engine.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "app" / "sample_data" / "tinyshakespeare.txt"

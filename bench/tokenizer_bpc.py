@@ -27,14 +27,14 @@ from pathlib import Path
 
 import torch
 
-from worker.engine.bits_per_char import bits_per_character
-from worker.engine.checkpoint import clean_state_dict, load_checkpoint
-from worker.engine.config import TrainConfig
+from worker.engine.checkpoints.files import clean_state_dict, load_checkpoint
+from worker.engine.config.presets import preset_config
+from worker.engine.config.train_config import TrainConfig
+from worker.engine.data.prepare import prepare, read_meta, token_memmap
 from worker.engine.events import StartInfo, TrainCallbacks
-from worker.engine.model import GPT, GPTConfig
-from worker.engine.prepare import prepare, read_meta, token_memmap
-from worker.engine.presets import preset_config
-from worker.engine.train import train
+from worker.engine.model.gpt import GPT, GPTConfig
+from worker.engine.training.bits_per_char import bits_per_character
+from worker.engine.training.loop import train
 
 SOURCE = Path("/work/shared/data/tinyshakespeare.txt")
 EVAL_BATCH = 64

@@ -1,5 +1,5 @@
 """Shared fixtures. The service's real parts (database, broker, API, workers) come from
-tests/studio_stack.py; each backend (SQLite, and PostgreSQL when STUDIO_TEST_DATABASE_URL
+tests/support/studio_stack.py; each backend (SQLite, and PostgreSQL when STUDIO_TEST_DATABASE_URL
 is set) gets its own database, broker and processes for the whole session."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
+# Markers by folder: the tests' place in the tree says what they need.
+FOLDER_MARKERS = {"system": "service", "browser": "browser"}
 # Short leases so the reaper tests run in seconds.
 FAST_JOBS = {
     "STUDIO_STALE_AFTER_S": "6",
@@ -122,3 +124,12 @@ def client(local_env: dict[str, str]) -> Iterator[object]:
     app = create_app(get_settings())
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as test_client:
         yield test_client
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/system/ starts real processes (`service`); tests/browser/ drives Chromium."""
+    tests = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(tests).parts[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from worker.cli import build_parser
-from worker.engine.presets import PRESETS
+from worker.engine.config.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAM = re.compile(r"\{[^}]+\}")

@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _prepare(args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.engine.corpus import CorpusOptions
-    from worker.engine.prepare_sources import prepare_sources
+    from worker.engine.data.prepare_sources import prepare_sources
 
     label = args.inputs[0].name + (f" and {len(args.inputs) - 1} more" if args.inputs[1:] else "")
     bar = ProgressBar(f"prepare {label}")
@@ -189,7 +189,7 @@ def _train_ranks(nproc: int) -> int:
     import os
     import subprocess
 
-    from worker.engine.launch import torchrun_command
+    from worker.engine.training.launch import torchrun_command
 
     if nproc < 1:
         print("error: nproc: must be at least 1", file=sys.stderr)
@@ -210,10 +210,10 @@ _ARGV: Sequence[str] | None = None  # the arguments main() was called with, for 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
     import os
 
-    from worker.engine.config import TrainConfig, parse_overrides
-    from worker.engine.config_files import load_config_file
+    from worker.engine.config.files import load_config_file
+    from worker.engine.config.presets import preset_config
+    from worker.engine.config.train_config import TrainConfig, parse_overrides
     from worker.engine.events import TrainCallbacks
-    from worker.engine.presets import preset_config
 
     cfg = preset_config(args.preset) if args.preset else TrainConfig()
     if args.config:
@@ -222,16 +222,16 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = TrainConfig.from_mapping(
         {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
-    from worker.engine.config_warnings import schedule_warnings
+    from worker.engine.config.warnings import schedule_warnings
 
     for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would
         print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
     if args.nproc != 1 and "RANK" not in os.environ:
-        from worker.engine.ranks import steps_per_rank
+        from worker.engine.training.ranks import steps_per_rank
 
         steps_per_rank(cfg.gradient_accumulation_steps, max(args.nproc, 1))  # before any start
         return _train_ranks(args.nproc)
-    from worker.engine.train import train
+    from worker.engine.training.loop import train
 
     class PrintAndStopOnCtrlC(TrainCallbacks):
         stop_requested = False
@@ -292,9 +292,9 @@ SAMPLE_KNOBS: dict[str, Callable[[str], Any]] = {
 
 
 def _sample(args: argparse.Namespace, extra: list[str]) -> int:
-    from worker.engine.config import parse_overrides
+    from worker.engine.config.train_config import parse_overrides
     from worker.engine.errors import ConfigError
-    from worker.engine.sample import SampleOptions, load_sampler
+    from worker.engine.sampling.sample import SampleOptions, load_sampler
 
     overrides = parse_overrides(extra)
     device = overrides.pop("device", "auto")
@@ -326,7 +326,7 @@ def _sample(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _export(args: argparse.Namespace, _extra: list[str]) -> int:
-    from worker.engine.export import export_checkpoint
+    from worker.engine.checkpoints.export import export_checkpoint
 
     for path in export_checkpoint(args.ckpt, args.format, args.out):
         print(path)
@@ -334,7 +334,7 @@ def _export(args: argparse.Namespace, _extra: list[str]) -> int:
 
 
 def _import_nanogpt(args: argparse.Namespace, _extra: list[str]) -> int:
-    from worker.engine.nanogpt_import import import_nanogpt
+    from worker.engine.checkpoints.nanogpt_import import import_nanogpt
 
     result = import_nanogpt(args.ckpt, args.out, meta_path=args.meta)
     for note in result.notes:

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import LoginRequiredError, error_response, is_api_path
+from app.api.error_handlers import LoginRequiredError, error_response, is_api_path
 from app.api.guesses import GuessLimiter, TooManyAttemptsError
 from app.store.access import session_matches, session_value, token_matches
 from app.store.errors import ForbiddenError, StudioError

@@ -37,7 +37,7 @@ class ForwardedHeadersMiddleware:
 
     def _from_trusted_proxy(self, scope: Scope) -> bool:
         # uvicorn's own parsed list (addresses, networks, `*`), so both halves agree on who
-        # is a proxy; tests/test_reverse_proxy.py runs it behind nginx.
+        # is a proxy; tests/system/test_reverse_proxy.py runs it behind nginx.
         client = scope.get("client")
         return bool(client) and client[0] in self.proxy.trusted_hosts
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_response
+from app.api.error_handlers import error_response
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADER_BYTES_HARD = 64 * 1024  # see app.commands: h11_max_incomplete_event_size

@@ -2,7 +2,7 @@
 follow the run's pub/sub channel (or, while the broker is away, poll the database). Rows are
 committed before they are published and the subscription starts before the replay, so
 nothing falls between the two; ids only grow, so nothing is sent twice. Replayed and live
-events are shaped by the same serializer (`app.store.events`): the same bytes."""
+events are shaped by the same serializer (`app.store.event_wire`): the same bytes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from app.store.broker import AsyncClient, BrokerError, run_channel
-from app.store.events import Event, RunEvent, encode
+from app.store.event_wire import Event, RunEvent, encode
 from app.store.run_queries import state_of
 from app.store.states import FINISHED_RUN_STATES
 

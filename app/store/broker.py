@@ -56,7 +56,7 @@ class OutageLog:
 
 
 def run_channel(run_id: int) -> str:
-    """Pub/sub channel of a run: its metric, log and state events (`app.store.events`)."""
+    """Pub/sub channel of a run: its metric, log and state events (`app.store.event_wire`)."""
     return f"studio:run:{run_id}"
 
 

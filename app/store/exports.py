@@ -27,7 +27,7 @@ from app.store.queues import EXPORT
 from app.store.run_queries import get_run
 from app.store.settings import Settings
 from app.store.states import ExportState, FailureReason
-from worker.engine.export_formats import FORMATS, arch_refusal
+from worker.engine.checkpoints.export_formats import FORMATS, arch_refusal
 
 CHECKPOINT_FILES = {"latest": "ckpt.pt", "best": "best.pt"}
 

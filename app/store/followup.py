@@ -18,7 +18,7 @@ from typing import Any
 from app.store import queues
 from app.store.broker import OutageLog, client, run_channel
 from app.store.errors import UnavailableError
-from app.store.events import RunEvent
+from app.store.event_wire import RunEvent
 from app.store.queues import Task
 from app.store.settings import get_settings
 

@@ -1,6 +1,6 @@
 """A run's history: metric points, log lines and checkpoint rows. The training process
 writes them in batches (`write_batch`, inside `app.store.runs.record`'s transaction); the API
-reads them back as the events of `app.store.events`: points (optionally downsampled), and log
+reads them back as the events of `app.store.event_wire`: points (optionally downsampled), and log
 lines forward from an id or backward from the end or an id."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.store.db import get_db
 from app.store.errors import InvalidError
-from app.store.events import METRIC_FIELDS, Event, RunEvent, log_line, metric_point
+from app.store.event_wire import METRIC_FIELDS, Event, RunEvent, log_line, metric_point
 from app.store.followup import Followup
 from app.store.models import Checkpoint, LogLine, Metric
 from app.store.run_queries import get_run

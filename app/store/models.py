@@ -185,7 +185,7 @@ class Run(Base):
     # What a running run's process is doing before its first point (RunPhase); None until
     # the process reports, and reset when a worker claims the run.
     phase: Mapped[str | None] = mapped_column(String(16))
-    # Placement (app.store.placement): the devices asked for, the train queue that holds
+    # Placement (app.planning.routing): the devices asked for, the train queue that holds
     # the run (a worker able to run it consumes it), and where its attempt runs.
     queue: Mapped[str] = mapped_column(String(64), default="train", server_default="train")
     devices: Mapped[dict[str, Any] | None]

@@ -25,7 +25,7 @@ from app.store.models import Dataset, Preparation, utcnow
 from app.store.queues import PREPARE
 from app.store.runs import fail_waiting_runs, promote_waiting_runs
 from app.store.states import FailureReason, PrepState
-from worker.engine.tokenizer_names import parse_tokenizer_name
+from worker.engine.tokenizers.names import parse_tokenizer_name
 
 
 def find_preparation(
@@ -44,10 +44,13 @@ def find_preparation(
     return session.scalars(query).first()
 
 
-def prepared_meta(dataset: Dataset, prep: Preparation) -> dict[str, Any]:
-    """What preflight needs about the data: exact when prepared, else estimated from stats."""
-    kind, bpe_vocab = parse_tokenizer_name(prep.tokenizer)
-    if prep.state == PrepState.READY and prep.train_tokens is not None:
+def prepared_meta(
+    dataset: Dataset, prep: Preparation | None, *, tokenizer: str, val_fraction: float
+) -> dict[str, Any]:
+    """What preflight needs about the data: exact when `prep` is prepared, else (none yet, or
+    failed and to be retried) estimated from the upload's figures."""
+    kind, bpe_vocab = parse_tokenizer_name(tokenizer)
+    if prep is not None and prep.state == PrepState.READY and prep.train_tokens is not None:
         return {
             "train_tokens": prep.train_tokens,
             "val_tokens": prep.val_tokens,
@@ -61,7 +64,7 @@ def prepared_meta(dataset: Dataset, prep: Preparation) -> dict[str, Any]:
     else:
         # a trained BPE's count is not known before it is trained; GPT-2's is near enough
         total = dataset.gpt2_tokens if dataset.gpt2_tokens is not None else dataset.bytes // 4
-    val = int(total * prep.val_fraction)
+    val = int(total * val_fraction)
     estimate = {"train_tokens": total - val, "val_tokens": val, "tokenizer": {"kind": kind}}
     if bpe_vocab is not None:
         estimate["vocab_size"] = bpe_vocab  # at most; a short text may learn fewer merges

@@ -70,7 +70,7 @@ def _sender(broker_url: str) -> Celery:
 
 
 def send(task: Task, *args: Any, expires_s: float | None = None, queue: str | None = None) -> None:
-    """Put a job on its queue (or on `queue`: a run's train queue, `app.store.placement`).
+    """Put a job on its queue (or on `queue`: a run's train queue, `app.planning.routing`).
     With `expires_s`, a job nobody waits for any more is dropped."""
     options = {} if expires_s is None else {"expires": expires_s}
     sender = _sender(require_url(get_settings()))

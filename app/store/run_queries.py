@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.store.db import get_db
 from app.store.errors import NotFoundError
-from app.store.events import Event, run_state
+from app.store.event_wire import Event, run_state
 from app.store.models import Run
 from app.store.states import RunState
 

@@ -22,16 +22,13 @@ from sqlalchemy.orm import Session
 
 from app.store.db import get_db
 from app.store.errors import ConflictError
-from app.store.events import RunEvent, run_state
+from app.store.event_wire import RunEvent, run_state
 from app.store.followup import Followup
 from app.store.history import Batch, Chain, log_row, write_batch
 from app.store.models import Checkpoint, Preparation, Run, utcnow
-from app.store.placement import checked_devices, queue_for
 from app.store.queues import TRAIN
-from app.store.run_config import RunPlan, check_config, stored_config, user_fields
 from app.store.run_queries import get_run
 from app.store.states import FINISHED_RUN_STATES, FailureReason, PrepState, RunState
-from worker.engine.config import TrainConfig
 
 WAITING = (RunState.PREPARING, RunState.QUEUED)
 
@@ -114,27 +111,39 @@ def _reread(session: Session, run_id: int) -> Run:
 # --- the API's transitions: the caller commits the session, then sends the followup ---
 
 
-def insert_run(
-    session: Session, *, plan: RunPlan, preparation: Preparation
-) -> tuple[Run, Followup]:
+@dataclass(frozen=True)
+class NewRun:
+    """A checked run as the store keeps it (`app.planning.run_plan` checks and builds it)."""
+
+    name: str
+    dataset_id: int
+    tokenizer: str
+    val_fraction: float
+    preset: str | None
+    config: dict[str, Any]  # every knob, the derived ones included
+    devices: dict[str, Any] | None  # GPUs / processes asked for
+    queue: str  # the train queue that holds it (`app.planning.routing.queue_for`)
+
+
+def insert_run(session: Session, *, new: NewRun, preparation: Preparation) -> tuple[Run, Followup]:
     """Store a checked run: queued when its split is prepared, else preparing (the prepare job
     promotes it, `promote_waiting_runs`)."""
     ready = preparation.state == PrepState.READY
     now = utcnow()
     run = Run(
-        name=plan.name,
-        dataset_id=plan.dataset.id,
+        name=new.name,
+        dataset_id=new.dataset_id,
         preparation_id=preparation.id,
-        tokenizer=plan.tokenizer,
-        val_fraction=plan.val_fraction,
-        preset=plan.preset,
-        config=stored_config(plan.cfg),
-        devices=plan.devices,
-        queue=queue_for(plan.devices),
+        tokenizer=new.tokenizer,
+        val_fraction=new.val_fraction,
+        preset=new.preset,
+        config=new.config,
+        devices=new.devices,
+        queue=new.queue,
         state=RunState.QUEUED if ready else RunState.PREPARING,
         cancel_requested=False,
         iter=0,
-        max_iters=plan.cfg.max_iters,
+        max_iters=new.config["max_iters"],
         attempts=0,
         created_at=now,
         queued_at=now if ready else None,
@@ -172,17 +181,9 @@ def cancel_run(session: Session, *, run_id: int) -> tuple[Run, Followup]:
     return run, followup
 
 
-def resume_run(
-    session: Session,
-    *,
-    run_id: int,
-    max_iters: int | None,
-    gpus: int | list[int] | None = None,
-    processes: int | None = None,
-) -> tuple[Run, Followup]:
-    """Queue a finished run again; its training process continues from runs/<id>/ckpt.pt.
-    With `gpus` or `processes` it continues on those devices (a checkpoint of N ranks
-    resumes on M; exact only when M = N) and on the queue that holds them."""
+def resumable(session: Session, *, run_id: int) -> Run:
+    """A finished run with its data and a checkpoint to continue from; else a ConflictError
+    saying why not."""
     run = get_run(session, run_id=run_id)
     if run.state not in FINISHED_RUN_STATES:
         raise ConflictError(
@@ -195,30 +196,35 @@ def resume_run(
     )
     if not has_ckpt:
         raise ConflictError(f"run {run_id} has no checkpoint to resume from; clone it instead")
-    config = dict(run.config)
-    if max_iters is not None:
-        cfg = TrainConfig.from_mapping({**user_fields(config), "max_iters": max_iters})
-        check_config(cfg, None)  # config checks only: the data is known to fit
-        config = stored_config(cfg)
-    devices = run.devices
-    if gpus is not None or processes is not None:
-        cfg = TrainConfig.from_mapping(user_fields(config))
-        devices = checked_devices(cfg, gpus=gpus, processes=processes)
+    return run
+
+
+def resume_run(
+    session: Session,
+    *,
+    run: Run,
+    config: dict[str, Any],
+    devices: dict[str, Any] | None,
+    queue: str,
+    max_iters_asked: int | None,
+) -> tuple[Run, Followup]:
+    """Queue a finished run again (`resumable`, checked by `app.planning.run_plan`) with its
+    config and devices, on `queue`; its training process continues from runs/<id>/ckpt.pt."""
     if run.iter >= config["max_iters"]:
-        asked = f"; {max_iters:,} would add none" if max_iters is not None else ""
+        asked = f"; {max_iters_asked:,} would add none" if max_iters_asked is not None else ""
         raise ConflictError(
-            f"run {run_id} has already trained {run.iter:,} iterations{asked}: to train on, "
+            f"run {run.id} has already trained {run.iter:,} iterations{asked}: to train on, "
             f"set max_iters above {run.iter:,}",
             field="max_iters",
         )
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.state.in_(FINISHED_RUN_STATES))
+        .where(Run.id == run.id, Run.state.in_(FINISHED_RUN_STATES))
         .values(
             config=config,
             max_iters=config["max_iters"],
             devices=devices,
-            queue=queue_for(devices),
+            queue=queue,
             state=RunState.QUEUED,
             queued_at=utcnow(),
             finished_at=None,
@@ -230,7 +236,7 @@ def resume_run(
         )
     )
     if result.rowcount != 1:
-        raise ConflictError(f"run {run_id} changed meanwhile; try again", field="state")
+        raise ConflictError(f"run {run.id} changed meanwhile; try again", field="state")
     session.flush()
     session.refresh(run)
     followup = Followup()

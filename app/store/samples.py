@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Any, Literal
 
-from app.store.events import encode
+from app.store.event_wire import encode
 from app.store.followup import Followup
 from app.store.queues import SAMPLE
 

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.errors import is_api_path
+from app.api.error_handlers import is_api_path
 from app.store.broker import BrokerError
 from app.store.errors import StudioError
 from app.web.templating import render

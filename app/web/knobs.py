@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from worker.engine.config import INT_MAXIMA
+from worker.engine.config.train_config import INT_MAXIMA
 
 Kind = Literal["int", "float", "bool", "choice", "text"]
 

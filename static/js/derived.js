@@ -36,7 +36,7 @@ export const nanoGptCount = (cfg, vocab) =>
 export const tokensPerIteration = (cfg) => cfg.gradient_accumulation_steps * cfg.batch_size * cfg.block_size;
 
 /**
- * Training memory, as the server's memory guard estimates it (worker/engine/memory_estimate.py,
+ * Training memory, as the server's memory guard estimates it (worker/engine/config/memory_estimate.py,
  * which the form shows once a dry run answers): fp32 weights, gradients and AdamW's two
  * moments (16 bytes a parameter), one micro-batch's activations (17 values per token, channel
  * and layer after Korthikanti et al. 2022; the T×T scores where a CPU uses the math kernel;

@@ -5,12 +5,8 @@ request. Independent of test_dashboard.py's order."""
 
 from __future__ import annotations
 
-import pytest
 from browser_helpers import Studio, screenshot
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.browser
-
 
 # Every refusal the page's CSP makes, as the page itself sees them.
 RECORD_CSP = """window.__csp = [];

@@ -15,8 +15,6 @@ import pytest
 from browser_helpers import REPO, Studio, assert_labelled, new_context, screenshot
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
-
 SAMPLE = REPO / "app" / "sample_data" / "tinyshakespeare.txt"
 LONG = 120_000  # ms: worker start-up (torch import) and a busy machine
 TINY = {

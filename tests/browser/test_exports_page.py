@@ -10,11 +10,8 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
 from browser_helpers import Studio, assert_labelled, screenshot
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.browser
 
 LONG = 120_000  # ms
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,

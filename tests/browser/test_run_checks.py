@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from browser_helpers import Studio, new_context, screenshot
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.browser
 
 SMALL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 4,
          "max_iters": 20, "lr_decay_iters": 20, "warmup_iters": 2, "eval_interval": 10,

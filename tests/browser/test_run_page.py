@@ -13,8 +13,6 @@ import pytest
 from browser_helpers import Studio, screenshot
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
-
 LONG = 240_000  # ms: a run behind another, its process's start-up, and a busy machine
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 8,
         "warmup_iters": 5, "eval_iters": 2, "log_interval": 5, "compile": False}  # fmt: skip

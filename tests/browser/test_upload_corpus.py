@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from browser_helpers import Studio, assert_labelled, screenshot
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.browser
 
 LONG = 60_000  # ms
 

@@ -37,7 +37,7 @@ def _queues(sender: Any) -> list[str]:
 
 
 def _registry_loop(queues: list[str]) -> None:
-    from worker.jobs.devices import probe
+    from worker.jobs.device_probe import probe
 
     settings = get_settings()
     started = time.time()
@@ -82,7 +82,7 @@ def _reaper_loop() -> None:
 def _on_ready(sender: Any = None, **_: Any) -> None:
     queues = _queues(sender)
     threading.Thread(target=_registry_loop, args=(queues,), name="registry", daemon=True).start()
-    from app.store.placement import is_train_queue
+    from app.planning.routing import is_train_queue
 
     if "prepare" in queues or any(is_train_queue(q) for q in queues) or not queues:
         threading.Thread(target=_reaper_loop, name="reaper", daemon=True).start()

@@ -69,7 +69,7 @@ def reap(settings: Settings) -> Reaped:
 
 
 def resend_missing_runs(settings: Settings, cutoff: datetime) -> list[int]:
-    """The same for runs, each on its own train queue (`app.store.placement`)."""
+    """The same for runs, each on its own train queue (`app.planning.routing`)."""
     queued = run_queries.queued_runs_before(cutoff)
     held: set[int] = set()
     for queue in sorted({queue for _, queue in queued}):

@@ -16,7 +16,7 @@ class SamplerCache:
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> Any:
-        from worker.engine.sample import load_sampler
+        from worker.engine.sampling.sample import load_sampler
 
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size)

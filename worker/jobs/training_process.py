@@ -24,7 +24,7 @@ from app.store.run_queries import load_claimed_run
 from app.store.runs import Outcome
 from app.store.settings import Settings, get_settings
 from app.store.states import FailureReason, RunState
-from worker.engine.config import TrainConfig
+from worker.engine.config.train_config import TrainConfig
 from worker.engine.errors import DiskFullError, DivergedError, EngineError
 from worker.engine.events import TrainCallbacks, TrainResult
 from worker.jobs.oom import WHAT_TO_LOWER, tried
@@ -72,7 +72,7 @@ def _die_with_parent() -> None:
 
 def follow(run_id: int, owner: str, rank: int) -> int:
     """A rank other than 0: train with the group; rank 0 reports and ends the run."""
-    from worker.engine.train import train
+    from worker.engine.training.loop import train
 
     run = load_claimed_run(run_id, owner)
     if run is None:
@@ -124,7 +124,7 @@ def main(run_id: int, owner: str) -> int:
     iter_num = None
     group_failed = False
     try:
-        from worker.engine.train import train
+        from worker.engine.training.loop import train
 
         result = train(cfg, callbacks)
         iter_num = result.iter_num

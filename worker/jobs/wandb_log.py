@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from worker.engine.config import TrainConfig
+from worker.engine.config.train_config import TrainConfig
 from worker.engine.events import StepEvent, TrainCallbacks
 
 

@@ -13,7 +13,7 @@ from app.api.deps import SessionDep
 from app.api.params import RunId
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.configs import ConfigLoadedOut, ConfigUpload, present_loaded
-from app.store.config_exchange import MEDIA_TYPES, FileFormat, config_file, read_config
+from app.planning.config_exchange import MEDIA_TYPES, FileFormat, config_file, read_config
 from app.store.run_queries import get_run
 
 router = APIRouter(tags=["configs"], responses=ERROR_RESPONSES)

@@ -30,10 +30,11 @@ from app.api.schemas.datasets import (
     chosen_tokenizer,
 )
 from app.api.uploads import Upload, receive_upload
-from app.store import datasets, ingest
+from app.planning import ingest
+from app.planning.import_dirs import resolve_import_path
+from app.store import datasets
 from app.store.db import get_db
 from app.store.errors import ConflictError
-from app.store.import_dirs import resolve_import_path
 from app.store.preparations import request_preparation
 from app.store.settings import Settings
 from app.store.states import DatasetState

@@ -23,7 +23,7 @@ from app.store import history
 from app.store.broker import async_client
 from app.store.db import get_db
 from app.store.errors import NotFoundError
-from app.store.events import Event
+from app.store.event_wire import Event
 from app.store.run_queries import get_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["history"], responses=ERROR_RESPONSES)

@@ -27,11 +27,12 @@ from app.api.schemas.runs import (
     present_presets,
     present_run,
 )
+from app.planning import run_plan
+from app.planning.run_config import RunPlan
+from app.planning.run_plan import plan_clone, plan_new, require_accepted, start_run
 from app.store import run_queries, runs
 from app.store.followup import Followup
 from app.store.models import Run
-from app.store.run_config import RunPlan
-from app.store.run_plan import plan_clone, plan_new, require_accepted, start_run
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 presets_router = APIRouter(prefix="/presets", tags=["runs"])
@@ -126,7 +127,7 @@ def cancel_run(run_id: RunId, session: SessionDep) -> RunOut:
 def resume_run(run_id: RunId, session: SessionDep, body: RunResume | None = None) -> RunOut:
     """Continue a finished run from its latest checkpoint, on the same curve."""
     body = body or RunResume()
-    run, followup = runs.resume_run(
+    run, followup = run_plan.resume(
         session,
         run_id=run_id,
         max_iters=body.max_iters,

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.api.schemas.common import StrictBody
-from app.store.config_exchange import LoadedConfig
+from app.planning.config_exchange import LoadedConfig
 
 MAX_CONFIG_CHARS = 1_000_000  # nanoGPT's config files are a few hundred bytes
 

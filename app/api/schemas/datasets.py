@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from app.api.schemas.common import StrictBody
-from worker.engine.tokenizer_names import (
+from worker.engine.tokenizers.names import (
     BPE_VOCAB_DEFAULT,
     BPE_VOCAB_MAX,
     BPE_VOCAB_MIN,

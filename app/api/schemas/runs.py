@@ -7,12 +7,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
+from app.planning.routing import queue_for
+from app.planning.run_config import RunPlan, stored_config
 from app.store.models import Run
-from app.store.placement import queue_for
-from app.store.run_config import RunPlan, stored_config
-from worker.engine.config import INT_MAXIMA
-from worker.engine.memory_guard import MemoryCheck
-from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
+from worker.engine.config.memory_guard import MemoryCheck
+from worker.engine.config.presets import PRESET_DESCRIPTIONS, preset_config
+from worker.engine.config.train_config import INT_MAXIMA
 
 GpuCount = Annotated[int, Field(ge=1, le=64)]
 GpuIndex = Annotated[int, Field(ge=0, le=1023)]
@@ -28,7 +28,7 @@ PROCESSES_DOC = (
 
 
 class Devices(BaseModel):
-    """What a run asks for (app.store.placement)."""
+    """What a run asks for (app.planning.routing)."""
 
     kind: Literal["cuda", "cpu", "auto"]
     count: int = Field(description="GPUs (0: none asked for)")

@@ -9,14 +9,14 @@ from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep, SettingsDep
 from app.api.schemas.runs import present_presets
+from app.planning.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
 from app.store.datasets import dataset_names, list_datasets
-from app.store.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
 from app.store.run_queries import get_run
 from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json
-from worker.engine.config import TrainConfig
-from worker.engine.tokenizer_names import BPE_VOCAB_DEFAULT, parse_tokenizer_name
+from worker.engine.config.train_config import TrainConfig
+from worker.engine.tokenizers.names import BPE_VOCAB_DEFAULT, parse_tokenizer_name
 
 router = APIRouter(dependencies=[PageAccess])
 

@@ -1,6 +1,7 @@
 """studio.export: pack a run's checkpoint in another tool's format as one .zip
-(`worker.engine.export_archive`), on the prepare queue. The job heartbeats while it writes, so
-the reaper can tell a long export from a lost one (`app.store.exports.reap_stale_exports`)."""
+(`worker.engine.checkpoints.export_archive`), on the prepare queue. The job heartbeats while it
+writes, so the reaper can tell a long export from a lost one
+(`app.store.exports.reap_stale_exports`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(name=EXPORT.name, acks_late=True)
 def export_run(export_id: int) -> str:
-    from worker.engine.export_archive import export_archive
+    from worker.engine.checkpoints.export_archive import export_archive
 
     owner = worker_id()
     job = exports.claim_export(export_id, owner)

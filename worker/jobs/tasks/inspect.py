@@ -6,7 +6,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
-from app.store import datasets, ingest
+from app.planning import ingest
+from app.store import datasets
 from app.store.errors import StudioError
 from app.store.queues import INSPECT
 from app.store.settings import get_settings

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import shutil
 
+from app.planning.ingest import INPUT_NAME
 from app.store import preparations
-from app.store.ingest import INPUT_NAME
 from app.store.queues import PREPARE
 from app.store.settings import get_settings
 from app.store.states import FailureReason
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(name=PREPARE.name, acks_late=True)
 def prepare_dataset(prep_id: int) -> str:
-    from worker.engine.prepare import prepare
+    from worker.engine.data.prepare import prepare
 
     owner = worker_id()
     if not preparations.claim_preparation(prep_id, owner):

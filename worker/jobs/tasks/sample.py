@@ -26,7 +26,7 @@ def _samplers() -> SamplerCache:
 
 @celery_app.task(name=SAMPLE.name, acks_late=False)
 def sample(request_id: str, run_id: int, payload: dict[str, Any]) -> None:
-    from worker.engine.sample import SampleOptions
+    from worker.engine.sampling.sample import SampleOptions
 
     settings = get_settings()
     conn = client(settings)

@@ -14,17 +14,17 @@ from typing import Any
 
 from celery.exceptions import Reject
 
+from app.planning.routing import processes_of
 from app.store import runs
-from app.store.deployment import database_id
-from app.store.placement import processes_of
+from app.store.deployment_id import database_id
 from app.store.queues import TRAIN
 from app.store.run_queries import load_claimed_run, waiting_devices
 from app.store.settings import get_settings
-from worker.engine.launch import torchrun_command
+from worker.engine.training.launch import torchrun_command
 from worker.jobs.celery_app import celery_app
+from worker.jobs.gpu_locks import Placement, host_gpus, reserve
 from worker.jobs.identity import worker_id
 from worker.jobs.oom import WHAT_TO_LOWER, oom_kills, tried
-from worker.jobs.placement import Placement, host_gpus, reserve
 
 log = logging.getLogger(__name__)
 STDERR_TAIL = 4000
@@ -107,7 +107,7 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
     args = [str(run_id), owner]
     module = "worker.jobs.training_process"
     # Several processes: torchrun's agent starts the ranks and ends them all when one dies
-    # (worker.engine.launch says why the command and not the library).
+    # (worker.engine.training.launch says why the command and not the library).
     command = (
         torchrun_command(processes, module, args)
         if processes > 1

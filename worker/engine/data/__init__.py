@@ -1,0 +1,1 @@
+"""A corpus file to token files (prepare) and batches back out of them."""

@@ -1,0 +1,1 @@
+"""Text from a checkpoint: KV-cached generation and streamed samples."""
