@@ -410,3 +410,26 @@ def test_positions_count_only_runs_that_can_still_start_on_their_queue(quiet) ->
         positions = run_queries.queue_positions(session)
     assert flagged not in positions
     assert positions[waiting] == 1 and positions[elsewhere] == 1
+
+
+def test_a_train_wake_up_starts_the_oldest_run_of_its_queue(quiet, monkeypatch) -> None:
+    """Whichever of a queue's wake-ups a worker gets first, the first queued run starts
+    first; a wake-up with nothing left to start on its queue is a no-op."""
+    from worker.jobs.placement import GPUS_ENV
+    from worker.jobs.tasks.train import take
+
+    monkeypatch.setenv(GPUS_ENV, "")  # a host without GPUs: every run here takes the CPU
+    older = make_run(queued_at=ago(20))
+    newer = make_run(queued_at=ago(10))
+    elsewhere = make_run(queue="train.cuda.3", queued_at=ago(30))  # not this queue
+    started = []
+    for owner in ("w:1", "w:2"):
+        taken = take(newer, owner)  # the newer run's wake-up, twice (a duplicate)
+        assert taken is not None
+        run_id, placement = taken
+        placement.close()
+        started.append(run_id)
+        assert get_run(run_id).state == "running" and get_run(run_id).worker_id == owner
+    assert started == [older, newer]
+    assert take(newer, "w:3") is None
+    assert get_run(elsewhere).state == "queued"

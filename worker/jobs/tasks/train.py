@@ -71,7 +71,7 @@ def _reserve(run_id: int, devices: dict[str, Any] | None, owner: str) -> Placeme
     )
 
 
-def _take(run_id: int, owner: str) -> tuple[int, Placement] | None:
+def take(run_id: int, owner: str) -> tuple[int, Placement] | None:
     """The run this wake-up starts: the oldest queued run of `run_id`'s queue that this host
     can place now, claimed (first queued, first started, whichever of the queue's wake-ups
     comes first; a run whose devices are busy does not hold up one that fits). None: nothing
@@ -102,7 +102,7 @@ def _take(run_id: int, owner: str) -> tuple[int, Placement] | None:
 @celery_app.task(name=TRAIN.name, acks_late=True)
 def train_run(run_id: int) -> str:
     owner = worker_id()
-    taken = _take(run_id, owner)
+    taken = take(run_id, owner)
     if taken is None:
         log.info("nothing queued on run %s's queue (a duplicate wake-up); nothing to do", run_id)
         return "skipped"
