@@ -20,6 +20,7 @@ STATE_COLUMNS = {
     "cancel_requested",
     "worker_id",
     "heartbeat_at",
+    "woken_at",
     "attempts",
     "queued_at",
     "started_at",

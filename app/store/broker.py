@@ -22,7 +22,6 @@ BrokerError = redis.exceptions.RedisError  # what a broker that is away raises
 
 WORKER_KEY_PREFIX = "studio:worker:"
 CONNECT_TIMEOUT_S = 5
-UNACKED_KEY = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged
 
 
 class OutageLog:
@@ -135,17 +134,18 @@ def queue_lengths(settings: Settings, queues: tuple[str, ...]) -> dict[str, int]
 
 
 def pending_first_args(settings: Settings, *, queue: str, task_name: str) -> set[Any]:
-    """The first argument of each `task_name` message that waits on `queue` or was delivered
-    and not yet acknowledged: the wake-ups the broker still holds. Reads kombu's Redis layout
-    (a list per queue of JSON messages with a base64 body, and the `unacked` hash)."""
+    """The first argument of each `task_name` message waiting on `queue`, not yet delivered:
+    the wake-ups the next free worker of that queue will get. A message delivered and not
+    acknowledged is not counted: the worker it went to may be gone, and Celery's Redis
+    transport gives it back only after its visibility timeout (`app.store.lease.resend`).
+    Reads kombu's Redis layout (a list per queue of JSON messages with a base64 body)."""
     conn = client(settings)
     try:
         waiting = conn.lrange(queue, 0, -1)
-        delivered = [json.loads(v)[0] for v in conn.hvals(UNACKED_KEY)]
     finally:
         conn.close()
     found = set()
-    for message in [json.loads(m) for m in waiting] + delivered:
+    for message in (json.loads(m) for m in waiting):
         if message.get("headers", {}).get("task") != task_name:
             continue
         args = json.loads(base64.b64decode(message["body"]))[0]

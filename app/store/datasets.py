@@ -4,24 +4,25 @@ states; every change of a dataset's state is a function here.
     read and described at once ──▶ ready
     larger ──▶ inspecting ──▶ ready | failed   (read and described by the inspect job)
 
-A dataset has no running state: the inspect job's lease is a fresh heartbeat."""
+The inspect job holds the lease (`app.store.lease`) of an inspecting dataset."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.store import lease
 from app.store.db import get_db
 from app.store.errors import ConflictError, NotFoundError
 from app.store.followup import Followup
+from app.store.lease import Held, Lease
 from app.store.models import Dataset, Preparation, Run, utcnow
 from app.store.queues import INSPECT
-from app.store.states import ACTIVE_RUN_STATES, DatasetState, PrepState
+from app.store.states import ACTIVE_RUN_STATES, DatasetState, FailureReason, PrepState
 
 # What the engine's inspect_text says of the corpus file, stored as it says it.
 STATS = (
@@ -127,36 +128,33 @@ def delete_dataset(session: Session, *, dataset_id: int) -> None:
     session.flush()
 
 
-# --- the inspect job's transitions: each is its own transaction ---
+# --- the inspect job's side: the lease (app.store.lease) with a dataset's own writes ---
 
 
-def claim_inspection(dataset_id: int, stale_after_s: float) -> bool:
-    """Take the inspection: the first claim, or one whose heartbeat went stale."""
-    now = utcnow()
-    with get_db().transaction() as session:
-        claimed = session.execute(
-            update(Dataset)
-            .where(
-                Dataset.id == dataset_id,
-                Dataset.state == DatasetState.INSPECTING,
-                or_(
-                    Dataset.attempts == 0,
-                    Dataset.heartbeat_at < now - timedelta(seconds=stale_after_s),
-                ),
-            )
-            .values(heartbeat_at=now, attempts=Dataset.attempts + 1)
-        )
-        return claimed.rowcount == 1
+def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
+    return {"state": DatasetState.FAILED, "error": message}
 
 
-def report_inspection(dataset_id: int, fraction: float) -> None:
-    """Progress and heartbeat of an inspection."""
-    with get_db().transaction() as session:
-        session.execute(
-            update(Dataset)
-            .where(Dataset.id == dataset_id, Dataset.state == DatasetState.INSPECTING)
-            .values(progress=fraction, heartbeat_at=utcnow())
-        )
+# An inspection has one state for queued and running (inspecting): its owner tells them apart.
+INSPECTIONS = Lease(
+    name="inspections",
+    model=Dataset,
+    queued=DatasetState.INSPECTING,
+    running=DatasetState.INSPECTING,
+    wake=INSPECT,
+    failed=_failed,
+    queued_since=(Dataset.heartbeat_at, Dataset.created_at),
+)
+
+
+def claim(dataset_id: int, owner: str) -> Held:
+    """Take the inspection, held by `owner`; not held when someone holds it or it ended."""
+    return lease.claim(INSPECTIONS, dataset_id, owner)
+
+
+def heartbeat(dataset_id: int, owner: str, fraction: float) -> Held:
+    """Progress and heartbeat of an inspection; not held when the lease is gone."""
+    return lease.heartbeat(INSPECTIONS, dataset_id, owner, values={"progress": fraction})
 
 
 def pending_read(dataset_id: int) -> tuple[list[dict[str, str]] | None, dict[str, Any]]:
@@ -169,64 +167,18 @@ def pending_read(dataset_id: int) -> tuple[list[dict[str, str]] | None, dict[str
         return row.inputs, row.options or {}
 
 
-def finish_inspection(
-    dataset_id: int, stats: dict[str, Any], report: dict[str, Any] | None
-) -> None:
+def finish(
+    dataset_id: int, owner: str, stats: dict[str, Any], report: dict[str, Any] | None
+) -> Held:
     """inspecting → ready, with what the corpus holds (`report`: what it was read from; None
     for a file stored whole before corpora, which keeps its one source)."""
     values = {key: stats[key] for key in STATS}
     if report is not None:
         values = _described(stats, report)
-    with get_db().transaction() as session:
-        session.execute(
-            update(Dataset)
-            .where(Dataset.id == dataset_id, Dataset.state == DatasetState.INSPECTING)
-            .values(state=DatasetState.READY, progress=1.0, error=None, inputs=None, **values)
-        )
+    values.update(state=DatasetState.READY, progress=1.0, error=None, inputs=None)
+    return lease.finish(INSPECTIONS, dataset_id, owner, values=values)
 
 
-def fail_inspection(dataset_id: int, message: str) -> None:
+def fail(dataset_id: int, owner: str, message: str) -> Held:
     """inspecting → failed: not usable text, and `message` says why."""
-    with get_db().transaction() as session:
-        session.execute(
-            update(Dataset)
-            .where(Dataset.id == dataset_id, Dataset.state == DatasetState.INSPECTING)
-            .values(state=DatasetState.FAILED, error=message)
-        )
-
-
-@dataclass
-class ReapedInspections:
-    retried: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    followup: Followup = field(default_factory=Followup)
-
-
-def reap_stale_inspections(*, stale_after_s: float, max_attempts: int) -> ReapedInspections:
-    """Inspections whose heartbeat went stale are sent to the inspect job again (its claim
-    takes a stale one), until `max_attempts`; then the dataset fails."""
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    out = ReapedInspections()
-    with get_db().transaction() as session:
-        stale = session.execute(
-            select(Dataset.id, Dataset.attempts).where(
-                Dataset.state == DatasetState.INSPECTING, Dataset.heartbeat_at < cutoff
-            )
-        ).all()
-        for dataset_id, attempts in stale:
-            if attempts < max_attempts:
-                out.retried.append(dataset_id)
-                out.followup.enqueue(INSPECT, dataset_id)
-                continue
-            failed = session.execute(
-                update(Dataset)
-                .where(
-                    Dataset.id == dataset_id,
-                    Dataset.state == DatasetState.INSPECTING,
-                    Dataset.heartbeat_at < cutoff,
-                )
-                .values(state=DatasetState.FAILED, error="the worker stopped answering")
-            )
-            if failed.rowcount:
-                out.failed.append(dataset_id)
-    return out
+    return lease.fail(INSPECTIONS, dataset_id, owner, FailureReason.DATA, message)

@@ -6,22 +6,26 @@ function here.
       ▲           │
       └── retry ──┴──▶ failed      (a refusal of the engine, a full disk, or lost workers)
 
-The job runs on the prepare queue. Changes are conditional UPDATEs (a worker's only while it
-holds the lease), so a duplicate message or a second reaper changes nothing. The rows go with
-their run (foreign key, ON DELETE CASCADE) and the files with its folder."""
+The job runs on the prepare queue. Changes are conditional UPDATEs (a worker's through the
+lease, `app.store.lease`, only while it holds it), so a duplicate message or a second reaper
+changes nothing. The rows go with their run (foreign key, ON DELETE CASCADE) and the files
+with its folder."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.store import lease
 from app.store.db import get_db
 from app.store.errors import ConflictError, InvalidError, NotFoundError
 from app.store.followup import Followup
+from app.store.lease import Held, Lease
 from app.store.models import Export, Run, utcnow
 from app.store.queues import EXPORT
 from app.store.run_queries import get_run
@@ -97,13 +101,12 @@ class ExportJob:
         return CHECKPOINT_FILES[self.checkpoint]
 
 
-def queued_before(cutoff: datetime) -> list[int]:
-    """Exports queued (made or reaped) since before `cutoff` (the reaper checks that their
-    wake-up exists)."""
-    since = func.coalesce(Export.heartbeat_at, Export.created_at)
+def load_job(export_id: int) -> ExportJob:
+    """What a claimed export packs."""
     with get_db().session() as session:
-        query = select(Export.id).where(Export.state == ExportState.QUEUED, since < cutoff)
-        return list(session.scalars(query))
+        export = session.get(Export, export_id)
+        assert export is not None, f"export {export_id} vanished while claimed"
+        return ExportJob(export.run_id, export.format, export.checkpoint)
 
 
 def export_exists(export_id: int) -> bool:
@@ -152,120 +155,50 @@ def _no_checkpoint(run: Run, name: str) -> str:
     return f"run {run.id} has no checkpoint yet: the first is written at an evaluation{when}"
 
 
-# --- the export job's transitions: each is its own transaction ---
+# --- the export job's side: the lease (app.store.lease) with an export's own writes ---
 
 
-def _held(export_id: int, owner: str) -> ColumnElement[bool]:
-    return and_(
-        Export.id == export_id, Export.worker_id == owner, Export.state == ExportState.RUNNING
-    )
-
-
-def claim_export(export_id: int, owner: str) -> ExportJob | None:
-    """queued → running, held by `owner`; None when it is not queued (a duplicate, or gone)."""
-    now = utcnow()
-    with get_db().transaction() as session:
-        claimed = session.execute(
-            update(Export)
-            .where(Export.id == export_id, Export.state == ExportState.QUEUED)
-            .values(
-                state=ExportState.RUNNING,
-                worker_id=owner,
-                heartbeat_at=now,
-                started_at=now,
-                attempts=Export.attempts + 1,
-            )
-        )
-        if claimed.rowcount != 1:
-            return None
-        export = session.get(Export, export_id)
-        assert export is not None
-        return ExportJob(export.run_id, export.format, export.checkpoint)
-
-
-def heartbeat(export_id: int, owner: str) -> bool:
-    """False when the lease is gone (reaped, or the run deleted)."""
-    with get_db().transaction() as session:
-        held = session.execute(
-            update(Export).where(_held(export_id, owner)).values(heartbeat_at=utcnow())
-        )
-        return held.rowcount == 1
-
-
-def finish_export(export_id: int, owner: str, *, size_bytes: int, iter_num: int) -> bool:
-    """running → ready; False when the lease was gone."""
-    now = utcnow()
-    with get_db().transaction() as session:
-        ready = session.execute(
-            update(Export)
-            .where(_held(export_id, owner))
-            .values(
-                state=ExportState.READY,
-                size_bytes=size_bytes,
-                iter=iter_num,
-                heartbeat_at=now,
-                finished_at=now,
-            )
-        )
-        return ready.rowcount == 1
-
-
-def fail_export(export_id: int, owner: str, reason: FailureReason, message: str) -> bool:
-    with get_db().transaction() as session:
-        failed = session.execute(
-            update(Export).where(_held(export_id, owner)).values(**_failed(reason, message))
-        )
-        return failed.rowcount == 1
-
-
-def _failed(reason: FailureReason, message: str) -> dict[str, object]:
+def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
     return {
         "state": ExportState.FAILED,
         "failure_reason": reason,
         "failure_message": message[:4000],
-        "finished_at": utcnow(),
+        "finished_at": now,
     }
 
 
-@dataclass
-class ReapedExports:
-    requeued: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    followup: Followup = field(default_factory=Followup)
+EXPORTS = Lease(
+    name="exports",
+    model=Export,
+    queued=ExportState.QUEUED,
+    running=ExportState.RUNNING,
+    wake=EXPORT,
+    failed=_failed,
+    queued_since=(Export.heartbeat_at, Export.created_at),
+)
 
 
-def reap_stale_exports(*, stale_after_s: float, max_attempts: int) -> ReapedExports:
-    """Running exports whose heartbeat went stale (the worker was killed) are queued again,
-    until `max_attempts`; then they fail as worker_lost, saying so."""
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    out = ReapedExports()
-    with get_db().transaction() as session:
-        stale = session.execute(
-            select(Export.id, Export.attempts).where(
-                Export.state == ExportState.RUNNING, Export.heartbeat_at < cutoff
-            )
-        ).all()
-        for export_id, attempts in stale:
-            guard = and_(
-                Export.id == export_id,
-                Export.state == ExportState.RUNNING,
-                Export.heartbeat_at < cutoff,
-            )
-            if attempts >= max_attempts:
-                message = (
-                    f"the worker stopped answering during the export ({attempts} attempts); "
-                    "start a new export"
-                )
-                values = _failed(FailureReason.WORKER_LOST, message)
-                if session.execute(update(Export).where(guard).values(**values)).rowcount:
-                    out.failed.append(export_id)
-                continue
-            requeued = session.execute(
-                update(Export)
-                .where(guard)
-                .values(state=ExportState.QUEUED, worker_id=None, heartbeat_at=utcnow())
-            )
-            if requeued.rowcount:
-                out.requeued.append(export_id)
-                out.followup.enqueue(EXPORT, export_id)
-    return out
+def claim(export_id: int, owner: str) -> Held:
+    """queued → running, held by `owner`; not held when it is not queued (a duplicate, or
+    gone). What to export is `load_job`'s."""
+    return lease.claim(EXPORTS, export_id, owner, values={"started_at": utcnow()})
+
+
+def heartbeat(export_id: int, owner: str) -> Held:
+    """Not held when the lease is gone (reaped, or the run deleted)."""
+    return lease.heartbeat(EXPORTS, export_id, owner)
+
+
+def finish(export_id: int, owner: str, *, size_bytes: int, iter_num: int) -> Held:
+    """running → ready; not held when the lease was gone."""
+    values = {
+        "state": ExportState.READY,
+        "size_bytes": size_bytes,
+        "iter": iter_num,
+        "finished_at": utcnow(),
+    }
+    return lease.finish(EXPORTS, export_id, owner, values=values)
+
+
+def fail(export_id: int, owner: str, reason: FailureReason, message: str) -> Held:
+    return lease.fail(EXPORTS, export_id, owner, reason, message)

@@ -5,9 +5,10 @@ a change the database does not hold.
 
 Nothing here can undo a commit, so a broker that is away loses no work: a durable job that
 cannot be sent is logged and left to the reaper, which sends a queued row's wake-up again when
-the broker holds none (`worker.jobs.reaper`); an event that cannot be published is logged and
-dropped, because every reader has the database to fall back on (SSE replays it and re-reads
-the run's state). Only a job with no row behind it (a sample) raises, as 503."""
+no worker has claimed the row in time (`app.store.lease.resend`); an event that cannot be
+published is logged and dropped, because every reader has the database to fall back on (SSE
+replays it and re-reads the run's state). Only a job with no row behind it (a sample)
+raises, as 503."""
 
 from __future__ import annotations
 

@@ -103,7 +103,9 @@ class Dataset(Base):
     # Files the inspect job still has to read into the corpus (server paths); None once read.
     inputs: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
+    woken_at: Mapped[datetime | None]  # the lease's last wake-up (app.store.lease)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     preparations: Mapped[list[Preparation]] = relationship(
@@ -140,6 +142,7 @@ class Preparation(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
+    woken_at: Mapped[datetime | None]  # the lease's last wake-up (app.store.lease)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
@@ -193,7 +196,10 @@ class Run(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
+    woken_at: Mapped[datetime | None]  # the lease's last wake-up (app.store.lease)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it joined its queue: its place there (first queued, first started), kept when it
+    # is put back (a lost worker, the service stopping); set anew by a resume.
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -270,6 +276,7 @@ class Export(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
+    woken_at: Mapped[datetime | None]  # the lease's last wake-up (app.store.lease)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

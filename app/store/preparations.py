@@ -6,21 +6,23 @@ change of its state or lease is a function here.
       ▲           │
       └── retry ──┴──▶ failed         (and so does every run waiting for it)
 
-Changes are conditional UPDATEs (a worker's only while it holds the lease) and return the
-`Followup` to send once committed; what a preparation's end does to its runs is
-`app.store.runs`' to say."""
+Changes are conditional UPDATEs (a worker's through the lease, `app.store.lease`, only while
+it holds it) and return the `Followup` to send once committed; what a preparation's end does
+to its runs is `app.store.runs`' to say."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.store import lease
 from app.store.db import get_db
 from app.store.followup import Followup
+from app.store.lease import Change, Held, Lease
 from app.store.models import Dataset, Preparation, utcnow
 from app.store.queues import PREPARE
 from app.store.runs import fail_waiting_runs, promote_waiting_runs
@@ -80,14 +82,6 @@ class PrepJob:
     val_fraction: float
 
 
-def queued_before(cutoff: datetime) -> list[int]:
-    """Preparations queued (made, retried or reaped) since before `cutoff`."""
-    since = func.coalesce(Preparation.heartbeat_at, Preparation.created_at)
-    with get_db().session() as session:
-        query = select(Preparation.id).where(Preparation.state == PrepState.QUEUED, since < cutoff)
-        return list(session.scalars(query))
-
-
 def load_job(prep_id: int) -> PrepJob:
     with get_db().session() as session:
         prep = session.get(Preparation, prep_id)
@@ -130,6 +124,8 @@ def request_preparation(
             attempts=0,
             finished_at=None,
             heartbeat_at=utcnow(),
+            worker_id=None,
+            woken_at=utcnow(),
         )
     )
     if retried.rowcount:
@@ -139,127 +135,63 @@ def request_preparation(
     return prep, followup
 
 
-# --- the prepare job's transitions: each is its own transaction ---
+# --- the prepare job's side: the lease (app.store.lease) with a preparation's own writes ---
 
 
-def _held(prep_id: int, owner: str) -> ColumnElement[bool]:
-    return and_(
-        Preparation.id == prep_id,
-        Preparation.worker_id == owner,
-        Preparation.state == PrepState.RUNNING,
-    )
+def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
+    return {"state": PrepState.FAILED, "error": message, "finished_at": now}
 
 
-def claim_preparation(prep_id: int, owner: str) -> bool:
-    """queued → running, held by `owner`; False when it is not queued (a duplicate)."""
-    with get_db().transaction() as session:
-        claimed = session.execute(
-            update(Preparation)
-            .where(Preparation.id == prep_id, Preparation.state == PrepState.QUEUED)
-            .values(
-                state=PrepState.RUNNING,
-                worker_id=owner,
-                heartbeat_at=utcnow(),
-                attempts=Preparation.attempts + 1,
-                progress=0.0,
-            )
-        )
-        return claimed.rowcount == 1
-
-
-def report_progress(prep_id: int, owner: str, fraction: float) -> bool:
-    """Progress and heartbeat; False when the lease is gone."""
-    with get_db().transaction() as session:
-        held = session.execute(
-            update(Preparation)
-            .where(_held(prep_id, owner))
-            .values(progress=fraction, heartbeat_at=utcnow())
-        )
-        return held.rowcount == 1
-
-
-def finish_preparation(
-    prep_id: int, owner: str, *, train_tokens: int, val_tokens: int, vocab_size: int, split: str
-) -> Followup:
-    """running → ready; the runs waiting for it go on the train queue."""
-    now = utcnow()
-    with get_db().transaction() as session:
-        ready = session.execute(
-            update(Preparation)
-            .where(_held(prep_id, owner))
-            .values(
-                state=PrepState.READY,
-                progress=1.0,
-                train_tokens=train_tokens,
-                val_tokens=val_tokens,
-                vocab_size=vocab_size,
-                split=split,
-                finished_at=now,
-                heartbeat_at=now,
-            )
-        )
-        if ready.rowcount != 1:
-            return Followup()
+def _changed(session: Session, prep_id: int, change: Change) -> Followup:
+    """Ready: the runs waiting for it go on the train queue; failed: they fail with it."""
+    if change.state == PrepState.READY:
         return promote_waiting_runs(session, prep_id=prep_id)
+    if change.state == PrepState.FAILED:
+        assert change.reason is not None and change.message is not None
+        return fail_waiting_runs(
+            session, prep_id=prep_id, reason=change.reason, message=change.message
+        )
+    return Followup()
 
 
-def fail_preparation(prep_id: int, owner: str, reason: FailureReason, message: str) -> Followup:
+PREPARATIONS = Lease(
+    name="preparations",
+    model=Preparation,
+    queued=PrepState.QUEUED,
+    running=PrepState.RUNNING,
+    wake=PREPARE,
+    failed=_failed,
+    queued_since=(Preparation.heartbeat_at, Preparation.created_at),
+    changed=_changed,
+)
+
+
+def claim(prep_id: int, owner: str) -> Held:
+    """queued → running, held by `owner`; not held when it is not queued (a duplicate)."""
+    return lease.claim(PREPARATIONS, prep_id, owner, values={"progress": 0.0})
+
+
+def heartbeat(prep_id: int, owner: str, fraction: float) -> Held:
+    """Progress and heartbeat; not held when the lease is gone."""
+    return lease.heartbeat(PREPARATIONS, prep_id, owner, values={"progress": fraction})
+
+
+def finish(
+    prep_id: int, owner: str, *, train_tokens: int, val_tokens: int, vocab_size: int, split: str
+) -> Held:
+    """running → ready; the runs waiting for it go on the train queue."""
+    values = {
+        "state": PrepState.READY,
+        "progress": 1.0,
+        "train_tokens": train_tokens,
+        "val_tokens": val_tokens,
+        "vocab_size": vocab_size,
+        "split": split,
+        "finished_at": utcnow(),
+    }
+    return lease.finish(PREPARATIONS, prep_id, owner, values=values)
+
+
+def fail(prep_id: int, owner: str, reason: FailureReason, message: str) -> Held:
     """running → failed, and so does every run waiting for it."""
-    with get_db().transaction() as session:
-        return _fail(session, _held(prep_id, owner), prep_id, reason, message)
-
-
-def _fail(
-    session: Session,
-    guard: ColumnElement[bool],
-    prep_id: int,
-    reason: FailureReason,
-    message: str,
-) -> Followup:
-    failed = session.execute(
-        update(Preparation)
-        .where(guard)
-        .values(state=PrepState.FAILED, error=message, finished_at=utcnow())
-    )
-    if failed.rowcount != 1:
-        return Followup()
-    return fail_waiting_runs(session, prep_id=prep_id, reason=reason, message=message)
-
-
-@dataclass
-class ReapedPreparations:
-    requeued: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    followup: Followup = field(default_factory=Followup)
-
-
-def reap_stale_preparations(*, stale_after_s: float, max_attempts: int) -> ReapedPreparations:
-    """Running preparations whose heartbeat went stale are queued again, until
-    `max_attempts`; then they fail as worker_lost (and their waiting runs with them)."""
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    out = ReapedPreparations()
-    with get_db().transaction() as session:
-        stale = session.execute(
-            select(Preparation.id, Preparation.attempts).where(
-                Preparation.state == PrepState.RUNNING, Preparation.heartbeat_at < cutoff
-            )
-        ).all()
-        for prep_id, attempts in stale:
-            guard = and_(
-                Preparation.id == prep_id,
-                Preparation.state == PrepState.RUNNING,
-                Preparation.heartbeat_at < cutoff,
-            )
-            if attempts >= max_attempts:
-                message = "the worker stopped answering"
-                failed = _fail(session, guard, prep_id, FailureReason.WORKER_LOST, message)
-                out.followup.extend(failed)
-                out.failed.append(prep_id)
-                continue
-            requeued = session.execute(
-                update(Preparation).where(guard).values(state=PrepState.QUEUED, worker_id=None)
-            )
-            if requeued.rowcount:
-                out.requeued.append(prep_id)
-                out.followup.enqueue(PREPARE, prep_id)
-    return out
+    return lease.fail(PREPARATIONS, prep_id, owner, reason, message)

@@ -4,10 +4,9 @@ Every change of a run is in `app.store.runs`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, false, func, select
 from sqlalchemy.orm import Session
 
 from app.store.db import get_db
@@ -52,17 +51,19 @@ def list_runs(
 
 
 def queue_positions(session: Session, runs: list[Run] | None = None) -> dict[int, int]:
-    """Position on the train queue (1 = next, by time queued) of the given runs that are
-    queued, or of every queued run: one query, ranking the queued runs by the queue index."""
+    """Position on its train queue (1 = next, first queued first) of the given runs that
+    are queued, or of every queued run: one query, ranking the runs that can still start on
+    each queue by the queue index. A run asked to cancel has none."""
     wanted = None if runs is None else [r.id for r in runs if r.state == RunState.QUEUED]
     if wanted == []:
         return {}
+    order = (Run.queued_at, Run.id)
     ranked = (
         select(
             Run.id.label("id"),
-            func.row_number().over(order_by=(Run.queued_at, Run.id)).label("position"),
+            func.row_number().over(partition_by=Run.queue, order_by=order).label("position"),
         )
-        .where(Run.state == RunState.QUEUED)
+        .where(_can_start())
         .subquery()
     )
     query = select(ranked.c.id, ranked.c.position)
@@ -71,20 +72,30 @@ def queue_positions(session: Session, runs: list[Run] | None = None) -> dict[int
     return {run_id: int(position) for run_id, position in session.execute(query)}
 
 
-def queued_before(cutoff: datetime) -> list[int]:
-    """Runs queued since before `cutoff` (the reaper checks that their wake-up exists)."""
-    with get_db().session() as session:
-        query = select(Run.id).where(Run.state == RunState.QUEUED, Run.queued_at < cutoff)
-        return list(session.scalars(query))
+def _can_start() -> Any:
+    """Queued, held by nobody, and not asked to cancel: a run that can still start."""
+    return and_(
+        Run.state == RunState.QUEUED, Run.worker_id.is_(None), Run.cancel_requested == false()
+    )
 
 
-def waiting_devices(run_id: int) -> tuple[bool, dict[str, Any] | None]:
-    """(queued?, the devices it asks for): what a train worker reads before placing a run."""
+def queue_of(run_id: int) -> str | None:
+    """The train queue of a run (None: no such run)."""
     with get_db().session() as session:
-        row = session.execute(select(Run.state, Run.devices).where(Run.id == run_id)).first()
-    if row is None:
-        return False, None
-    return row[0] == RunState.QUEUED, row[1]
+        return session.scalar(select(Run.queue).where(Run.id == run_id))
+
+
+def queued_in_order(queue: str, *, limit: int) -> list[tuple[int, dict[str, Any] | None]]:
+    """(id, devices asked for) of the runs that can still start on `queue`, first queued
+    first: what a train worker places and claims, in that order."""
+    with get_db().session() as session:
+        query = (
+            select(Run.id, Run.devices)
+            .where(_can_start(), Run.queue == queue)
+            .order_by(Run.queued_at, Run.id)
+            .limit(limit)
+        )
+        return [(row_id, devices) for row_id, devices in session.execute(query)]
 
 
 def running_placements(session: Session) -> list[tuple[int, str, dict[str, Any]]]:
@@ -93,15 +104,6 @@ def running_placements(session: Session) -> list[tuple[int, str, dict[str, Any]]
         Run.state == RunState.RUNNING, Run.placement.is_not(None)
     )
     return [(row_id, name, placement) for row_id, name, placement in session.execute(query)]
-
-
-def queued_runs_before(cutoff: datetime) -> list[tuple[int, str]]:
-    """(id, train queue) of the runs queued since before `cutoff`."""
-    with get_db().session() as session:
-        query = select(Run.id, Run.queue).where(
-            Run.state == RunState.QUEUED, Run.queued_at < cutoff
-        )
-        return [(row_id, queue) for row_id, queue in session.execute(query)]
 
 
 def state_of(run_id: int) -> Event | None:

@@ -2,29 +2,32 @@
 or cancel flag is a function here, and nowhere else.
 
     preparing ─▶ queued ─▶ running ─▶ succeeded | failed | cancelled
-    running ─▶ queued                  the service stopping, or a lost worker (reaped)
+    running ─▶ queued                  the service stopping, or a lost worker (reaped), keeping
+                                       its place on the queue; cancelled if a cancel was asked
     preparing | queued ─▶ cancelled    cancel; preparing ─▶ failed: its preparation failed
     succeeded | failed | cancelled ─▶ queued                                      resume
 
 Each change is a conditional UPDATE naming the state it leaves (and, for a worker, the lease
-it must still hold), so a duplicate message, a second reaper or a process that lost its lease
-changes nothing. Each returns a `Followup`: the wake-up to send and the state event to publish
-once the transaction has committed. Reads are in `app.store.run_queries`."""
+it must still hold: `app.store.lease`, the same for every job), so a duplicate message, a
+second reaper or a process that lost its lease changes nothing. Each returns a `Followup`: the
+wake-up to send and the state event to publish once the transaction has committed. Reads are
+in `app.store.run_queries`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from app.store.db import get_db
+from app.store import lease
 from app.store.errors import ConflictError
 from app.store.event_wire import RunEvent, run_state
 from app.store.followup import Followup
 from app.store.history import Batch, Chain, log_row, write_batch
+from app.store.lease import Cancel, Change, Held, Lease, Then
 from app.store.models import Checkpoint, Preparation, Run, utcnow
 from app.store.queues import TRAIN
 from app.store.run_queries import get_run
@@ -58,19 +61,13 @@ class Outcome:
     failure_message: str | None = None
 
     def values(self, now: datetime) -> dict[str, Any]:
-        if self.state == RunState.QUEUED:
-            return {**_back_on_queue(now), "finished_at": None}
+        """The columns of a finished run (QUEUED is the lease's `put_back`)."""
         return {
             "state": self.state,
             "finished_at": now,
             "failure_reason": self.failure_reason,
             "failure_message": self.failure_message,
         }
-
-
-def _back_on_queue(now: datetime) -> dict[str, Any]:
-    """A running run handed back: queued again, held by nobody, to resume from its checkpoint."""
-    return {"state": RunState.QUEUED, "queued_at": now, "worker_id": None, "placement": None}
 
 
 def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
@@ -82,12 +79,6 @@ def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any
     }
 
 
-@dataclass
-class Report:
-    held: bool  # False: the lease is gone (reaped, or finished); nothing was written
-    followup: Followup = field(default_factory=Followup)
-
-
 def _moved(followup: Followup, run: Run) -> Followup:
     """Publish the run's new state (`done` for SSE clients when it is a finished one)."""
     followup.publish(run.id, RunEvent("state", run_state(run)))
@@ -97,10 +88,6 @@ def _moved(followup: Followup, run: Run) -> Followup:
 def _wake(followup: Followup, run_id: int, queue: str) -> None:
     """The run's wake-up, on the train queue a worker able to run it consumes."""
     followup.enqueue(TRAIN, run_id, queue=queue)
-
-
-def _held(run_id: int, owner: str) -> ColumnElement[bool]:
-    return and_(Run.id == run_id, Run.worker_id == owner, Run.state == RunState.RUNNING)
 
 
 def _reread(session: Session, run_id: int) -> Run:
@@ -162,21 +149,29 @@ def cancel_run(session: Session, *, run_id: int) -> tuple[Run, Followup]:
     run = get_run(session, run_id=run_id)
     if run.state in FINISHED_RUN_STATES:
         raise ConflictError(f"run {run_id} has already {run.state}", field="state")
-    waiting = session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.state.in_(WAITING))
-        .values(state=RunState.CANCELLED, finished_at=utcnow(), cancel_requested=True)
-    )
-    if waiting.rowcount == 0:  # it started meanwhile: ask the training process to stop
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == RunState.RUNNING)
-            .values(cancel_requested=True)
+    ended = False
+    for _ in range(3):  # it may move between waiting and running meanwhile: ask again
+        ended = bool(
+            session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.state.in_(WAITING))
+                .values(state=RunState.CANCELLED, finished_at=utcnow(), cancel_requested=True)
+            ).rowcount
         )
+        # running: ask its process to stop (the lease ends it cancelled if the worker is lost)
+        if (
+            ended
+            or session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.state == RunState.RUNNING)
+                .values(cancel_requested=True)
+            ).rowcount
+        ):
+            break
     session.flush()
     session.refresh(run)
     followup = Followup()
-    if waiting.rowcount:
+    if ended:
         _moved(followup, run)
     return run, followup
 
@@ -233,6 +228,7 @@ def resume_run(
             cancel_requested=False,
             attempts=0,
             worker_id=None,
+            woken_at=utcnow(),
         )
     )
     if result.rowcount != 1:
@@ -293,132 +289,116 @@ def _waiting_on(session: Session, prep_id: int) -> list[Run]:
     return list(session.scalars(query))
 
 
-# --- the job side's transitions: each is its own transaction ---
+# --- the job side: the lease (app.store.lease) with a run's own writes ---
 
 
-def claim_run(run_id: int, owner: str, placement: dict[str, Any] | None = None) -> Followup | None:
-    """queued → running, held by `owner`, on `placement` (host, worker, devices); None when
-    the run is not queued (a duplicate or redelivered message, or a run cancelled meanwhile)."""
-    now = utcnow()
-    with get_db().transaction() as session:
-        claimed = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == RunState.QUEUED)
-            .values(
-                state=RunState.RUNNING,
-                worker_id=owner,
-                heartbeat_at=now,
-                attempts=Run.attempts + 1,
-                started_at=now,
-                cancel_requested=False,
-                phase=None,  # this attempt's process has not said yet
-                placement=placement,
-            )
-        )
-        if claimed.rowcount != 1:
-            return None
-        return _moved(Followup(), _reread(session, run_id))
+def _changed(session: Session, run_id: int, change: Change) -> Followup:
+    """A run whose state the lease changed publishes it, with why an attempt ended in its
+    log (shown on its page)."""
+    followup = _note(session, run_id, change.note) if change.note else Followup()
+    return _moved(followup, _reread(session, run_id))
 
 
-def record(
+RUNS = Lease(
+    name="runs",
+    model=Run,
+    queued=RunState.QUEUED,
+    running=RunState.RUNNING,
+    wake=TRAIN,
+    failed=_failed,
+    queued_since=(Run.queued_at,),
+    queue=Run.queue,
+    # queued_at stays: a run put back keeps its place on its queue
+    requeued=lambda now: {"placement": None, "finished_at": None},
+    cancel=Cancel(
+        flag=Run.cancel_requested,
+        values=lambda now: {"state": RunState.CANCELLED, "finished_at": now},
+        state=RunState.CANCELLED,
+    ),
+    changed=_changed,
+)
+
+
+def claim(run_id: int, owner: str, placement: dict[str, Any] | None = None) -> Held:
+    """queued → running, held by `owner`, on `placement` (host, worker, devices); not held
+    when the run is not queued (a duplicate or redelivered message, a run cancelled or taken
+    meanwhile) or a cancel was asked."""
+    values = {"started_at": utcnow(), "phase": None, "placement": placement}
+    return lease.claim(RUNS, run_id, owner, values=values)
+
+
+def heartbeat(
     run_id: int,
     owner: str,
     *,
     batch: Batch | None = None,
     progress: Progress | None = None,
-    outcome: Outcome | None = None,
     chain: Chain | None = None,
-) -> Report:
-    """One write of a training process, if it still holds the lease: the rows it buffered, its
-    progress and heartbeat, and with `outcome` the run's end (or its return to the queue).
-    `chain` is the writer's, advanced past the rows written (see `history.Chain`)."""
-    now = utcnow()
-    values: dict[str, Any] = {**(progress or {}), "heartbeat_at": now}
-    if outcome is not None:
-        values.update(outcome.values(now))
-    with get_db().transaction() as session:
-        held = session.execute(update(Run).where(_held(run_id, owner)).values(**values))
-        if held.rowcount != 1:
-            return Report(held=False)
-        followup = (
-            write_batch(session, run_id=run_id, batch=batch, chain=chain) if batch else Followup()
-        )
-        if outcome is not None:
-            run = _reread(session, run_id)
-            if outcome.state == RunState.QUEUED:
-                _wake(followup, run_id, run.queue)
-            _moved(followup, run)
-    return Report(held=True, followup=followup)
+) -> Held:
+    """One write of a training process, if it still holds the lease: the rows it buffered,
+    its progress and heartbeat. `chain` is the writer's, advanced past the rows written
+    (see `history.Chain`)."""
+    return lease.heartbeat(
+        RUNS, run_id, owner, values=dict(progress or {}), then=_rows(run_id, batch, chain)
+    )
 
 
-def crashed_run(
-    run_id: int, owner: str, *, cause: str, out_of_memory: bool, max_attempts: int
-) -> Followup:
-    """The training process died without recording an outcome (a crash, a signal, the OOM
-    killer). Killed for memory: failed as out-of-memory, never retried unchanged. Otherwise it
-    goes back on the queue to resume from its newest checkpoint while attempts remain (as a
-    lost worker's run does), with the cause in its log; then it fails as internal."""
-    now = utcnow()
-    with get_db().transaction() as session:
-        run = session.scalars(select(Run).where(_held(run_id, owner))).one_or_none()
-        if run is None:
+def finish(
+    run_id: int,
+    owner: str,
+    outcome: Outcome,
+    *,
+    batch: Batch | None = None,
+    progress: Progress | None = None,
+    chain: Chain | None = None,
+) -> Held:
+    """The training process's last write: its rows and progress, and how the run ended (or,
+    QUEUED, its return to the queue, keeping its place, as the service stops)."""
+    then = _rows(run_id, batch, chain)
+    values: dict[str, Any] = dict(progress or {})
+    if outcome.state == RunState.QUEUED:
+        return lease.put_back(RUNS, run_id, owner, values=values, then=then)
+    values.update(outcome.values(utcnow()))
+    return lease.finish(RUNS, run_id, owner, values=values, then=then)
+
+
+def _rows(run_id: int, batch: Batch | None, chain: Chain | None) -> Then:
+    def write(session: Session) -> Followup:
+        if not batch:
             return Followup()
-        if out_of_memory:
-            values = _failed(FailureReason.OOM, cause, now)
-        elif run.attempts < max_attempts:
-            values = _back_on_queue(now)
-        else:
-            message = f"gave up after {run.attempts} attempts; the last: {cause}"
-            values = _failed(FailureReason.INTERNAL, message, now)
-        session.execute(update(Run).where(_held(run_id, owner)).values(**values))
-        followup = _note(session, run_id, f"attempt {run.attempts} ended: {cause}")
-        if values["state"] == RunState.QUEUED:
-            _wake(followup, run_id, run.queue)
-        return _moved(followup, _reread(session, run_id))
+        return write_batch(session, run_id=run_id, batch=batch, chain=chain)
+
+    return write
+
+
+def lose(run_id: int, owner: str, *, cause: str, out_of_memory: bool, max_attempts: int) -> Held:
+    """The training process died without recording an outcome (a crash, a signal, the OOM
+    killer). Killed for memory: failed as out-of-memory, never retried unchanged. Otherwise
+    it goes back on the queue to resume from its newest checkpoint while attempts remain (as
+    a lost worker's run does), with the cause in its log; then it fails as internal. A run
+    whose cancel was asked ends cancelled."""
+    if not out_of_memory:
+        return lease.lose(
+            RUNS,
+            run_id,
+            owner,
+            cause=cause,
+            reason=FailureReason.INTERNAL,
+            max_attempts=max_attempts,
+        )
+
+    def note(session: Session) -> Followup:
+        attempts = session.scalar(select(Run.attempts).where(Run.id == run_id))
+        return _note(session, run_id, f"attempt {attempts} ended: {cause}")
+
+    return lease.fail(RUNS, run_id, owner, FailureReason.OOM, cause, then=note)
+
+
+def woken(run_id: int) -> None:
+    """The run's wake-up is in a live worker's hands (waiting for devices): not re-sent."""
+    lease.woken(RUNS, [run_id])
 
 
 def _note(session: Session, run_id: int, line: str) -> Followup:
     """A line in the run's log saying what happened to it (shown on its page)."""
     return write_batch(session, run_id=run_id, batch=Batch(logs=[log_row(line, utcnow())]))
-
-
-@dataclass
-class ReapedRuns:
-    requeued: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    followup: Followup = field(default_factory=Followup)
-
-
-def reap_stale_runs(*, stale_after_s: float, max_attempts: int) -> ReapedRuns:
-    """Running runs whose heartbeat went stale go back on the queue (to resume from their
-    newest checkpoint), until `max_attempts`; then they fail as worker_lost."""
-    now = utcnow()
-    cutoff = now - timedelta(seconds=stale_after_s)
-    out = ReapedRuns()
-    with get_db().transaction() as session:
-        stale = session.execute(
-            select(Run.id, Run.attempts, Run.queue).where(
-                Run.state == RunState.RUNNING, Run.heartbeat_at < cutoff
-            )
-        ).all()
-        for run_id, attempts, queue in stale:
-            guard = update(Run).where(
-                Run.id == run_id, Run.state == RunState.RUNNING, Run.heartbeat_at < cutoff
-            )
-            if attempts >= max_attempts:
-                message = f"the worker stopped answering {attempts} times; giving up"
-                values = _failed(FailureReason.WORKER_LOST, message, now)
-            else:
-                values = _back_on_queue(now)
-            if not session.execute(guard.values(**values)).rowcount:
-                continue  # another reaper, or the process woke up
-            if values["state"] == RunState.QUEUED:
-                out.requeued.append(run_id)
-                _wake(out.followup, run_id, queue)
-                note = "the worker stopped answering; back on the queue to resume"
-            else:
-                out.failed.append(run_id)
-                note = message
-            out.followup.extend(_note(session, run_id, f"attempt {attempts} ended: {note}"))
-            _moved(out.followup, _reread(session, run_id))
-    return out

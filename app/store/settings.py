@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=60.0, gt=0)
     reaper_interval_s: float = Field(default=15.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
-    # A queued run or preparation whose wake-up the broker no longer holds (lost in a broker
-    # restart, or never sent while it was away) is sent again once queued this long.
-    resend_after_s: float = Field(default=30.0, gt=0)
+    # A queued job not claimed within this of its last wake-up has it sent again (lost in a
+    # broker restart, never sent while the broker was away, or delivered to a worker that
+    # died), unless it waits undelivered on its queue (app.store.lease): one reaper interval.
+    resend_after_s: float = Field(default=15.0, gt=0)
     # How often the training process writes buffered metrics and checks for cancel.
     flush_interval_s: float = Field(default=0.2, gt=0)
     sample_timeout_s: float = Field(default=120.0, gt=0)

@@ -17,7 +17,8 @@ from studio_rows import ago, make_run
 from studio_stack import assert_error
 
 from app.store.db import get_db
-from app.store.exports import archive_path, reap_stale_exports
+from app.store.exports import EXPORTS, archive_path
+from app.store.lease import reap as reap_lease
 from app.store.models import Export
 from app.store.settings import get_settings
 from worker.engine.checkpoints.files import load_checkpoint
@@ -214,13 +215,13 @@ def test_a_lost_export_job_is_retried_then_failed_with_a_reason(client, trained)
     spent = make_export(run_id, attempts=3)
     alive = make_export(run_id, heartbeat_at=ago(0))
     reaped = reap(get_settings())
-    assert lost in reaped.requeued_exports and spent in reaped.failed_exports
-    assert alive not in reaped.requeued_exports + reaped.failed_exports
+    assert lost in reaped["exports"].requeued and spent in reaped["exports"].failed
+    assert alive not in reaped["exports"].requeued + reaped["exports"].failed
     gone = client.get(f"/api/v1/runs/{run_id}/exports/{spent}").json()
     assert gone["state"] == "failed" and gone["failure_reason"] == "worker_lost"
     assert "the worker stopped answering" in gone["failure_message"]
     assert client.get(f"/api/v1/runs/{run_id}/exports/{lost}").json()["state"] == "queued"
-    assert reap_stale_exports(stale_after_s=6, max_attempts=3).requeued == []  # nothing twice
+    assert reap_lease(EXPORTS, stale_after_s=6, max_attempts=3).requeued == []  # nothing twice
     archive = archive_path(get_settings(), run_id=run_id, export_id=lost)
     cut_short = archive.parent / f".{archive.name}.0123456789ab.partial"  # the lost attempt's
     cut_short.mkdir(parents=True)

@@ -12,7 +12,7 @@ from sse_client import parse
 from studio_rows import make_run
 
 from app.store.history import Batch, Chain, metric_row
-from app.store.runs import Outcome, claim_run, record
+from app.store.runs import Outcome, claim, finish, heartbeat
 from app.store.states import RunState
 from worker.engine.events import StepEvent
 
@@ -24,18 +24,18 @@ def _steps(*iters: int) -> Batch:
 
 def test_a_lost_publish_is_read_from_the_database(client) -> None:
     run_id = make_run()
-    assert claim_run(run_id, "w:1") is not None
+    assert claim(run_id, "w:1").held
     chain = Chain()
 
     def train_on() -> None:
         time.sleep(1.5)  # the stream is following live by now
-        record(run_id, "w:1", batch=_steps(1, 2), chain=chain).followup.send()
+        heartbeat(run_id, "w:1", batch=_steps(1, 2), chain=chain).followup.send()
         time.sleep(0.5)
-        record(run_id, "w:1", batch=_steps(3, 4), chain=chain)  # committed, never published
+        heartbeat(run_id, "w:1", batch=_steps(3, 4), chain=chain)  # committed, never published
         time.sleep(0.5)
-        record(run_id, "w:1", batch=_steps(5), chain=chain).followup.send()
+        heartbeat(run_id, "w:1", batch=_steps(5), chain=chain).followup.send()
         time.sleep(0.5)
-        ended = record(run_id, "w:1", outcome=Outcome(RunState.SUCCEEDED), chain=chain)
+        ended = finish(run_id, "w:1", Outcome(RunState.SUCCEEDED), chain=chain)
         ended.followup.send()
 
     writer = threading.Thread(target=train_on)

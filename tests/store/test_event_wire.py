@@ -14,7 +14,7 @@ from app.store.broker import run_channel
 from app.store.db import get_db
 from app.store.event_wire import METRIC_FIELDS, RunEvent, metric_point, utc_text
 from app.store.history import Batch, log_row, metric_row
-from app.store.runs import claim_run, record
+from app.store.runs import claim, heartbeat
 from app.store.settings import get_settings
 from worker.engine.events import StepEvent
 
@@ -40,7 +40,7 @@ def _live_frames(run_id: int, batch: Batch) -> dict[tuple[str, int], str]:
     pubsub.subscribe(run_channel(run_id))
     assert pubsub.get_message(timeout=10)["type"] == "subscribe"
     try:
-        report = record(run_id, "w:1", batch=batch, progress={"iter": 1})
+        report = heartbeat(run_id, "w:1", batch=batch, progress={"iter": 1})
         assert report.held
         report.followup.send()
         frames = {}
@@ -58,7 +58,7 @@ def _live_frames(run_id: int, batch: Batch) -> dict[tuple[str, int], str]:
 
 def test_a_live_event_and_its_replay_are_byte_identical(client) -> None:
     run_id = make_run()
-    assert claim_run(run_id, "w:1") is not None
+    assert claim(run_id, "w:1").held
     # Floats that a careless round trip would change, and a time with microseconds.
     step = StepEvent(
         iter=1, lr=6e-4 / 7, loss=2.0 / 3, tokens_per_sec=12345.678, mfu=None,

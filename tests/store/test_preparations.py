@@ -20,8 +20,8 @@ from worker.engine.config.train_config import TrainConfig
 
 def test_preparations_are_claimed_once(local_env) -> None:
     prep_id = make_preparation()
-    assert preparations.claim_preparation(prep_id, "a:1")
-    assert not preparations.claim_preparation(prep_id, "a:1")
+    assert preparations.claim(prep_id, "a:1").held
+    assert not preparations.claim(prep_id, "a:1").held
 
 
 def _waiting_runs(prep_id: int, count: int) -> list[int]:
@@ -35,10 +35,10 @@ def _waiting_runs(prep_id: int, count: int) -> list[int]:
 def test_a_ready_preparation_queues_the_runs_waiting_for_it(local_env) -> None:
     prep_id = make_preparation()
     waiting = _waiting_runs(prep_id, 2)
-    assert preparations.claim_preparation(prep_id, "w:1")
-    followup = preparations.finish_preparation(
+    assert preparations.claim(prep_id, "w:1").held
+    followup = preparations.finish(
         prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65, split="tail"
-    )
+    ).followup
     assert sorted(followup.job_ids(TRAIN)) == waiting
     assert {e.data["state"] for _, e in followup.events} == {"queued"}
     assert all(get_run(r).state == "queued" and get_run(r).queued_at for r in waiting)
@@ -47,9 +47,9 @@ def test_a_ready_preparation_queues_the_runs_waiting_for_it(local_env) -> None:
 def test_a_failed_preparation_fails_the_runs_waiting_for_it(local_env) -> None:
     prep_id = make_preparation()
     waiting = _waiting_runs(prep_id, 2)
-    preparations.claim_preparation(prep_id, "w:1")
-    assert preparations.fail_preparation(prep_id, "w:2", FailureReason.DATA, "x").events == []
-    followup = preparations.fail_preparation(prep_id, "w:1", FailureReason.DATA, "not UTF-8")
+    preparations.claim(prep_id, "w:1")
+    assert preparations.fail(prep_id, "w:2", FailureReason.DATA, "x").followup.events == []
+    followup = preparations.fail(prep_id, "w:1", FailureReason.DATA, "not UTF-8").followup
     assert sorted(run_id for run_id, _ in followup.events) == waiting
     for run_id in waiting:
         run = get_run(run_id)
@@ -62,13 +62,13 @@ def test_a_run_stored_while_its_preparation_ends_is_queued(services) -> None:
     for the API's transaction, so its promotion sees the run (on PostgreSQL, before the row
     lock, the run was committed `preparing` after the promotion had looked, and stayed so)."""
     prep_id = make_preparation()
-    assert preparations.claim_preparation(prep_id, "w:1")
+    assert preparations.claim(prep_id, "w:1").held
     ended: list[Followup] = []
     finisher = threading.Thread(
         target=lambda: ended.append(
-            preparations.finish_preparation(
+            preparations.finish(
                 prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65, split="tail"
-            )
+            ).followup
         )
     )
     with get_db().transaction() as session:

@@ -20,21 +20,21 @@ def test_stale_runs_are_requeued_then_given_up(local_env):
     spent = make_run(state="running", worker_id="gone:2", heartbeat_at=ago(60), attempts=3)
     before = train_queue_length()
     reaped = reap(settings)
-    assert stale in reaped.requeued_runs and spent in reaped.failed_runs
-    assert fresh not in reaped.requeued_runs + reaped.failed_runs
+    assert stale in reaped["runs"].requeued and spent in reaped["runs"].failed
+    assert fresh not in reaped["runs"].requeued + reaped["runs"].failed
     assert train_queue_length() == before + 1  # a wake-up for the re-queued run
     assert get_run(stale).state == "queued" and get_run(stale).worker_id is None
     assert get_run(fresh).state == "running"
     lost = get_run(spent)
     assert lost.state == "failed" and lost.failure_reason == "worker_lost"
-    assert reap(settings).requeued_runs == []  # nothing twice
+    assert reap(settings)["runs"].requeued == []  # nothing twice
 
 
 def test_stale_preparations_are_requeued(local_env):
     prep_id = make_preparation(worker_id="gone:1", heartbeat_at=ago(60), attempts=1)
     with get_db().transaction() as session:
         session.get(Preparation, prep_id).state = "running"
-    assert prep_id in reap(get_settings()).requeued_preparations
+    assert prep_id in reap(get_settings())["preparations"].requeued
     with get_db().session() as session:
         assert session.get(Preparation, prep_id).state == "queued"
 
@@ -46,12 +46,12 @@ def test_a_queued_run_whose_wake_up_was_lost_is_sent_again(local_env):
     fresh = make_run(state="queued", queued_at=ago(0))  # its message may be on the way
     before = train_queue_length()
     reaped = reap(settings)
-    assert lost in reaped.resent_runs and fresh not in reaped.resent_runs
-    assert train_queue_length() == before + len(reaped.resent_runs)
-    assert lost not in reap(settings).resent_runs  # the broker holds it now
+    assert lost in reaped["runs"].resent and fresh not in reaped["runs"].resent
+    assert train_queue_length() == before + len(reaped["runs"].resent)
+    assert lost not in reap(settings)["runs"].resent  # the broker holds it now
 
 
 def test_a_queued_preparation_whose_wake_up_was_lost_is_sent_again(local_env):
     prep_id = make_preparation(heartbeat_at=ago(60))
-    assert prep_id in reap(get_settings()).resent_preparations
-    assert prep_id not in reap(get_settings()).resent_preparations
+    assert prep_id in reap(get_settings())["preparations"].resent
+    assert prep_id not in reap(get_settings())["preparations"].resent

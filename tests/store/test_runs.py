@@ -10,28 +10,28 @@ from app.store.db import get_db
 from app.store.history import Batch, log_row
 from app.store.models import LogLine, utcnow
 from app.store.queues import TRAIN
-from app.store.runs import Outcome, claim_run, crashed_run, record
+from app.store.runs import Outcome, claim, finish, heartbeat, lose
 from app.store.states import FailureReason, RunState
 
 
 def test_only_one_claim_wins(local_env) -> None:
     run_id = make_run()
-    assert claim_run(run_id, "a:1")
-    assert not claim_run(run_id, "b:2")  # a redelivered message
+    assert claim(run_id, "a:1").held
+    assert not claim(run_id, "b:2").held  # a redelivered message
     run = get_run(run_id)
     assert run.state == "running" and run.worker_id == "a:1" and run.attempts == 1
 
 
 def test_writes_need_the_lease(local_env) -> None:
     run_id = make_run()
-    claim_run(run_id, "a:1")
-    assert not record(run_id, "b:2", progress={"iter": 5}).held
-    assert record(run_id, "a:1", progress={"iter": 5}).held
+    claim(run_id, "a:1")
+    assert not heartbeat(run_id, "b:2", progress={"iter": 5}).held
+    assert heartbeat(run_id, "a:1", progress={"iter": 5}).held
     assert get_run(run_id).iter == 5
 
 
 def test_cancelled_runs_cannot_be_claimed(local_env) -> None:
-    assert not claim_run(make_run(state="cancelled"), "a:1")
+    assert not claim(make_run(state="cancelled"), "a:1").held
 
 
 def test_cancelling_a_waiting_run_is_published_at_once(client) -> None:
@@ -51,12 +51,12 @@ def test_cancelling_a_waiting_run_is_published_at_once(client) -> None:
 
 def test_a_running_run_gets_the_flag_and_ends_when_its_process_says(client) -> None:
     run_id = make_run(state="queued")
-    assert claim_run(run_id, "w:1") is not None
+    assert claim(run_id, "w:1").held
     response = client.post(f"/api/v1/runs/{run_id}/cancel")
     assert response.json()["state"] == "running" and response.json()["cancel_requested"]
     assert run_queries.cancel_requested(run_id)
     with listening(run_id) as next_message:
-        report = record(run_id, "w:1", progress={"iter": 7}, outcome=Outcome(RunState.CANCELLED))
+        report = finish(run_id, "w:1", Outcome(RunState.CANCELLED), progress={"iter": 7})
         report.followup.send()
         assert next_message()["data"] == {
             "state": "cancelled", "failure_reason": None, "failure_message": None, "iter": 7,
@@ -67,10 +67,10 @@ def test_a_running_run_gets_the_flag_and_ends_when_its_process_says(client) -> N
 
 def test_a_process_that_lost_its_lease_writes_nothing(local_env) -> None:
     run_id = make_run(state="queued")
-    assert claim_run(run_id, "w:1") is not None
-    assert claim_run(run_id, "w:2") is None  # a duplicate message
+    assert claim(run_id, "w:1").held
+    assert not claim(run_id, "w:2").held  # a duplicate message
     batch = Batch(logs=[log_row("from a process that lost its run", utcnow())])
-    report = record(run_id, "w:2", batch=batch, progress={"iter": 99})
+    report = heartbeat(run_id, "w:2", batch=batch, progress={"iter": 99})
     assert not report.held and report.followup.events == []
     with get_db().session() as session:
         assert session.query(LogLine).filter_by(run_id=run_id).count() == 0
@@ -79,8 +79,8 @@ def test_a_process_that_lost_its_lease_writes_nothing(local_env) -> None:
 
 def test_a_stopping_service_puts_the_run_back_on_the_queue(local_env) -> None:
     run_id = make_run(state="queued")
-    claim_run(run_id, "w:1")
-    report = record(run_id, "w:1", progress={"iter": 3}, outcome=Outcome(RunState.QUEUED))
+    claim(run_id, "w:1")
+    report = finish(run_id, "w:1", Outcome(RunState.QUEUED), progress={"iter": 3})
     assert report.held and report.followup.job_ids(TRAIN) == [run_id]
     run = get_run(run_id)
     assert run.state == "queued" and run.worker_id is None and run.finished_at is None
@@ -88,7 +88,7 @@ def test_a_stopping_service_puts_the_run_back_on_the_queue(local_env) -> None:
 
 
 def _crash(run_id: int, *, out_of_memory: bool = False):
-    return crashed_run(
+    return lose(
         run_id, "w:1", cause="the training process was killed by signal 9",
         out_of_memory=out_of_memory, max_attempts=3,
     )  # fmt: skip
@@ -101,19 +101,19 @@ def _log(run_id: int) -> list[str]:
 
 def test_a_crashed_process_s_run_resumes_while_attempts_remain(local_env) -> None:
     run_id = make_run(state="queued")
-    claim_run(run_id, "w:1")
-    followup = _crash(run_id)
+    claim(run_id, "w:1")
+    followup = _crash(run_id).followup
     assert followup.job_ids(TRAIN) == [run_id]  # back on the queue, to resume
     run = get_run(run_id)
     assert run.state == "queued" and run.worker_id is None and run.failure_reason is None
     assert _log(run_id) == ["attempt 1 ended: the training process was killed by signal 9"]
-    assert _crash(run_id).events == []  # not held any more: nothing happens twice
+    assert _crash(run_id).followup.events == []  # not held any more: nothing happens twice
 
 
 def test_a_crashed_process_fails_its_run_when_attempts_are_spent(local_env) -> None:
     run_id = make_run(state="queued", attempts=2)
-    claim_run(run_id, "w:1")  # the third attempt
-    assert _crash(run_id).job_ids(TRAIN) == []
+    claim(run_id, "w:1")  # the third attempt
+    assert _crash(run_id).followup.job_ids(TRAIN) == []
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.INTERNAL
     assert run.failure_message == (
@@ -123,8 +123,8 @@ def test_a_crashed_process_fails_its_run_when_attempts_are_spent(local_env) -> N
 
 def test_a_run_killed_for_memory_fails_as_oom_and_is_not_retried(local_env) -> None:
     run_id = make_run(state="queued")
-    claim_run(run_id, "w:1")
-    assert _crash(run_id, out_of_memory=True).job_ids(TRAIN) == []
+    claim(run_id, "w:1")
+    assert _crash(run_id, out_of_memory=True).followup.job_ids(TRAIN) == []
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.OOM
 
@@ -136,7 +136,7 @@ def test_the_phase_is_told_while_running_and_reset_by_a_claim(client, tmp_path) 
     from worker.jobs.run_reporter import RunReporter
 
     run_id = make_run()
-    claim_run(run_id, "a:1")
+    claim(run_id, "a:1")
 
     def phase() -> str | None:
         return client.get(f"/api/v1/runs/{run_id}").json()["phase"]
@@ -150,9 +150,9 @@ def test_the_phase_is_told_while_running_and_reset_by_a_claim(client, tmp_path) 
     reporter.on_start(info)
     reporter.finish(None)  # writes what it was told, nothing more
     assert phase() == "evaluating"  # a fresh run evaluates iteration 0 first
-    record(run_id, "a:1", progress={"phase": RunPhase.TRAINING})
+    heartbeat(run_id, "a:1", progress={"phase": RunPhase.TRAINING})
     assert phase() == "training"
-    record(run_id, "a:1", outcome=Outcome(RunState.QUEUED))
+    finish(run_id, "a:1", Outcome(RunState.QUEUED))
     assert phase() is None  # told only while running
-    claim_run(run_id, "b:2")
+    claim(run_id, "b:2")
     assert phase() == "starting"  # the next attempt's process has not said yet

@@ -14,7 +14,7 @@ from studio_rows import make_run
 from studio_stack import TOKEN, assert_error, use_environment
 
 from app.store.history import Batch, metric_row
-from app.store.runs import Outcome, claim_run, record
+from app.store.runs import Outcome, claim, finish, heartbeat
 from app.store.states import RunState
 from worker.engine.events import StepEvent
 
@@ -41,14 +41,14 @@ def _step(i: int) -> dict:
 
 def test_sse_follows_from_the_database_while_the_broker_is_away(away) -> None:
     run_id = make_run()
-    assert claim_run(run_id, "w:1") is not None
-    record(run_id, "w:1", batch=Batch(metrics=[_step(1), _step(2)]))
+    assert claim(run_id, "w:1").held
+    heartbeat(run_id, "w:1", batch=Batch(metrics=[_step(1), _step(2)]))
 
     def train_on() -> None:  # what a training process writes while the stream is open
         time.sleep(1.5)
-        record(run_id, "w:1", batch=Batch(metrics=[_step(3)]))
+        heartbeat(run_id, "w:1", batch=Batch(metrics=[_step(3)]))
         time.sleep(1.5)
-        record(run_id, "w:1", batch=Batch(metrics=[_step(4)]), outcome=Outcome(RunState.SUCCEEDED))
+        finish(run_id, "w:1", Outcome(RunState.SUCCEEDED), batch=Batch(metrics=[_step(4)]))
 
     writer = threading.Thread(target=train_on)
     writer.start()

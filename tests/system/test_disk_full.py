@@ -86,7 +86,7 @@ def test_the_training_process_records_disk_full(local_env, tmp_path: Path) -> No
 
     from app.store.db import get_db
     from app.store.models import Preparation
-    from app.store.runs import claim_run
+    from app.store.runs import claim
     from app.store.settings import get_settings
     from worker.engine.data.prepare import prepare
     from worker.jobs import training_process
@@ -103,7 +103,7 @@ def test_the_training_process_records_disk_full(local_env, tmp_path: Path) -> No
     mount_small_disk(settings.run_dir(run_id), "1m")  # not even one checkpoint fits
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        assert claim_run(run_id, "w:1") is not None
+        assert claim(run_id, "w:1").held
         assert training_process.main(run_id, "w:1") == 0
     finally:
         for sig, handler in handlers.items():

@@ -224,6 +224,37 @@ def test_a_killed_worker_s_run_is_reaped_and_resumed(api, dataset, stack):
 
 
 @pytest.mark.slow
+def test_a_cancel_sent_while_the_worker_is_dead_is_kept(api, dataset, stack):
+    """Issue 20: the train worker dies (SIGKILL, with its training process), then the run is
+    cancelled: the reaper ends it cancelled with its checkpoint, and it never trains again."""
+    run = start(api, dataset, max_iters=400, lr_decay_iters=400, eval_interval=10)
+    wait_for(api, run["id"], lambda r: r["state"] == "running" and r["iter"] >= 15)
+    stack.kill("train")
+    try:
+        asked = api.post(f"/runs/{run['id']}/cancel")
+        assert asked.status_code == 202 and asked.json()["cancel_requested"]
+        # the prepare worker's reaper finds the stale lease
+        done = wait_for(api, run["id"], finished, timeout=60)
+    finally:
+        stack.start_train_worker()
+    assert done["state"] == "cancelled" and done["attempts"] == 1, done
+    checkpoints = api.get(f"/runs/{run['id']}/checkpoints").json()
+    assert any(c["name"] == "ckpt.pt" for c in checkpoints)
+    logs = api.get(f"/runs/{run['id']}/logs", params={"limit": 5000}).json()["items"]
+    logs = [x["line"] for x in logs]
+    assert "attempt 1 ended: the worker stopped answering; cancelled, as asked" in logs
+    # The restarted worker takes the next run; the cancelled one stays as it ended.
+    after = start(api, dataset, max_iters=20, lr_decay_iters=20)
+    assert wait_for(api, after["id"], finished)["state"] == "succeeded"
+    again = api.get(f"/runs/{run['id']}").json()
+    assert (again["state"], again["attempts"], again["iter"]) == (
+        "cancelled",
+        1,
+        done["iter"],
+    )
+
+
+@pytest.mark.slow
 def test_a_training_process_killed_by_a_signal_is_resumed(api, dataset):
     """kill -9 of the training process alone (what the OOM killer does, but for memory
     reasons the kernel would count): the run resumes from its checkpoint and succeeds."""

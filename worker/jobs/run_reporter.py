@@ -1,9 +1,9 @@
 """The training process's callbacks: buffer → insert → publish. The training loop only
 appends rows to a buffer; a background thread writes them every flush interval in one
-transaction with the run's progress and heartbeat (`app.store.runs.record`, which writes
-nothing once the lease is gone), then publishes each row's event, so an SSE client replaying
-the database and following the channel never misses a point. The same thread watches the
-cancel flag and notices a dead parent."""
+transaction with the run's progress and heartbeat (`app.store.runs.heartbeat`, and `finish`
+at the end: nothing is written once the lease is gone), then publishes each row's event, so
+an SSE client replaying the database and following the channel never misses a point. The
+same thread watches the cancel flag and notices a dead parent."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Literal
 
 from app.store import history, run_queries, runs
+from app.store.lease import Held
 from app.store.models import utcnow
-from app.store.runs import Outcome, Progress, Report
+from app.store.runs import Outcome, Progress
 from app.store.settings import Settings
 from app.store.states import RunPhase
 from worker.engine.events import CheckpointEvent, StartInfo, StepEvent, TrainCallbacks
@@ -137,20 +138,25 @@ class RunReporter(TrainCallbacks):
                 kind
             ].append(row)
 
-    def _write(self, outcome: Outcome | None = None) -> Report:
+    def _write(self, outcome: Outcome | None = None) -> Held:
         """Buffer → insert: one transaction. A failed one keeps its rows for the next try."""
         with self._flush_lock:
             batch = self._drain()
             chain = dataclasses.replace(self._chain)
             try:
-                report = runs.record(
-                    self.run_id,
-                    self.owner,
-                    batch=batch,
-                    progress=self._progress,
-                    outcome=outcome,
-                    chain=chain,
-                )
+                if outcome is None:
+                    report = runs.heartbeat(
+                        self.run_id, self.owner, batch=batch, progress=self._progress, chain=chain
+                    )
+                else:
+                    report = runs.finish(
+                        self.run_id,
+                        self.owner,
+                        outcome,
+                        batch=batch,
+                        progress=self._progress,
+                        chain=chain,
+                    )
             except Exception:
                 self._unwritten = batch
                 raise

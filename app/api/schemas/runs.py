@@ -140,9 +140,14 @@ class RunOut(BaseModel):
     queue: str = Field(description="The train queue that holds it: train, or train.cuda.<N>")
     placement: Placement | None = Field(description="Host and devices it runs (or ran) on")
     attempts: int
-    queue_position: int | None = Field(description="1 = next to start; only while queued")
+    queue_position: int | None = Field(
+        description="1 = next to start on its queue (first queued, first started); only "
+        "while queued and able to start"
+    )
     created_at: datetime
-    queued_at: datetime | None
+    queued_at: datetime | None = Field(
+        description="When it joined its queue: its place there, kept when it is put back"
+    )
     started_at: datetime | None
     finished_at: datetime | None
 

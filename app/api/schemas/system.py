@@ -35,7 +35,7 @@ class WorkerOut(BaseModel):
 class QueuedRun(BaseModel):
     id: int
     name: str
-    position: int
+    position: int = Field(description="1 = next to start on its queue")
 
 
 class SystemOut(BaseModel):

@@ -1,7 +1,6 @@
 """studio.export: pack a run's checkpoint in another tool's format as one .zip
 (`worker.engine.checkpoints.export_archive`), on the prepare queue. The job heartbeats while it
-writes, so the reaper can tell a long export from a lost one
-(`app.store.exports.reap_stale_exports`)."""
+writes, so the reaper can tell a long export from a lost one (`app.store.lease.reap`)."""
 
 from __future__ import annotations
 
@@ -29,15 +28,15 @@ def export_run(export_id: int) -> str:
     from worker.engine.checkpoints.export_archive import export_archive
 
     owner = worker_id()
-    job = exports.claim_export(export_id, owner)
-    if job is None:
+    if not exports.claim(export_id, owner).held:
         return "skipped"
+    job = exports.load_job(export_id)
     settings = get_settings()
     archive = exports.archive_path(settings, run_id=job.run_id, export_id=export_id)
     checkpoint = settings.run_dir(job.run_id) / job.checkpoint_file
 
     def fail(reason: FailureReason, message: str) -> str:
-        if not exports.fail_export(export_id, owner, reason, message):
+        if not exports.fail(export_id, owner, reason, message).held:
             if not exports.export_exists(export_id):
                 _remove_orphan(archive)  # its run was deleted while it was written
             return "lost"
@@ -69,7 +68,7 @@ def export_run(export_id: int) -> str:
         log.exception("export %s failed", export_id)
         return fail(FailureReason.INTERNAL, f"{type(exc).__name__}: {exc}")
     size, iter_num = result.size_bytes, result.iter_num
-    if exports.finish_export(export_id, owner, size_bytes=size, iter_num=iter_num):
+    if exports.finish(export_id, owner, size_bytes=size, iter_num=iter_num).held:
         return "done"
     if not exports.export_exists(export_id):
         _remove_orphan(archive)  # its run was deleted while it was written
@@ -83,7 +82,7 @@ def _heartbeating(export_id: int, owner: str, every_s: float) -> Iterator[None]:
     def beat() -> None:
         while not stop.wait(every_s):
             try:
-                if not exports.heartbeat(export_id, owner):
+                if not exports.heartbeat(export_id, owner).held:
                     return  # reaped or deleted: finishing will find out
             except Exception:  # the database blinked; the next beat tries again
                 log.warning("export %s: heartbeat failed", export_id, exc_info=True)

@@ -13,6 +13,7 @@ from app.store.queues import INSPECT
 from app.store.settings import get_settings
 from worker.engine.errors import EngineError
 from worker.jobs.celery_app import celery_app
+from worker.jobs.identity import worker_id
 from worker.jobs.throttle import throttled
 
 # Share of the progress bar for reading the sources (the rest describes the corpus: the
@@ -23,7 +24,8 @@ _READ_SHARE = 0.4
 @celery_app.task(name=INSPECT.name, acks_late=True)
 def inspect_dataset(dataset_id: int) -> str:
     settings = get_settings()
-    if not datasets.claim_inspection(dataset_id, settings.stale_after_s):
+    owner = worker_id()
+    if not datasets.claim(dataset_id, owner).held:
         return "skipped"
     folder = settings.dataset_dir(dataset_id)
     corpus = folder / ingest.INPUT_NAME
@@ -32,7 +34,7 @@ def inspect_dataset(dataset_id: int) -> str:
 
     def report_progress(start: float, width: float) -> Callable[[int, int], None]:
         """A part of the bar: this pass's (done, total) mapped onto start..start + width."""
-        return throttled(lambda f: datasets.report_inspection(dataset_id, start + width * f))
+        return throttled(lambda f: datasets.heartbeat(dataset_id, owner, start + width * f))
 
     report = None
     try:
@@ -47,8 +49,9 @@ def inspect_dataset(dataset_id: int) -> str:
             )
         stats = ingest.describe(corpus, progress=report_progress(share, 1 - share))
     except (EngineError, StudioError) as exc:
-        datasets.fail_inspection(dataset_id, exc.message)
+        datasets.fail(dataset_id, owner, exc.message)
         return "failed"
-    datasets.finish_inspection(dataset_id, stats, report)
+    if not datasets.finish(dataset_id, owner, stats, report).held:
+        return "lost"  # reaped meanwhile: the attempt that holds it now says how it ends
     shutil.rmtree(folder / ingest.SOURCES_DIR, ignore_errors=True)  # read: no longer needed
     return "done"

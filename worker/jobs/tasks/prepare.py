@@ -24,7 +24,7 @@ def prepare_dataset(prep_id: int) -> str:
     from worker.engine.data.prepare import prepare
 
     owner = worker_id()
-    if not preparations.claim_preparation(prep_id, owner):
+    if not preparations.claim(prep_id, owner).held:
         return "skipped"
     settings = get_settings()
     job = preparations.load_job(prep_id)
@@ -33,7 +33,7 @@ def prepare_dataset(prep_id: int) -> str:
     shutil.rmtree(out_dir, ignore_errors=True)  # left by an attempt that was cut short
 
     def write(fraction: float) -> None:
-        preparations.report_progress(prep_id, owner, fraction)
+        preparations.heartbeat(prep_id, owner, fraction)
 
     try:
         result = prepare(
@@ -45,19 +45,19 @@ def prepare_dataset(prep_id: int) -> str:
         )
     except EngineError as exc:
         reason = FailureReason.DATA if exc.reason == "data" else FailureReason.CONFIG
-        preparations.fail_preparation(prep_id, owner, reason, exc.message).send()
+        preparations.fail(prep_id, owner, reason, exc.message).followup.send()
         return "failed"
     except Exception as exc:
         log.exception("preparation %s failed", prep_id)
         message = f"{type(exc).__name__}: {exc}"
-        preparations.fail_preparation(prep_id, owner, FailureReason.INTERNAL, message).send()
+        preparations.fail(prep_id, owner, FailureReason.INTERNAL, message).followup.send()
         return "failed"
-    preparations.finish_preparation(
+    preparations.finish(
         prep_id,
         owner,
         train_tokens=result.train_tokens,
         val_tokens=result.val_tokens,
         vocab_size=result.vocab_size,
         split=result.split,
-    ).send()
+    ).followup.send()
     return "done"

@@ -1,4 +1,5 @@
-"""studio.train: claim a queued run and train it in a child process that owns the device."""
+"""studio.train: claim the oldest queued run of the wake-up's queue and train it in a child
+process that owns the device."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from app.planning.routing import processes_of
 from app.store import runs
 from app.store.deployment_id import database_id
 from app.store.queues import TRAIN
-from app.store.run_queries import load_claimed_run, waiting_devices
+from app.store.run_queries import load_claimed_run, queue_of, queued_in_order
 from app.store.settings import get_settings
 from worker.engine.training.launch import torchrun_command
 from worker.jobs.celery_app import celery_app
@@ -31,6 +32,7 @@ STDERR_TAIL = 4000
 # A run this worker cannot place now (its GPUs are busy) goes back to its queue after this
 # pause, for this worker or another with GPUs free to take; the row stays queued meanwhile.
 BUSY_RETRY_S = 2.0
+CANDIDATES = 16  # the oldest queued runs of its queue a wake-up looks at
 # While the training process starts (an interpreter, and for several processes torchrun's
 # agent and its ranks, each importing torch: seconds, or more on a busy host) this process
 # renews the run's lease, so the reaper does not take a run whose process is still starting.
@@ -57,12 +59,9 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def _place(run_id: int, owner: str) -> Placement | None:
-    """The devices for a queued run on this host, locked for it; None: not queued (any more)."""
-    waiting, devices = waiting_devices(run_id)
-    if not waiting:
-        return None
-    placement = reserve(
+def _reserve(run_id: int, devices: dict[str, Any] | None, owner: str) -> Placement | None:
+    """The devices for a queued run on this host, locked for it; None: not free here now."""
+    return reserve(
         run_id=run_id,
         devices=devices,
         worker=f"{owner.rsplit(':', 1)[0]}:{os.getppid()}",  # the registry's name of this worker
@@ -70,32 +69,51 @@ def _place(run_id: int, owner: str) -> Placement | None:
         gpus_here=host_gpus(),
         runs_per_gpu=get_settings().runs_per_gpu,
     )
-    if placement is None:
-        log.info("run %s waits for free GPUs (%s); back on its queue", run_id, devices)
-        time.sleep(BUSY_RETRY_S)
-        raise Reject(f"run {run_id}: no free GPUs here for {devices}", requeue=True)
-    return placement
+
+
+def take(run_id: int, owner: str) -> tuple[int, Placement] | None:
+    """The run this wake-up starts: the oldest queued run of `run_id`'s queue that this host
+    can place now, claimed (first queued, first started, whichever of the queue's wake-ups
+    comes first; a run whose devices are busy does not hold up one that fits). None: nothing
+    waits on that queue (a duplicate wake-up). When every waiting run's devices are busy
+    here, the wake-up goes back to its queue, for this worker or another, after a pause."""
+    queue = queue_of(run_id)
+    if queue is None:
+        return None
+    busy = False
+    for candidate, devices in queued_in_order(queue, limit=CANDIDATES):
+        placement = _reserve(candidate, devices, owner)
+        if placement is None:
+            busy = True
+            continue
+        claimed = runs.claim(candidate, owner, placement=placement.record())
+        if claimed.held:
+            claimed.followup.send()
+            return candidate, placement
+        placement.close()  # another worker took it meanwhile: the next one
+    if not busy:
+        return None
+    runs.woken(run_id)  # its wake-up is in a live worker's hands: the reaper waits
+    log.info("queue %s waits for free GPUs; the wake-up of run %s goes back", queue, run_id)
+    time.sleep(BUSY_RETRY_S)
+    raise Reject(f"queue {queue}: no free GPUs here", requeue=True)
 
 
 @celery_app.task(name=TRAIN.name, acks_late=True)
 def train_run(run_id: int) -> str:
     owner = worker_id()
-    placement = _place(run_id, owner)
-    if placement is None:
-        log.info("run %s is not queued (duplicate message or cancelled); nothing to do", run_id)
+    taken = take(run_id, owner)
+    if taken is None:
+        log.info("nothing queued on run %s's queue (a duplicate wake-up); nothing to do", run_id)
         return "skipped"
+    claimed, placement = taken
     try:
-        return _train(run_id, owner, placement)
+        return _train(claimed, owner, placement)
     finally:
         placement.close()  # the GPUs are free for the next run
 
 
 def _train(run_id: int, owner: str, placement: Placement) -> str:
-    claimed = runs.claim_run(run_id, owner, placement=placement.record())
-    if claimed is None:
-        log.info("run %s is not queued (duplicate message or cancelled); nothing to do", run_id)
-        return "skipped"
-    claimed.send()
     run = load_claimed_run(run_id, owner)
     config = run.config if run is not None else {}
     processes = processes_of(run.devices if run is not None else None)
@@ -140,13 +158,13 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
     else:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         cause = f"the training process {how}\n{_tail(stderr_path)}".strip()[-STDERR_TAIL:]
-    runs.crashed_run(
+    runs.lose(
         run_id,
         owner,
         cause=cause,
         out_of_memory=killed_for_memory,
         max_attempts=settings.max_attempts,
-    ).send()
+    ).followup.send()
     return "crashed"
 
 
@@ -159,7 +177,7 @@ def _wait_renewing(child: subprocess.Popen, run_id: int, owner: str, interval: f
         except subprocess.TimeoutExpired:
             pass
         try:
-            if not runs.record(run_id, owner).held:
+            if not runs.heartbeat(run_id, owner).held:
                 break  # ended, or no longer ours: nothing to renew
         except Exception as exc:  # the database blinked; the next turn tries again
             log.warning("run %s: renewing the lease failed: %s", run_id, exc)
