@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from worker.engine.config import TrainConfig
 from worker.engine.model import GPT, GPTConfig, KVCache
+from worker.engine.optimizers import build_optimizer
 
 TINY = GPTConfig(block_size=16, vocab_size=40, n_layer=2, n_head=2, n_embd=32, bias=True)
 
@@ -117,13 +119,15 @@ def test_crop_block_size_keeps_leading_positions() -> None:
 
 
 def test_optimizer_decays_matrices_only() -> None:
+    """The optimizer a gpt2-arch run trains with (optimizers.build_optimizer): nanoGPT's AdamW."""
     model = GPT(TINY)
-    opt = model.configure_optimizer(
-        weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95), device_type="cpu"
-    )
+    cfg = TrainConfig(weight_decay=0.1, learning_rate=1e-3, beta1=0.9, beta2=0.95)
+    opt = build_optimizer(model, cfg, "cpu")
+    assert isinstance(opt, torch.optim.AdamW)
     decay, no_decay = opt.param_groups
     assert all(p.dim() >= 2 for p in decay["params"]) and decay["weight_decay"] == 0.1
     assert all(p.dim() < 2 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+    assert decay["lr"] == 1e-3 and decay["betas"] == (0.9, 0.95)
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(
         p.numel() for p in model.parameters()
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.engine.config import ARCH_CHOICES
 from worker.engine.model import GPT, GPTConfig
 from worker.engine.modern_model import ModernGPT
 
-ARCH_CHOICES = ("gpt2", "modern")
 AnyGPT = GPT | ModernGPT
 
 

@@ -9,10 +9,10 @@ from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.store.models import Run
 from app.store.placement import queue_for
-from app.store.run_config import RunPlan, stored_config
+from app.store.run_config import DEFAULT_PRESET, RunPlan, stored_config
 from worker.engine.config import INT_MAXIMA
 from worker.engine.memory_guard import MemoryCheck
-from worker.engine.presets import PRESET_DESCRIPTIONS, preset_config
+from worker.engine.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
 
 GpuCount = Annotated[int, Field(ge=1, le=64)]
 GpuIndex = Annotated[int, Field(ge=0, le=1023)]
@@ -65,9 +65,9 @@ class RunCreate(StrictBody):
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
     preset: str | None = Field(
         default=None,
-        description="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2. With none, the "
-        "config is applied over tiny-cpu (a small model that trains in minutes on a CPU), not "
-        "over nanoGPT's GPT-2 124M defaults",
+        description=", ".join(PRESETS) + f" (GET /presets). With none, the config is applied "
+        f"over {DEFAULT_PRESET} ({PRESET_DESCRIPTIONS[DEFAULT_PRESET]}), not over nanoGPT's "
+        "GPT-2 124M defaults",
     )
     config: dict[str, Any] = Field(
         default_factory=dict,
