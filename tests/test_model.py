@@ -110,14 +110,6 @@ def test_sequence_longer_than_block_size_is_refused() -> None:
         model(torch.zeros((1, TINY.block_size + 1), dtype=torch.long))
 
 
-def test_crop_block_size_keeps_leading_positions() -> None:
-    model = GPT(TINY)
-    before = model.transformer.wpe.weight[:8].detach().clone()
-    model.crop_block_size(8)
-    assert model.config.block_size == 8
-    torch.testing.assert_close(model.transformer.wpe.weight.detach(), before)
-
-
 def test_optimizer_decays_matrices_only() -> None:
     """The optimizer a gpt2-arch run trains with (optimizers.build_optimizer): nanoGPT's AdamW."""
     model = GPT(TINY)

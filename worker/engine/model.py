@@ -66,7 +66,6 @@ class CausalSelfAttention(nn.Module):
         # query, key and value projections for all heads, in one matmul
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head = config.n_head
         self.n_embd = config.n_embd
@@ -201,12 +200,6 @@ class GPT(nn.Module):
             return logits, loss
         # inference: only the last position's logits are needed (a list keeps the time dim)
         return self.lm_head(x[:, [-1], :]), None
-
-    def crop_block_size(self, block_size: int) -> None:
-        """Shrink the context window, e.g. to fine-tune GPT-2 (1024) with a smaller one."""
-        assert block_size <= self.config.block_size
-        self.config.block_size = block_size
-        self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
 
     def flops_per_token(self) -> float:
         """Training FLOPs per token (forward + backward), PaLM appendix B's estimate."""
