@@ -181,7 +181,15 @@ class DeviceOut(BaseModel):
 class MemoryOut(BaseModel):
     """The memory guard's estimate of one rank's peak, and what it was compared with."""
 
-    params: int
+    params: int = Field(description="The model's parameters, as torch counts them")
+    non_embedding_params: int = Field(
+        description="Without position embeddings (the modern arch: without the token "
+        "embedding), as nanoGPT reports a model's size"
+    )
+    vocab_size: int = Field(
+        description="The vocabulary counted: the prepared split's, else estimated from the "
+        "upload; GPT-2's when fine-tuning it"
+    )
     estimate_bytes: int = Field(description="state + activations + runtime")
     state_bytes: int = Field(description="fp32 weights, gradients and AdamW moments")
     activation_bytes: int = Field(description="one micro-batch's activations and logits")
@@ -219,6 +227,8 @@ def present_memory(check: MemoryCheck | None) -> MemoryOut | None:
     e, d = check.estimate, check.device
     return MemoryOut(
         params=e.params,
+        non_embedding_params=e.non_embedding_params,
+        vocab_size=e.vocab_size,
         estimate_bytes=e.total_bytes,
         state_bytes=e.state_bytes,
         activation_bytes=e.activation_bytes,
