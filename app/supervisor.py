@@ -116,7 +116,7 @@ def serve(settings: Settings, *, out: object = sys.stdout) -> int:
     env = {**os.environ, "STUDIO_DATA_DIR": str(settings.data_dir)}
     stopping = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

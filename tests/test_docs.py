@@ -39,6 +39,13 @@ def test_every_api_route_is_documented(client) -> None:
     assert missing == []
 
 
+def test_the_openapi_text_names_every_preset(client) -> None:
+    schema = client.app.openapi()["components"]["schemas"]["RunCreate"]
+    described = schema["properties"]["preset"]["description"]
+    named = re.findall(r"[\w-]+", described.split(" (GET /presets)")[0])
+    assert named == list(PRESETS)
+
+
 def readme_commands() -> list[list[str]]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     return [line.split() for line in re.findall(r"^nanogpt-studio [^\n#]+", text, re.M)]

@@ -7,6 +7,7 @@ token is a JSON 401, except for a browser opening a page: it goes to /login, whi
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.datastructures import URL, Headers
@@ -29,6 +30,7 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 class UnauthorizedError(StudioError):
     status = 401
     code = "unauthorized"
+    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
 
 
 class TokenExchangeMiddleware:
@@ -53,9 +55,9 @@ class TokenExchangeMiddleware:
             return
         guesses, client = limiter(scope), client_address(scope)
         try:
-            guesses.check(client)
+            guesses.check(client, field="token")
         except TooManyAttemptsError as exc:
-            response = error_response(429, exc.code, exc.message, "token", exc.headers)
+            response = error_response(exc)
             await response(scope, receive, send)
             return
         rest = urlencode([(k, v) for k, v in pairs if k != "token"])
@@ -76,7 +78,7 @@ class TokenExchangeMiddleware:
             # token stays out of the URL (and so out of history and logs).
             login = f"/login?next={quote(location, safe='/')}&reason={BAD_LINK_REASON}"
             return RedirectResponse(login, status_code=303)
-        return error_response(401, "unauthorized", "wrong token", "token")
+        return error_response(UnauthorizedError("wrong token", field="token"))
 
 
 def limiter(scope: Scope) -> GuessLimiter:
@@ -122,7 +124,7 @@ def check_api_access(conn: HTTPConnection, token: str) -> None:
     bearer = _bearer(conn)
     if bearer is not None:
         guesses, client = limiter(conn.scope), client_address(conn.scope)
-        guesses.check(client)
+        guesses.check(client, field="authorization")
         if token_matches(bearer, token):
             return
         guesses.failed(client)

@@ -3,13 +3,20 @@
 `errors` lists every problem found, each {"code", "message", "field"} (a form shows each beside
 its field); the first is the error's own code, message and field, so a client that reads only
 those still sees one. A single problem is a list of one. An error that asks the caller to pick
-a value also carries `choices` ({"value", "examples"} each)."""
+a value also carries `choices` ({"value", "examples"} each).
+
+Status and code live on the error classes (`app.store.errors`); `report_of` reads them, and
+maps once the errors that are not ours (the engine's, the framework's, the broker's). The JSON
+handler here and the HTML error pages (`app.web.error_pages`) both answer from its report."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from http import HTTPStatus
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,25 +25,41 @@ from starlette.exceptions import HTTPException
 
 from app.api.plain_errors import plain_errors
 from app.store.broker import BrokerError, OutageLog
-from app.store.errors import Choice, ChoiceError, Problem, StudioError, problems_of
+from app.store.errors import (
+    Choice,
+    ChoiceError,
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    Problem,
+    StudioError,
+    TooLargeError,
+    UnavailableError,
+    UnsupportedMediaError,
+    problems_of,
+)
 from worker.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    503: "unavailable",
-}
 # Paths that are the API's (JSON errors, JSON 401s); everything else is a page.
 API_PATH_PREFIXES = ("/api/", "/openapi.json")
+# The generic errors, one a status: the code of a framework's error with that status.
+GENERIC_ERRORS: tuple[type[StudioError], ...] = (
+    StudioError,
+    ForbiddenError,
+    NotFoundError,
+    ConflictError,
+    TooLargeError,
+    UnsupportedMediaError,
+    InvalidError,
+    UnavailableError,
+)
+_CODE_OF_STATUS = {error.status: error.code for error in GENERIC_ERRORS}
+INTERNAL_CODE = "internal"
+INTERNAL_MESSAGE = "internal server error; see the server log"
+BROKER_MESSAGE = "the broker (Redis) is not answering; try again in a moment"
 
 
 def is_api_path(path: str) -> bool:
@@ -50,87 +73,122 @@ class LoginRequiredError(Exception):
         self.next_url = next_url
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: dict | None = None,
-    errors: list[Problem] | None = None,
-    choices: list[Choice] | None = None,
-) -> JSONResponse:
-    listed = [asdict(p) for p in errors] if errors else [asdict(Problem(code, message, field))]
-    error = {"code": code, "message": message, "field": field, "errors": listed}
-    if choices is not None:
-        error["choices"] = [asdict(c) for c in choices]
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+@dataclass(frozen=True)
+class ErrorReport:
+    """What an error answers, as JSON or as an HTML page: status, code, message, field, every
+    problem, the choices to pick from, and any headers (Retry-After, WWW-Authenticate)."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    choices: list[Choice] | None = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-async def _studio_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StudioError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    headers = getattr(exc, "headers", None) or headers
+def code_of_status(status: int) -> str:
+    """The generic error's code for a status (422 → invalid), else the status's phrase in
+    snake case (405 → method_not_allowed)."""
+    return _CODE_OF_STATUS.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+
+
+def _report_of_studio_error(exc: StudioError) -> ErrorReport:
     choices = exc.choices if isinstance(exc, ChoiceError) else None
-    return error_response(
-        exc.status, exc.code, exc.message, exc.field, headers, problems_of(exc), choices
+    return ErrorReport(
+        exc.status, exc.code, exc.message, exc.field, problems_of(exc), choices, exc.headers
     )
 
 
-async def _engine_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, EngineError)
-    return error_response(422, exc.reason, exc.message, exc.field)
-
-
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _report_of_validation_error(exc: RequestValidationError) -> ErrorReport:
     problems = [
-        Problem("invalid", str(e["message"]), e["field"]) for e in plain_errors(exc.errors())
-    ] or [Problem("invalid", "invalid request")]
+        Problem(InvalidError.code, str(e["message"]), e["field"])
+        for e in plain_errors(exc.errors())
+    ] or [Problem(InvalidError.code, "invalid request")]
     message = "; ".join(p.message for p in problems)
-    return error_response(422, "invalid", message, problems[0].field, errors=problems)
+    return ErrorReport(InvalidError.status, InvalidError.code, message, problems[0].field, problems)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    code = _CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"))
-    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, code, message, None, dict(exc.headers or {}) or None)
+def _report_of_http_exception(exc: HTTPException) -> ErrorReport:
+    status = exc.status_code
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    return ErrorReport(status, code_of_status(status), message, headers=dict(exc.headers or {}))
+
+
+def report_of(exc: Exception) -> ErrorReport:
+    """The one mapping of an exception to what it answers."""
+    if isinstance(exc, StudioError):
+        return _report_of_studio_error(exc)
+    if isinstance(exc, EngineError):  # a problem with the user's input: the engine says which
+        return ErrorReport(InvalidError.status, exc.reason, exc.message, exc.field)
+    if isinstance(exc, RequestValidationError):
+        return _report_of_validation_error(exc)
+    if isinstance(exc, HTTPException):
+        return _report_of_http_exception(exc)
+    if isinstance(exc, BrokerError):
+        return ErrorReport(UnavailableError.status, "broker_unavailable", BROKER_MESSAGE)
+    return ErrorReport(500, INTERNAL_CODE, INTERNAL_MESSAGE)
+
+
+# Errors with a report of their own; any other exception is a fault of ours (500, logged).
+_EXPECTED = (StudioError, EngineError, RequestValidationError, HTTPException, BrokerError)
+
+
+_broker_outage = OutageLog(log, "requests that need the broker")
+
+
+def reported(request: Request, exc: Exception) -> ErrorReport:
+    """`report_of`, logged where the server's operator needs to know: a broker outage (once
+    per outage) and every internal error (with its traceback)."""
+    report = report_of(exc)
+    if isinstance(exc, BrokerError):
+        _broker_outage.failed(exc)
+    elif not isinstance(exc, _EXPECTED):
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return report
+
+
+def error_response(error: ErrorReport | StudioError) -> JSONResponse:
+    """The one JSON error shape for a report (or one of our errors, reported)."""
+    report = error if isinstance(error, ErrorReport) else report_of(error)
+    problems = report.problems or [Problem(report.code, report.message, report.field)]
+    body = {
+        "code": report.code,
+        "message": report.message,
+        "field": report.field,
+        "errors": [asdict(p) for p in problems],
+    }
+    if report.choices is not None:
+        body["choices"] = [asdict(c) for c in report.choices]
+    return JSONResponse({"error": body}, status_code=report.status, headers=dict(report.headers))
+
+
+async def _json_error(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(reported(request, exc))
 
 
 async def _login_required(_request: Request, exc: Exception) -> RedirectResponse:
     assert isinstance(exc, LoginRequiredError)
-    from urllib.parse import quote
-
     return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
 
-_broker_outage = OutageLog(log, "API requests that need the broker")
-
-
-async def _broker_error(_request: Request, exc: Exception) -> JSONResponse:
-    _broker_outage.failed(exc)
-    message = "the broker (Redis) is not answering; try again in a moment"
-    return error_response(503, "broker_unavailable", message)
-
-
-async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal", "internal server error; see the server log")
+# The exceptions `report_of` maps; the HTML error pages take them over on page paths.
+REPORTED_ERRORS: tuple[type[Exception], ...] = (*_EXPECTED, Exception)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(StudioError, _studio_error)
-    app.add_exception_handler(EngineError, _engine_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    for exc_class in REPORTED_ERRORS:
+        app.add_exception_handler(exc_class, _json_error)
     app.add_exception_handler(LoginRequiredError, _login_required)
-    app.add_exception_handler(BrokerError, _broker_error)
-    app.add_exception_handler(Exception, _internal_error)
 
 
 __all__ = [
+    "REPORTED_ERRORS",
+    "ErrorReport",
     "LoginRequiredError",
     "error_response",
     "install_error_handlers",
     "is_api_path",
+    "report_of",
+    "reported",
 ]

@@ -24,9 +24,10 @@ class TooManyAttemptsError(StudioError):
     status = 429
     code = "too_many_attempts"
 
-    def __init__(self, retry_after_s: float) -> None:
+    def __init__(self, retry_after_s: float, *, field: str | None = None) -> None:
         wait = max(1, math.ceil(retry_after_s))
-        super().__init__(f"too many wrong tokens from this address; try again in {wait} s")
+        message = f"too many wrong tokens from this address; try again in {wait} s"
+        super().__init__(message, field=field)
         self.headers = {"Retry-After": str(wait)}
 
 
@@ -41,12 +42,13 @@ class GuessLimiter:
         tokens, since = self._buckets.get(client, (self.burst, now))
         return min(self.burst, tokens + (now - since) * self.refill_per_s)
 
-    def check(self, client: str) -> None:
-        """Before a token is compared: refused while the client has no guesses left."""
+    def check(self, client: str, field: str | None = None) -> None:
+        """Before a token is compared: refused while the client has no guesses left (the
+        refusal names `field`, where the token came in)."""
         with self._lock:
             level = self._level(client, time.monotonic())
         if level < 1.0:
-            raise TooManyAttemptsError((1.0 - level) / self.refill_per_s)
+            raise TooManyAttemptsError((1.0 - level) / self.refill_per_s, field=field)
 
     def failed(self, client: str) -> None:
         """A wrong token: one guess fewer."""

@@ -10,11 +10,17 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.error_handlers import error_response
+from app.store.errors import StudioError, TooLargeError
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADER_BYTES_HARD = 64 * 1024  # see app.commands: h11_max_incomplete_event_size
 MAX_BODY_BYTES = 1024 * 1024
 UPLOAD_PATHS = ("/api/v1/datasets",)  # streamed to disk, limited by STUDIO_MAX_UPLOAD_BYTES
+
+
+class HeadersTooLargeError(StudioError):
+    status = 431
+    code = "headers_too_large"
 
 
 class RequestLimitsMiddleware:
@@ -30,7 +36,7 @@ class RequestLimitsMiddleware:
             message = (
                 f"the request's headers are {header_bytes:,} bytes; at most {MAX_HEADER_BYTES:,}"
             )
-            await error_response(431, "headers_too_large", message)(scope, receive, send)
+            await error_response(HeadersTooLargeError(message))(scope, receive, send)
             return
         if scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS:
             await self.app(scope, receive, send)
@@ -74,4 +80,4 @@ async def _read_body(receive: Receive) -> Message | None:
 
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     message = f"the request's body is over {MAX_BODY_BYTES:,} bytes (uploads go to POST /datasets)"
-    await error_response(413, "too_large", message)(scope, receive, send)
+    await error_response(TooLargeError(message))(scope, receive, send)

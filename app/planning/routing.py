@@ -35,12 +35,6 @@ def is_train_queue(name: str) -> bool:
     return name == CPU_QUEUE or _CUDA_QUEUE.match(name) is not None
 
 
-def gpus_of_queue(name: str) -> int:
-    """How many GPUs the runs on a train queue need (0 for the CPU queue)."""
-    match = _CUDA_QUEUE.match(name)
-    return int(match.group(1)) if match else 0
-
-
 def train_queues_for(gpu_count: int) -> list[str]:
     """The train queues a worker with `gpu_count` GPUs consumes: every run it could hold."""
     return [CPU_QUEUE, *(cuda_queue(n) for n in range(1, gpu_count + 1))]

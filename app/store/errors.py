@@ -1,13 +1,18 @@
-"""Errors the service raises for the caller to fix; the API maps each to its HTTP status."""
+"""Errors the service raises for the caller to fix. Each class carries its HTTP status and
+error code: the one table the API's JSON errors and the HTML error pages both read
+(`app.api.error_handlers.report_of`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 class StudioError(Exception):
     status = 400
     code = "bad_request"
+    headers: Mapping[str, str] = MappingProxyType({})  # sent with the error (Retry-After ...)
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)

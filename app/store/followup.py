@@ -54,10 +54,6 @@ class Followup:
         self.events.extend(other.events)
         return self
 
-    def job_ids(self, task: Task) -> list[int]:
-        """The ids the jobs for `task` name (the first argument of each)."""
-        return [job.args[0] for job in self.jobs if job.task == task]
-
     def send(self) -> None:
         for job in self.jobs:
             try:

@@ -55,6 +55,3 @@ class FailureReason(StrEnum):
     DISK_FULL = "disk_full"
     WORKER_LOST = "worker_lost"
     INTERNAL = "internal"
-
-
-TOKENIZERS = ("char", "gpt2")

@@ -78,3 +78,14 @@ export function showApiError(form, error, { focus = true, skip = () => false } =
   }
   if (loose.length) showFormError(form, loose.join(" "));
 }
+
+/**
+ * What the form can tell before asking: the fields left empty (or not a number), all at once
+ * and in plain words; [{field, message}]. Every other check is the server's, as you type
+ * (a dry run of the request), so there is one judge and one wording.
+ */
+export function localProblems(cfg) {
+  return Object.entries(cfg)
+    .filter(([, value]) => value === null || Number.isNaN(value))
+    .map(([name]) => ({ field: name, message: `${name} needs a value` }));
+}

@@ -1,26 +1,15 @@
-// The run form: presets from GET /api/v1/presets, every knob read back typed, the derived
-// numbers as you type, the server's messages beside their fields as you type (a dry run of
-// the request the form would send: every problem at once, and warnings to accept), a config
-// file loaded into the knobs, and after a start, copy as curl / CLI.
+// The run form: presets from GET /api/v1/presets, every knob read back typed, and as you type
+// a dry run of the request the form would send: the server's messages beside their fields
+// (every problem at once, and warnings to accept) and its figures for the run (parameters,
+// tokens per iteration, memory, epochs: computed there alone); a config file loaded into the
+// knobs, and after a start, copy as curl / CLI.
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { cliCommand, curlCommand, slug } from "./commands.js";
-import {
-  GPT2_VOCAB,
-  PRETRAINED,
-  dataFacts,
-  epochs,
-  localProblems,
-  memoryEstimate,
-  modelShape,
-  nanoGptCount,
-  parameterCount,
-  tokensPerIteration,
-} from "./derived.js";
 import { ignoredItems, parseConfigFile } from "./config_loader.js";
 import { $, $$, el, pageData, setText } from "./dom.js";
 import { DryRun } from "./dry_run.js";
-import { clearErrors, clearWarnings, showApiError, showFieldError, showFieldWarning, showFormError } from "./field_errors.js";
+import { clearErrors, clearWarnings, localProblems, showApiError, showFieldError, showFieldWarning, showFormError } from "./field_errors.js";
 import { bytes, compact, number } from "./format.js";
 
 const page = pageData();
@@ -106,42 +95,35 @@ function request() {
   return ["/runs", { ...data, ...tokenizerFields(), preset: presetSelect.value || null, config, name, ...devices, ...accepted }];
 }
 
+/** The figures of the last dry run's plan (the server's: the same code that checks and
+ * trains the run), or dashes while there is none: no dataset, or a config with problems. */
 function showDerived() {
-  const cfg = modelShape(readConfig());
   const d = dataset();
-  const facts = dataFacts(d, tokenizerName(), valFraction());
-  if (PRETRAINED[cfg.init_from]) facts.vocab = GPT2_VOCAB;
-  const ok = (...names) => names.every((n) => Number.isFinite(cfg[n]) && cfg[n] > 0);
-  const approx = facts.exact ? "" : "≈ ";
-  if (ok("n_layer", "n_embd", "block_size") && facts.vocab) {
-    const params = parameterCount(cfg, facts.vocab);
-    setText($('[data-derived="params"]'), `${compact(params)}`);
-    $('[data-derived="params"]').title = `${number(params)} in all; ${number(nanoGptCount(cfg, facts.vocab))} without position embeddings (nanoGPT's count); vocabulary ${number(facts.vocab)}`;
-    showMemory(cfg, params, facts.vocab);
+  const memory = plan?.memory;
+  const cell = (name) => $(`[data-derived="${name}"]`);
+  for (const name of ["params", "tokens_per_iter", "memory", "epochs"]) {
+    setText(cell(name), "—");
+    cell(name).title = "";
   }
-  if (ok("batch_size", "block_size", "gradient_accumulation_steps")) {
-    setText($('[data-derived="tokens_per_iter"]'), number(tokensPerIteration(cfg)));
-    const e = ok("max_iters") ? epochs(cfg, facts.trainTokens) : null;
-    setText($('[data-derived="epochs"]'), e == null ? "—" : `${approx}${e < 10 ? e.toFixed(2) : number(Math.round(e))}`);
-  }
-  const where = d ? `${d.name}: ${facts.trainTokens == null ? "size unknown" : `${approx}${number(facts.trainTokens)} training tokens`}, vocabulary ${facts.vocab == null ? "unknown" : number(facts.vocab)}` : "no dataset";
-  setText($('[data-derived="note"]'), `${where}${facts.exact ? "" : " (estimated until prepared)"}. Memory is the memory guard's estimate of the peak, against the free memory of the device a train worker reports; hover a figure for its parts.`);
-}
-
-/** The memory guard's estimate from the last dry run (the server's, compared with the
- * device's free memory), else the same formula here until it answers. */
-function showMemory(cfg, params, vocab) {
-  const cell = $('[data-derived="memory"]');
-  if (serverMemory) {
-    const m = serverMemory;
-    const device = m.device ? ` of ${bytes(m.device.free_bytes)} free on ${m.device.name}` : "";
-    setText(cell, `≈ ${bytes(m.estimate_bytes)}${device}`);
-    cell.title = `weights, gradients and AdamW state ${bytes(m.state_bytes)} + activations of one micro-batch ${bytes(m.activation_bytes)} + the process ${bytes(m.runtime_bytes)}${m.device ? "" : "; no train worker has reported its device yet"}`;
+  if (!plan) {
+    setText(cell("note"), d ? "The figures follow once the server has checked this config." : "Pick a dataset to see what this run would be.");
     return;
   }
-  const memory = memoryEstimate(cfg, params, vocab);
-  setText(cell, `≈ ${bytes(memory.total)}`);
-  cell.title = `weights, gradients and AdamW state ${bytes(memory.state)} + activations of one micro-batch ${bytes(memory.activations)}`;
+  const approx = plan.data.exact ? "" : "≈ ";
+  if (memory) {
+    setText(cell("params"), compact(memory.params));
+    cell("params").title = `${number(memory.params)} in all; ${number(memory.non_embedding_params)} without position embeddings (nanoGPT's count); vocabulary ${number(memory.vocab_size)}`;
+    const device = memory.device ? ` of ${bytes(memory.device.free_bytes)} free on ${memory.device.name}` : "";
+    setText(cell("memory"), `≈ ${bytes(memory.estimate_bytes)}${device}`);
+    cell("memory").title = `weights, gradients and AdamW state ${bytes(memory.state_bytes)} + activations of one micro-batch ${bytes(memory.activation_bytes)} + the process ${bytes(memory.runtime_bytes)}${memory.device ? "" : "; no train worker has reported its device yet"}`;
+  }
+  setText(cell("tokens_per_iter"), number(plan.tokens_per_iter));
+  const e = plan.epochs;
+  setText(cell("epochs"), e == null ? "—" : `${approx}${e < 10 ? e.toFixed(2) : number(Math.round(e))}`);
+  const tokens = plan.data.train_tokens;
+  const vocab = memory ? memory.vocab_size : plan.data.vocab_size;
+  const where = `${d ? d.name : `dataset ${plan.dataset_id}`}: ${tokens == null ? "size unknown" : `${approx}${number(tokens)} training tokens`}, vocabulary ${vocab == null ? "unknown" : number(vocab)}`;
+  setText(cell("note"), `${where}${plan.data.exact ? "" : " (estimated until prepared)"}. Memory is the memory guard's estimate of the peak, against the free memory of the device a train worker reports; hover a figure for its parts.`);
 }
 
 function showCommands() {
@@ -165,16 +147,16 @@ function showCommands() {
 }
 
 // What is wrong now: the empty fields (seen here) and the server's answer to the last dry
-// run (every problem, or the plan with its warnings and memory estimate), kept until the
-// next answer replaces or clears it.
+// run (every problem, or the plan with its warnings and figures), kept until the next
+// answer replaces or clears it.
 let serverError = null;
-let serverMemory = null;
+let plan = null;
 let warnings = [];
-const dryRun = new DryRun(request, ({ plan, error }) => {
-  serverError = error ?? null;
-  serverMemory = plan ? plan.memory : null;
+const dryRun = new DryRun(request, (answer) => {
+  serverError = answer.error ?? null;
+  plan = answer.plan ?? null;
   if (plan) setWarnings(plan.warnings);
-  else if (error) setWarnings([]);
+  else if (answer.error) setWarnings([]);
   showDerived();
   showProblems();
 });
@@ -238,6 +220,7 @@ function offerToMoveDecay() {
 }
 
 function refresh({ check = true } = {}) {
+  if (!form.elements.dataset_id.value) plan = null; // no dataset: nothing to show figures of
   showDerived();
   showProblems();
   showPresetDescription();

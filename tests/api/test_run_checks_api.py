@@ -96,6 +96,26 @@ def test_without_a_train_worker_there_is_no_device_to_guard(client, dataset):
     )
 
 
+def test_the_dry_run_gives_the_forms_figures(client, dataset):
+    """The run form shows these and computes none of them (tests/browser/test_dashboard.py):
+    the parameter counts are the model's own, for either arch."""
+    from worker.engine.config.presets import preset_config
+    from worker.engine.model.build import build_model
+
+    for arch in ("gpt2", "modern"):
+        changes = {**TINY, "arch": arch, "bias": False}
+        plan = post(client, dataset, changes, dry_run=True).json()
+        memory = plan["memory"]
+        cfg = preset_config("tiny-cpu", changes)
+        model = build_model(cfg.model_args(memory["vocab_size"]))
+        assert memory["params"] == model.num_params(non_embedding=False), arch
+        assert memory["non_embedding_params"] == model.num_params(), arch
+        assert (
+            plan["tokens_per_iter"]
+            == cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+        )
+
+
 def test_the_memory_guard_refuses_and_its_suggestion_is_accepted(client, dataset, train_worker):
     big = {**TINY, "n_embd": 256, "n_head": 4, "block_size": 64, "batch_size": 4096}
     for dry_run in (True, False):

@@ -21,13 +21,28 @@ GiB = 2**30
 CFG = preset_config("tiny-cpu")  # 4 x 128, block 64, batch 12, on a CPU
 
 
-@pytest.mark.parametrize("bias", [False, True])
-def test_the_parameter_count_is_the_models(bias: bool) -> None:
-    from worker.engine.model.gpt import GPT, GPTConfig
+@pytest.mark.parametrize(("arch", "bias"), [("gpt2", False), ("gpt2", True), ("modern", False)])
+def test_the_parameter_count_is_the_models(arch: str, bias: bool) -> None:
+    from worker.engine.model.build import build_model
 
-    model = GPT(GPTConfig(block_size=16, vocab_size=65, n_layer=2, n_head=2, n_embd=32, bias=bias))
-    shape = model_shape(replace(CFG, n_layer=2, n_head=2, n_embd=32, block_size=16, bias=bias), 65)
+    cfg = replace(CFG, n_layer=2, n_head=2, n_embd=32, block_size=16, bias=bias, arch=arch)
+    model = build_model(cfg.model_args(65))
+    shape = model_shape(cfg, 65)
     assert parameter_count(shape) == model.num_params(non_embedding=False)
+    assert parameter_count(shape, non_embedding=True) == model.num_params()
+    estimate = estimate_memory(cfg, 65, "cpu")
+    assert (estimate.params, estimate.non_embedding_params) == (
+        model.num_params(non_embedding=False),
+        model.num_params(),
+    )
+    assert estimate.vocab_size == 65
+
+
+def test_gpt2_small_is_counted_as_torch_counts_it() -> None:
+    gpt2 = replace(CFG, n_layer=12, n_head=12, n_embd=768, block_size=1024, bias=True)
+    assert parameter_count(model_shape(gpt2, 50257)) == 124_439_808  # tied embeddings
+    nanogpt = parameter_count(model_shape(gpt2, 50257), non_embedding=True)
+    assert nanogpt == 124_439_808 - 1024 * 768  # nanoGPT's "number of parameters: 123.65M"
 
 
 def test_the_estimate_grows_with_what_it_holds() -> None:
@@ -45,7 +60,9 @@ def test_the_estimate_grows_with_what_it_holds() -> None:
 
 def test_a_fine_tune_is_estimated_at_gpt2s_size() -> None:
     finetune = preset_config("finetune-gpt2")
-    assert estimate_memory(finetune, 65, "cuda").params == 124_439_808  # with 1024 positions
+    estimate = estimate_memory(finetune, 65, "cuda")
+    assert estimate.params == 124_439_808  # with 1024 positions
+    assert estimate.vocab_size == 50257  # GPT-2's, whatever the data's
 
 
 def test_the_largest_batch_that_fits_is_the_edge() -> None:

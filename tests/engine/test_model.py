@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from worker.engine.config.train_config import TrainConfig
 from worker.engine.model.gpt import GPT, GPTConfig, KVCache
+from worker.engine.training.optimizers import build_optimizer
 
 TINY = GPTConfig(block_size=16, vocab_size=40, n_layer=2, n_head=2, n_embd=32, bias=True)
 
@@ -108,22 +110,16 @@ def test_sequence_longer_than_block_size_is_refused() -> None:
         model(torch.zeros((1, TINY.block_size + 1), dtype=torch.long))
 
 
-def test_crop_block_size_keeps_leading_positions() -> None:
-    model = GPT(TINY)
-    before = model.transformer.wpe.weight[:8].detach().clone()
-    model.crop_block_size(8)
-    assert model.config.block_size == 8
-    torch.testing.assert_close(model.transformer.wpe.weight.detach(), before)
-
-
 def test_optimizer_decays_matrices_only() -> None:
+    """The optimizer a gpt2-arch run trains with (optimizers.build_optimizer): nanoGPT's AdamW."""
     model = GPT(TINY)
-    opt = model.configure_optimizer(
-        weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95), device_type="cpu"
-    )
+    cfg = TrainConfig(weight_decay=0.1, learning_rate=1e-3, beta1=0.9, beta2=0.95)
+    opt = build_optimizer(model, cfg, "cpu")
+    assert isinstance(opt, torch.optim.AdamW)
     decay, no_decay = opt.param_groups
     assert all(p.dim() >= 2 for p in decay["params"]) and decay["weight_decay"] == 0.1
     assert all(p.dim() < 2 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+    assert decay["lr"] == 1e-3 and decay["betas"] == (0.9, 0.95)
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(
         p.numel() for p in model.parameters()
     )

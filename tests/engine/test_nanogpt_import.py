@@ -20,10 +20,12 @@ from hf_helpers import all_logits, ours_from_state
 from worker.engine.checkpoints.files import LATEST, load_checkpoint
 from worker.engine.checkpoints.nanogpt_import import import_nanogpt
 from worker.engine.checkpoints.safe_pickle import load_plain_pickle, read_meta_pkl
+from worker.engine.config.train_config import TrainConfig
 from worker.engine.errors import ConfigError, DataError
 from worker.engine.model.gpt import GPT, GPTConfig
 from worker.engine.sampling.sample import SampleOptions, load_sampler
 from worker.engine.training.loop import train
+from worker.engine.training.optimizers import adamw
 
 TEXT_CHARS = 30_000
 
@@ -53,9 +55,8 @@ def write_nanogpt_run(folder: Path, text: str, **model_changes: Any) -> tuple[Pa
                   "vocab_size": len(chars), "dropout": 0.2, **model_changes}  # fmt: skip
     torch.manual_seed(0)
     model = GPT(GPTConfig(**model_args))
-    optimizer = model.configure_optimizer(
-        weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.99), device_type="cpu"
-    )
+    cfg = TrainConfig(weight_decay=0.1, learning_rate=1e-3, beta1=0.9, beta2=0.99)
+    optimizer = adamw(model, cfg, "cpu")  # nanoGPT's configure_optimizers, as we build it
     ids = torch.tensor([stoi[c] for c in text[:4000]])
     for step in range(3):  # a few steps, so the optimizer has moments to carry over
         x = torch.stack([ids[i : i + 32] for i in range(step, 400, 50)])

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from studio_rows import ago, get_run, make_preparation, make_run
+from studio_rows import ago, get_run, job_ids, make_preparation, make_run
 from studio_stack import (
     embedded_broker,
     missing,
@@ -251,14 +251,14 @@ def test_a_stale_lease_is_requeued_until_its_attempts_are_spent(kind: Kind) -> N
         make_stale(kind, row_id)
         reaped = reap(kind)
         assert reaped.requeued == [row_id] and reaped.failed == []
-        assert reaped.followup.job_ids(kind.lease.wake) == [row_id]  # woken again
+        assert job_ids(reaped.followup, kind.lease.wake) == [row_id]  # woken again
         back = row(kind, row_id)
         assert back.state == kind.lease.queued and back.worker_id is None
         assert not kind.heartbeat(row_id, f"w:{attempt}").held  # the lost owner's lease
     assert kind.claim(row_id, "w:3").held
     make_stale(kind, row_id)
     reaped = reap(kind)
-    assert reaped.failed == [row_id] and reaped.followup.job_ids(kind.lease.wake) == []
+    assert reaped.failed == [row_id] and job_ids(reaped.followup, kind.lease.wake) == []
     failed = row(kind, row_id)
     message = getattr(failed, "failure_message", None) or failed.error
     assert message == "gave up after 3 attempts; the last: the worker stopped answering"
@@ -302,7 +302,7 @@ def test_a_cancelled_run_that_loses_its_worker_ends_cancelled(quiet) -> None:
     make_stale(KINDS["runs"], run_id)
     reaped = reap(KINDS["runs"])
     assert reaped.cancelled == [run_id] and reaped.requeued == reaped.failed == []
-    assert reaped.followup.job_ids(runs.RUNS.wake) == []  # never woken again
+    assert job_ids(reaped.followup, runs.RUNS.wake) == []  # never woken again
     run = get_run(run_id)
     assert run.state == "cancelled" and run.finished_at is not None
     assert _log(run_id) == ["attempt 1 ended: the worker stopped answering; cancelled, as asked"]
@@ -315,7 +315,7 @@ def test_a_cancelled_run_whose_process_dies_ends_cancelled(quiet) -> None:
     _ask_cancel(run_id)
     cause = "the training process was killed by signal 9"
     lost = runs.lose(run_id, "w:1", cause=cause, out_of_memory=False, max_attempts=3)
-    assert lost.held and lost.followup.job_ids(runs.RUNS.wake) == []
+    assert lost.held and job_ids(lost.followup, runs.RUNS.wake) == []
     assert get_run(run_id).state == "cancelled"
 
 
@@ -324,7 +324,7 @@ def test_a_cancelled_run_handed_back_by_a_stopping_service_ends_cancelled(quiet)
     runs.claim(run_id, "w:1")
     _ask_cancel(run_id)
     back = runs.finish(run_id, "w:1", runs.Outcome(RunState.QUEUED))
-    assert back.held and back.followup.job_ids(runs.RUNS.wake) == []
+    assert back.held and job_ids(back.followup, runs.RUNS.wake) == []
     assert get_run(run_id).state == "cancelled"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from studio_rows import get_run, make_preparation, make_run
+from studio_rows import get_run, job_ids, make_preparation, make_run
 
 from app.planning.run_config import RunPlan
 from app.store import preparations
@@ -39,7 +39,7 @@ def test_a_ready_preparation_queues_the_runs_waiting_for_it(local_env) -> None:
     followup = preparations.finish(
         prep_id, "w:1", train_tokens=900, val_tokens=100, vocab_size=65, split="tail"
     ).followup
-    assert sorted(followup.job_ids(TRAIN)) == waiting
+    assert sorted(job_ids(followup, TRAIN)) == waiting
     assert {e.data["state"] for _, e in followup.events} == {"queued"}
     assert all(get_run(r).state == "queued" and get_run(r).queued_at for r in waiting)
 
@@ -86,7 +86,7 @@ def test_a_run_stored_while_its_preparation_ends_is_queued(services) -> None:
         finisher.join(1.0)
         assert finisher.is_alive(), "the job ended the preparation under an open transaction"
     finisher.join(60)
-    assert ended and ended[0].job_ids(TRAIN) == [run.id]  # not sent: no worker trains it
+    assert ended and job_ids(ended[0], TRAIN) == [run.id]  # not sent: no worker trains it
     assert get_run(run.id).state == "queued"
     with get_db().transaction() as session:
         cancel_run(session, run_id=run.id)

@@ -3,7 +3,7 @@ the lease they need, and each publishes the state it leads to once committed."""
 
 from __future__ import annotations
 
-from studio_rows import get_run, listening, make_run
+from studio_rows import get_run, job_ids, listening, make_run
 
 from app.store import run_queries
 from app.store.db import get_db
@@ -81,7 +81,7 @@ def test_a_stopping_service_puts_the_run_back_on_the_queue(local_env) -> None:
     run_id = make_run(state="queued")
     claim(run_id, "w:1")
     report = finish(run_id, "w:1", Outcome(RunState.QUEUED), progress={"iter": 3})
-    assert report.held and report.followup.job_ids(TRAIN) == [run_id]
+    assert report.held and job_ids(report.followup, TRAIN) == [run_id]
     run = get_run(run_id)
     assert run.state == "queued" and run.worker_id is None and run.finished_at is None
     assert run.iter == 3
@@ -103,7 +103,7 @@ def test_a_crashed_process_s_run_resumes_while_attempts_remain(local_env) -> Non
     run_id = make_run(state="queued")
     claim(run_id, "w:1")
     followup = _crash(run_id).followup
-    assert followup.job_ids(TRAIN) == [run_id]  # back on the queue, to resume
+    assert job_ids(followup, TRAIN) == [run_id]  # back on the queue, to resume
     run = get_run(run_id)
     assert run.state == "queued" and run.worker_id is None and run.failure_reason is None
     assert _log(run_id) == ["attempt 1 ended: the training process was killed by signal 9"]
@@ -113,7 +113,7 @@ def test_a_crashed_process_s_run_resumes_while_attempts_remain(local_env) -> Non
 def test_a_crashed_process_fails_its_run_when_attempts_are_spent(local_env) -> None:
     run_id = make_run(state="queued", attempts=2)
     claim(run_id, "w:1")  # the third attempt
-    assert _crash(run_id).followup.job_ids(TRAIN) == []
+    assert job_ids(_crash(run_id).followup, TRAIN) == []
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.INTERNAL
     assert run.failure_message == (
@@ -124,7 +124,7 @@ def test_a_crashed_process_fails_its_run_when_attempts_are_spent(local_env) -> N
 def test_a_run_killed_for_memory_fails_as_oom_and_is_not_retried(local_env) -> None:
     run_id = make_run(state="queued")
     claim(run_id, "w:1")
-    assert _crash(run_id, out_of_memory=True).followup.job_ids(TRAIN) == []
+    assert job_ids(_crash(run_id, out_of_memory=True).followup, TRAIN) == []
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == FailureReason.OOM
 

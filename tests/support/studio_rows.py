@@ -9,7 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from app.store.db import get_db
+from app.store.followup import Followup
 from app.store.models import Dataset, Preparation, Run, utcnow
+from app.store.queues import Task
+
+
+def job_ids(followup: Followup, task: Task) -> list[int]:
+    """The ids the followup's jobs for `task` name (the first argument of each)."""
+    return [job.args[0] for job in followup.jobs if job.task == task]
 
 
 def make_run(**values: Any) -> int:

@@ -1,7 +1,8 @@
 """The engine: tokenizers, prepare, model, training, sampling and checkpoint I/O.
 
-Plain Python + torch + numpy + tiktoken. Nothing here imports FastAPI, Celery or a database,
-so the CLI, the benchmarks, the Celery tasks and a bare GPU box all use it as it is.
+Plain Python on torch, numpy, tiktoken, tokenizers and safetensors (pyarrow and zstandard
+for the corpus formats). Nothing here imports FastAPI, Celery or a database, so the CLI, the
+benchmarks, the Celery tasks and a bare GPU box all use it as it is.
 """
 
 import os

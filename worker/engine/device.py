@@ -66,9 +66,7 @@ class Runtime:
         return torch.autocast(device_type=self.device_type, dtype=self.torch_dtype)
 
 
-def resolve_runtime(
-    device: str, dtype: str, compile: bool | str, *, expected_seconds: float = 0.0
-) -> Runtime:
+def resolve_runtime(device: str, dtype: str, compile: bool | str) -> Runtime:
     """Turn the config's "auto" choices into concrete ones for this machine."""
     device = _resolve_device(device)
     device_type = device.split(":")[0]

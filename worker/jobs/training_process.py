@@ -87,7 +87,7 @@ def follow(run_id: int, owner: str, rank: int) -> int:
 
     callbacks = StopWithTheGroup()
 
-    def handler(signum: int, _frame: object) -> None:
+    def handler(_signum: int, _frame: object) -> None:
         callbacks.stopping = True  # every rank stops at the same step (the loop agrees)
 
     signal.signal(signal.SIGTERM, handler)
@@ -176,7 +176,7 @@ def _ended(result: TrainResult, reporter: RunReporter) -> Outcome | None:
 def _stop_on_signals(reporter: RunReporter) -> None:
     """SIGTERM or Ctrl-C: checkpoint and stop, like a cancel, but the run is re-queued."""
 
-    def handler(signum: int, _frame: object) -> None:
+    def handler(_signum: int, _frame: object) -> None:
         reporter.interrupted = True
         reporter.stop_requested.set()
 

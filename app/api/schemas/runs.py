@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.planning.routing import queue_for
-from app.planning.run_config import RunPlan, stored_config
+from app.planning.run_config import DEFAULT_PRESET, RunPlan, stored_config
 from app.store.models import Run
 from worker.engine.config.memory_guard import MemoryCheck
-from worker.engine.config.presets import PRESET_DESCRIPTIONS, preset_config
+from worker.engine.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
 from worker.engine.config.train_config import INT_MAXIMA
 
 GpuCount = Annotated[int, Field(ge=1, le=64)]
@@ -65,9 +65,9 @@ class RunCreate(StrictBody):
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
     preset: str | None = Field(
         default=None,
-        description="tiny-cpu, shakespeare-char, gpt2-small, finetune-gpt2. With none, the "
-        "config is applied over tiny-cpu (a small model that trains in minutes on a CPU), not "
-        "over nanoGPT's GPT-2 124M defaults",
+        description=", ".join(PRESETS) + f" (GET /presets). With none, the config is applied "
+        f"over {DEFAULT_PRESET} ({PRESET_DESCRIPTIONS[DEFAULT_PRESET]}), not over nanoGPT's "
+        "GPT-2 124M defaults",
     )
     config: dict[str, Any] = Field(
         default_factory=dict,
@@ -186,7 +186,15 @@ class DeviceOut(BaseModel):
 class MemoryOut(BaseModel):
     """The memory guard's estimate of one rank's peak, and what it was compared with."""
 
-    params: int
+    params: int = Field(description="The model's parameters, as torch counts them")
+    non_embedding_params: int = Field(
+        description="Without position embeddings (the modern arch: without the token "
+        "embedding), as nanoGPT reports a model's size"
+    )
+    vocab_size: int = Field(
+        description="The vocabulary counted: the prepared split's, else estimated from the "
+        "upload; GPT-2's when fine-tuning it"
+    )
     estimate_bytes: int = Field(description="state + activations + runtime")
     state_bytes: int = Field(description="fp32 weights, gradients and AdamW moments")
     activation_bytes: int = Field(description="one micro-batch's activations and logits")
@@ -224,6 +232,8 @@ def present_memory(check: MemoryCheck | None) -> MemoryOut | None:
     e, d = check.estimate, check.device
     return MemoryOut(
         params=e.params,
+        non_embedding_params=e.non_embedding_params,
+        vocab_size=e.vocab_size,
         estimate_bytes=e.total_bytes,
         state_bytes=e.state_bytes,
         activation_bytes=e.activation_bytes,

@@ -44,13 +44,16 @@ class Shape:
     block_size: int
     bias: bool
     vocab_size: int
+    arch: str = "gpt2"
 
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes one rank needs at its peak, by part."""
+    """Bytes one rank needs at its peak, by part, and the model it was made for."""
 
     params: int
+    non_embedding_params: int  # as the model's num_params() reports it (nanoGPT's count)
+    vocab_size: int  # the vocabulary the model has: the run's, or GPT-2's for a fine-tune
     state_bytes: int  # weights, gradients, AdamW moments
     activation_bytes: int  # one micro-batch's saved activations and its logits
     runtime_bytes: int  # the process itself
@@ -69,16 +72,29 @@ def model_shape(cfg: TrainConfig, vocab_size: int) -> Shape:
             hf = read_config(folder)
             dims = (int(hf["n_layer"]), int(hf["n_head"]), int(hf["n_embd"]))
     if dims is None:
-        return Shape(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.bias, vocab_size)
+        return Shape(
+            cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.bias, vocab_size, cfg.arch
+        )
     return Shape(*dims, block_size=cfg.block_size, bias=True, vocab_size=GPT2_VOCAB)
 
 
-def parameter_count(shape: Shape) -> int:
-    """Exactly what our GPT holds (tied embeddings), as derived.js counts it too."""
-    c, bias = shape.n_embd, shape.bias
+def parameter_count(shape: Shape, *, non_embedding: bool = False) -> int:
+    """Exactly what the model holds, as torch counts it; `non_embedding` leaves out what the
+    model's num_params() leaves out by default.
+
+    The gpt2 arch ties its embedding and head, learns positions and has biases and LayerNorm
+    weights (non_embedding: without the positions, as nanoGPT counts); the modern arch has an
+    untied head, rotary positions, no biases and parameter-free norms (non_embedding: without
+    the token embedding, a lookup)."""
+    c, v = shape.n_embd, shape.vocab_size
+    if shape.arch == "modern":
+        total = 2 * v * c + shape.n_layer * 12 * c * c
+        return total - v * c if non_embedding else total
+    bias = shape.bias
     per_layer = 12 * c * c + 2 * c + (11 * c if bias else 0)  # attention, MLP, two LayerNorms
-    embeddings = shape.vocab_size * c + shape.block_size * c
-    return embeddings + shape.n_layer * per_layer + c + (c if bias else 0)
+    positions = shape.block_size * c
+    total = v * c + positions + shape.n_layer * per_layer + c + (c if bias else 0)
+    return total - positions if non_embedding else total
 
 
 def activation_width(cfg: TrainConfig, device_kind: str) -> int:
@@ -111,6 +127,8 @@ def estimate_memory(cfg: TrainConfig, vocab_size: int, device_kind: str) -> Memo
     )
     return MemoryEstimate(
         params=params,
+        non_embedding_params=parameter_count(shape, non_embedding=True),
+        vocab_size=shape.vocab_size,
         state_bytes=params * STATE_BYTES_PER_PARAM,
         activation_bytes=activations,
         runtime_bytes=RUNTIME_BYTES.get(device_kind, RUNTIME_BYTES["cpu"]),

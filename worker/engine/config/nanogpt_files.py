@@ -13,7 +13,6 @@ import ast
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from worker.engine.config.train_config import TrainConfig
@@ -49,17 +48,6 @@ class IgnoredLine:
 class NanoGPTConfig:
     values: dict[str, Any] = field(default_factory=dict)  # TrainConfig keys, plain values
     ignored: list[IgnoredLine] = field(default_factory=list)
-
-
-def read_nanogpt_config(path: str | Path) -> NanoGPTConfig:
-    path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror}", field="config"
-        ) from exc
-    return parse_nanogpt_config(source, name=path.name)
 
 
 def parse_nanogpt_config(source: str, *, name: str = "config.py") -> NanoGPTConfig:

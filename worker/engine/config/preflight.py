@@ -11,7 +11,6 @@ from typing import Any
 
 from worker.engine.checkpoints.hf_source import check_folder, is_pretrained, known_context
 from worker.engine.config.train_config import (
-    ARCH_CHOICES,
     INIT_FROM_CHOICES,
     INT_MAXIMA,
     OPTIMIZER_CHOICES,
@@ -19,6 +18,7 @@ from worker.engine.config.train_config import (
 )
 from worker.engine.data.prepare import read_meta
 from worker.engine.errors import ConfigError, DataError, EngineError
+from worker.engine.model.archs import ARCH_CHOICES
 
 POSITIVE_INTS = (
     "batch_size", "block_size", "n_layer", "n_head", "n_embd", "gradient_accumulation_steps",

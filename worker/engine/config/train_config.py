@@ -17,10 +17,7 @@ from worker.engine.errors import ConfigError
 
 # ... or a folder holding a GPT-2 in Hugging Face layout (see hf_source.py)
 INIT_FROM_CHOICES = ("scratch", "resume", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # or "cuda:N"
-DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
-COMPILE_CHOICES = ("auto", True, False)
-ARCH_CHOICES = ("gpt2", "modern")  # nanoGPT's GPT (model.py), or modern_model.py's
+
 OPTIMIZER_CHOICES = ("auto", "adamw", "muon")  # auto: muon for modern, adamw for gpt2
 
 INT32_MAX = 2**31 - 1  # iteration counts are stored in 32-bit database columns

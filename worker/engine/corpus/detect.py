@@ -25,8 +25,6 @@ from worker.engine.errors import DataError, NotTextError
 
 BOM = b"\xef\xbb\xbf"
 CONTAINER_FORMATS = ("zip", "tar", *COMPRESSED_FORMATS)
-RECORD_FORMATS = ("jsonl", "json", "csv", "tsv")
-COLUMNAR_FORMATS = ("parquet", "arrow")
 _TAR_MAGIC_AT = 257
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")

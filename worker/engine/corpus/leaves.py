@@ -22,7 +22,6 @@ _READERS: dict[str, Callable[[Entry, SourceContext], bool]] = {
     "parquet": read_parquet,
     "arrow": read_arrow,
 }
-LEAF_FORMATS = tuple(_READERS)
 
 
 def read_leaf(entry: Entry, ctx: SourceContext, detection: Detection) -> None:

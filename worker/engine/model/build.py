@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.engine.model.archs import ARCH_CHOICES
 from worker.engine.model.gpt import GPT, GPTConfig
 from worker.engine.model.modern import ModernGPT
 
-ARCH_CHOICES = ("gpt2", "modern")
 AnyGPT = GPT | ModernGPT
 
 

@@ -66,7 +66,6 @@ class CausalSelfAttention(nn.Module):
         # query, key and value projections for all heads, in one matmul
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head = config.n_head
         self.n_embd = config.n_embd
@@ -201,32 +200,6 @@ class GPT(nn.Module):
             return logits, loss
         # inference: only the last position's logits are needed (a list keeps the time dim)
         return self.lm_head(x[:, [-1], :]), None
-
-    def crop_block_size(self, block_size: int) -> None:
-        """Shrink the context window, e.g. to fine-tune GPT-2 (1024) with a smaller one."""
-        assert block_size <= self.config.block_size
-        self.config.block_size = block_size
-        self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
-
-    def configure_optimizer(
-        self,
-        *,
-        weight_decay: float,
-        learning_rate: float,
-        betas: tuple[float, float],
-        device_type: str,
-    ) -> torch.optim.AdamW:
-        """AdamW where matrices (embeddings, Linear weights) decay and biases/norms do not."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        groups = [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        # The fused kernel is one launch for all parameters; it exists for CUDA and CPU.
-        fused = device_type in ("cuda", "cpu")
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
 
     def flops_per_token(self) -> float:
         """Training FLOPs per token (forward + backward), PaLM appendix B's estimate."""

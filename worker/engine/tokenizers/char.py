@@ -71,10 +71,6 @@ class CharTokenizer:
         self._byte_table = _byte_table(self.chars) if self.vocab_size < _BYTE_UNKNOWN else None
 
     @classmethod
-    def from_text_vocabulary(cls, chars: Iterable[str]) -> CharTokenizer:
-        return cls(sorted(set(chars)))
-
-    @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> CharTokenizer:
         chars = meta.get("chars")
         if not isinstance(chars, list):

@@ -14,8 +14,6 @@ import sys
 
 # How often torchrun's agent looks at its ranks: a dead rank ends the group this soon.
 MONITOR_INTERVAL_S = 0.5
-# A rank asked to stop (by the agent, after another died) has this long before SIGKILL.
-PROCESS_STOP_GRACE_S = 30
 
 
 def torchrun_command(nproc: int, module: str, args: list[str]) -> list[str]:
