@@ -19,6 +19,11 @@ from studio_stack import (
     use_environment,
 )
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two test processes share the cores: a thread each (and each process they start), so
+    # neither's torch waits on the other's threads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 PG_URL = os.environ.get("STUDIO_TEST_DATABASE_URL")
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -26,6 +31,8 @@ BACKENDS = [
 ]
 # Markers by folder: the tests' place in the tree says what they need.
 FOLDER_MARKERS = {"system": "service", "browser": "browser"}
+# The session's service stacks, one per backend (below): a test using any of them shares them.
+SHARED_STACK_FIXTURES = {"backend", "services", "stack", "api"}
 # Short leases so the reaper tests run in seconds.
 FAST_JOBS = {
     "STUDIO_STALE_AFTER_S": "6",
@@ -127,9 +134,17 @@ def client(local_env: dict[str, str]) -> Iterator[object]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """tests/system/ starts real processes (`service`); tests/browser/ drives Chromium."""
+    """Markers by folder: tests/system/ starts real processes (`service`), tests/browser/
+    drives Chromium (`browser`). Under pytest-xdist (`make test` runs two workers), every test
+    on the shared service stacks (the `backend` databases and brokers: one PostgreSQL database
+    and one Redis database that a second stack would reset) runs in one worker, in order, and
+    the browser tests in one; everything else spreads over both."""
     tests = Path(__file__).parent
     for item in items:
         folder = item.path.relative_to(tests).parts[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
+        if folder == "browser":
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif folder == "system" or SHARED_STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("services"))
