@@ -36,6 +36,8 @@ SHAPES: list[tuple[str, dict[str, int]]] = [
 
 CHILD = r"""
 import json, resource, sys
+from worker.engine.wait_policy import choose_wait_policy
+choose_wait_policy()
 from worker.engine.config import TrainConfig
 from worker.engine.train import train
 from worker.engine.prepare import token_memmap

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from worker.engine import unchosen_environment
 from worker.engine.checkpoint import clean_state_dict, load_checkpoint
 from worker.engine.events import StepEvent, TrainCallbacks
 from worker.engine.models import build_model
 from worker.engine.prepare import prepare, token_memmap
 from worker.engine.presets import preset_config
 from worker.engine.train import train
+from worker.engine.wait_policy import unchosen_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "app" / "sample_data" / "tinyshakespeare.txt"

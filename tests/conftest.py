@@ -19,6 +19,8 @@ from studio_stack import (
     use_environment,
 )
 
+from worker.engine.wait_policy import choose_wait_policy
+
 PG_URL = os.environ.get("STUDIO_TEST_DATABASE_URL")
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -34,6 +36,12 @@ FAST_JOBS = {
     # Uploads above this are described by a job, so the tests cover that path too.
     "STUDIO_INSPECT_INLINE_BYTES": "200000",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Engine tests train and sample in this process: its threads wait as a training process's
+    # do, chosen before any test module loads torch.
+    choose_wait_policy()
 
 
 def database_url(backend: str, data_dir: Path) -> str:
