@@ -30,6 +30,7 @@ from worker.engine.distributed import (
 )
 from worker.engine.early_stop import early_stop_message, patience_ran_out, record_evaluation
 from worker.engine.errors import ConfigError
+from worker.engine.evaluation import EvaluationStoppedError, Evaluator
 from worker.engine.events import (
     StartInfo,
     StepEvent,
@@ -83,10 +84,6 @@ def train(cfg: TrainConfig, callbacks: TrainCallbacks | None = None) -> TrainRes
 STOP_POLL_AFTER_S = 0.5
 
 
-class _EvaluationStoppedError(Exception):
-    """should_stop() said yes in the middle of an evaluation."""
-
-
 @dataclass(frozen=True)
 class _Exit:
     """Why the loop ends: the run's status, and whether its end state is checkpointed."""
@@ -133,9 +130,13 @@ class _Loop:
             )
 
         self.train_batches = sampler("train", state.data_rng)
-        # Evaluation scores windows spread evenly over each split: the same ones every time
-        # (comparable numbers), a low-variance estimate, and no draw from the training stream.
-        self.eval_batches = {s: sampler(s, None) for s in SPLITS}
+        self.evaluator = Evaluator(
+            {s: sampler(s, None) for s in SPLITS},
+            cfg.eval_iters,
+            runtime,
+            self.eval_model,
+            self.attention_kernel,
+        )
         self.checkpoints = RunCheckpoints(cfg, callbacks, runtime, state, group, meta["tokenizer"])
         self.last_loss: float | None = None
         self.micro_stops = micro_steps > 1
@@ -212,7 +213,7 @@ class _Loop:
                 self._evaluate(lr)
             else:
                 self.state.last_eval_iter = it  # so every rank agrees on what is due
-        except _EvaluationStoppedError:  # in the middle of it: the state is as before it
+        except EvaluationStoppedError:  # in the middle of it: the state is as before it
             self.evaluation_cut_short = True
         self.clock.evaluated(time.perf_counter() - began)  # evaluation is not step time
         if self.cfg.eval_only and not self.evaluation_cut_short:
@@ -222,7 +223,11 @@ class _Loop:
     @torch.no_grad()
     def _evaluate(self, lr: float) -> None:
         cfg, state, it = self.cfg, self.state, self.state.iter_num
-        losses = self._score()
+        self.model.eval()
+        try:
+            losses = self.evaluator.score(self._long_since)
+        finally:
+            self.model.train()
         if not all(math.isfinite(v) for v in losses.values()):
             self.steps.release()  # the step itself was sound
             for value in losses.values():
@@ -238,26 +243,6 @@ class _Loop:
             state.best_val_loss = losses["val"]
         record_evaluation(state, cfg, losses["val"])  # before the checkpoints that keep it
         self.checkpoints.after_evaluation(losses["val"], improved, self.rng_before_batch)
-
-    def _score(self) -> dict[str, float]:
-        """The mean loss on each split's evaluation windows; a stop asked for during a long
-        evaluation raises _EvaluationStoppedError."""
-        self.model.eval()
-        losses: dict[str, float] = {}
-        began = time.perf_counter()
-        for split, batches in self.eval_batches.items():
-            total = torch.zeros((), device=self.runtime.device)
-            for x, y in batches.spaced(self.cfg.eval_iters):
-                if self._long_since(began):  # an evaluation can be long: stop in it
-                    self.model.train()
-                    raise _EvaluationStoppedError
-                with self.runtime.autocast(), self.attention_kernel():
-                    _, loss = self.eval_model(x, y)
-                assert loss is not None
-                total += loss.float()
-            losses[split] = float(total.item()) / self.cfg.eval_iters
-        self.model.train()
-        return losses
 
     def _early_stop_if_patience_ran_out(self) -> _Exit | None:
         state, cfg = self.state, self.cfg
