@@ -16,7 +16,7 @@ from typing import Any
 
 def _apply(args: argparse.Namespace) -> Any:
     """Command-line flags become STUDIO_* variables, so child processes see them too."""
-    from worker.engine import wait_passively
+    from worker.engine.wait_policy import wait_passively
 
     wait_passively()  # a service process lives beside others; its training children choose
     for flag in ("host", "port", "data_dir"):

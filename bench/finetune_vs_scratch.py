@@ -22,11 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.engine.checkpoints.export import export_checkpoint
-from worker.engine.config.train_config import TrainConfig
-from worker.engine.data.prepare import prepare
-from worker.engine.events import StepEvent, TrainCallbacks
-from worker.engine.training.loop import train
+from worker.engine.wait_policy import choose_wait_policy
+
+choose_wait_policy()  # as a training process does, before torch loads (the imports below)
+
+from worker.engine.checkpoints.export import export_checkpoint  # noqa: E402
+from worker.engine.config.train_config import TrainConfig  # noqa: E402
+from worker.engine.data.prepare import prepare  # noqa: E402
+from worker.engine.events import StepEvent, TrainCallbacks  # noqa: E402
+from worker.engine.training.loop import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "app" / "sample_data" / "tinyshakespeare.txt"

@@ -36,6 +36,8 @@ SHAPES: list[tuple[str, dict[str, int]]] = [
 
 CHILD = r"""
 import json, resource, sys
+from worker.engine.wait_policy import choose_wait_policy
+choose_wait_policy()
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.training.loop import train
 from worker.engine.data.prepare import token_memmap

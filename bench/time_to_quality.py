@@ -29,11 +29,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.engine import unchosen_environment
-from worker.engine.config.presets import preset_config
-from worker.engine.data.prepare import prepare
-from worker.engine.events import StepEvent, TrainCallbacks
-from worker.engine.training.loop import train
+from worker.engine.wait_policy import choose_wait_policy, unchosen_environment
+
+choose_wait_policy()  # as a training process does, before torch loads (the imports below)
+
+from worker.engine.config.presets import preset_config  # noqa: E402
+from worker.engine.data.prepare import prepare  # noqa: E402
+from worker.engine.events import StepEvent, TrainCallbacks  # noqa: E402
+from worker.engine.training.loop import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "app" / "sample_data" / "tinyshakespeare.txt"

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from worker.engine import unchosen_environment
 from worker.engine.checkpoints.files import clean_state_dict, load_checkpoint
 from worker.engine.config.presets import preset_config
 from worker.engine.data.prepare import prepare, token_memmap
 from worker.engine.events import StepEvent, TrainCallbacks
 from worker.engine.model.build import build_model
 from worker.engine.training.loop import train
+from worker.engine.wait_policy import unchosen_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "app" / "sample_data" / "tinyshakespeare.txt"

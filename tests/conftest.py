@@ -19,10 +19,7 @@ from studio_stack import (
     use_environment,
 )
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Two test processes share the cores: a thread each (and each process they start), so
-    # neither's torch waits on the other's threads.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+from worker.engine.wait_policy import choose_wait_policy
 
 PG_URL = os.environ.get("STUDIO_TEST_DATABASE_URL")
 BACKENDS = [
@@ -43,6 +40,16 @@ FAST_JOBS = {
     # Uploads above this are described by a job, so the tests cover that path too.
     "STUDIO_INSPECT_INLINE_BYTES": "200000",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two test processes share the cores: a thread each (and each process they start),
+        # so neither's torch waits on the other's threads.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Engine tests train and sample in this process: its threads wait as a training process's
+    # do, chosen before any test module loads torch.
+    choose_wait_policy()
 
 
 def database_url(backend: str, data_dir: Path) -> str:

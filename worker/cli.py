@@ -210,6 +210,9 @@ _ARGV: Sequence[str] | None = None  # the arguments main() was called with, for 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
     import os
 
+    from worker.engine.wait_policy import choose_wait_policy
+
+    choose_wait_policy()  # before torch loads
     from worker.engine.config.files import load_config_file
     from worker.engine.config.presets import preset_config
     from worker.engine.config.train_config import TrainConfig, parse_overrides
@@ -292,6 +295,9 @@ SAMPLE_KNOBS: dict[str, Callable[[str], Any]] = {
 
 
 def _sample(args: argparse.Namespace, extra: list[str]) -> int:
+    from worker.engine.wait_policy import choose_wait_policy
+
+    choose_wait_policy()  # before torch loads
     from worker.engine.config.train_config import parse_overrides
     from worker.engine.errors import ConfigError
     from worker.engine.sampling.sample import SampleOptions, load_sampler

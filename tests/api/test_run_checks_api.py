@@ -123,7 +123,16 @@ def test_the_memory_guard_refuses_and_its_suggestion_is_accepted(client, dataset
         assert "test CPU (cpu) has 2.0 GiB free" in error["message"]
     batch = int(re.search(r"batch_size (\d+) fits", error["message"]).group(1))
     assert 1 <= batch < 4096
-    assert f"gradient_accumulation_steps {4096 // batch}" in error["message"] or 4096 % batch
+    # 4096 is no multiple of the batch that fits: no accumulation keeps the tokens per iteration
+    assert 4096 % batch != 0, "the estimate moved: pick a batch_size whose fit does not divide it"
+    assert error["message"].endswith(f"2.0 GiB free; batch_size {batch} fits")
+    # With as many steps as that batch, 4096 of them keep them (the estimate is per step).
+    kept = {**big, "gradient_accumulation_steps": batch}
+    error = assert_error(post(client, dataset, kept, dry_run=True), 422, field="batch_size")
+    assert error["message"].endswith(
+        f"; batch_size {batch} fits (and gradient_accumulation_steps 4096 keeps the tokens per "
+        "iteration)"
+    )
     plan = post(client, dataset, {**big, "batch_size": batch}, dry_run=True).json()
     assert plan["warnings"] == []  # the suggestion fits without a warning
     assert plan["memory"]["device"] == {"kind": "cpu", "name": "test CPU", "free_bytes": 2 * GiB}

@@ -23,6 +23,32 @@ CHROMIUM_ARGS = [
 ]
 
 
+class Handoffs:
+    """Ids one browser test makes for the tests after it (a test marked `provides(name)`
+    gives it). A test that needs one fails, never skips, when it is missing: with the error
+    of the test that should have made it, or saying that test did not run."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+        self.failures: dict[str, str] = {}  # name -> the error of the test that provides it
+
+    def give(self, name: str, value: int) -> None:
+        self.values[name] = value
+
+    def get(self, name: str) -> int | None:
+        """For a test that makes its own when no earlier test made one."""
+        return self.values.get(name)
+
+    def need(self, name: str) -> int:
+        if name in self.values:
+            return self.values[name]
+        if name in self.failures:
+            why = f"the test that makes the {name} failed: {self.failures[name]}"
+        else:
+            why = f"no test made the {name}: run the one marked provides({name!r})"
+        pytest.fail(why, pytrace=False)
+
+
 @dataclass
 class Studio:
     """A running `nanogpt-studio serve` and what it printed."""
@@ -31,7 +57,7 @@ class Studio:
     base: str
     token: str
     log: Path
-    shared: dict[str, object] = field(default_factory=dict)  # ids handed from test to test
+    handoffs: Handoffs = field(default_factory=Handoffs)
 
 
 def require_chromium() -> None:

@@ -36,6 +36,24 @@ SERVE_ENV = {
 URL_LINE = re.compile(r"running at (http://\S+/\?token=(\S+))")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "provides(name): the test gives `name` to later tests (Studio.handoffs)"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """A failed test marked provides(name): the tests that need `name` fail with its error."""
+    report = yield
+    studio = getattr(item, "funcargs", {}).get("studio")
+    if report.failed and call.excinfo is not None and isinstance(studio, Studio):
+        error = call.excinfo.exconly().splitlines()[0]
+        for mark in item.iter_markers("provides"):
+            studio.handoffs.failures.setdefault(mark.args[0], error)
+    return report
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

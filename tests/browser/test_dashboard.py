@@ -4,8 +4,9 @@ the form, watch the chart grow, reload mid-run, cancel, resume, sample with stre
 stop, clone, compare, error pages, the connection notice, a phone and a dark screen.
 Screenshots go to test-artifacts/screenshots/.
 
-The tests run in file order and hand ids on through `studio.shared`; the machine may be
-busy, so every wait is on something the page shows, never on a fixed time."""
+The tests run in file order and hand ids on through `studio.handoffs` (a test whose
+prerequisite failed fails with that error); the machine may be busy, so every wait is on
+something the page shows, never on a fixed time."""
 
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ def test_the_printed_url_signs_in_and_drops_the_token(browser, studio: Studio, c
     assert not console.problems, console.problems
 
 
+@pytest.mark.provides("dataset")
 def test_upload_refuses_clearly_then_takes_a_text_file(page, studio: Studio):
     page.goto(studio.base + "/upload")
     assert_labelled(page)
@@ -108,13 +110,13 @@ def test_upload_refuses_clearly_then_takes_a_text_file(page, studio: Studio):
 
     page.set_input_files("#file", str(SAMPLE))
     page.wait_for_url(re.compile(r"/datasets/\d+$"), timeout=LONG)
-    studio.shared["dataset"] = int(page.url.rsplit("/", 1)[1])
+    studio.handoffs.give("dataset", int(page.url.rsplit("/", 1)[1]))
     expect(page.locator('[data-stat="characters"]')).to_have_text("1,115,394")
     expect(page.locator(".vocab li")).to_have_count(65)
 
 
 def test_prepare_shows_progress_and_the_result(page, studio: Studio):
-    dataset = studio.shared.get("dataset") or pytest.skip("no dataset uploaded")
+    dataset = studio.handoffs.need("dataset")
     page.goto(f"{studio.base}/datasets/{dataset}")
     assert_labelled(page)
     page.get_by_role("button", name="Prepare").click()
@@ -126,7 +128,7 @@ def test_prepare_shows_progress_and_the_result(page, studio: Studio):
 
 
 def test_prepare_with_a_bpe_trained_on_the_text(page, studio: Studio):
-    dataset = studio.shared.get("dataset") or pytest.skip("no dataset uploaded")
+    dataset = studio.handoffs.need("dataset")
     page.goto(f"{studio.base}/datasets/{dataset}")
     vocab = page.locator('[name="vocab_size"]')
     expect(vocab).to_be_hidden()  # asked for only when a BPE is to be trained
@@ -146,8 +148,9 @@ def test_prepare_with_a_bpe_trained_on_the_text(page, studio: Studio):
     expect(char.locator("td").nth(4)).to_have_text("1.000")
 
 
+@pytest.mark.provides("run")
 def test_new_run_form_derives_validates_and_starts(page, studio: Studio):
-    dataset = studio.shared.get("dataset") or pytest.skip("no dataset uploaded")
+    dataset = studio.handoffs.need("dataset")
     page.goto(f"{studio.base}/datasets/{dataset}")
     page.locator("#main").get_by_role("link", name="New run").click()
     expect(page).to_have_url(re.compile(r"/runs/new\?dataset=\d+"))
@@ -189,11 +192,11 @@ def test_new_run_form_derives_validates_and_starts(page, studio: Studio):
 
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(re.compile(r"/runs/\d+$"), timeout=LONG)
-    studio.shared["run"] = int(page.url.rsplit("/", 1)[1])
+    studio.handoffs.give("run", int(page.url.rsplit("/", 1)[1]))
 
 
 def test_run_page_live_chart_reload_cancel_resume(page, studio: Studio):
-    run = studio.shared.get("run") or pytest.skip("no run started")
+    run = studio.handoffs.need("run")
     page.goto(f"{studio.base}/runs/{run}")
     assert_labelled(page)
     first = wait_for_points(page, 2)
@@ -220,7 +223,6 @@ def test_run_page_live_chart_reload_cancel_resume(page, studio: Studio):
     expect(page.locator('.page-head [data-field="state"]')).to_have_text("cancelled", timeout=LONG)
     stopped_at = iteration(page)
     expect(page.locator("[data-checkpoints]")).to_contain_text("ckpt.pt", timeout=LONG)
-    studio.shared["stopped_at"] = stopped_at
 
     page.get_by_role("button", name="Resume").click()
     expect(page.locator('.page-head [data-field="state"]')).to_have_text(
@@ -236,7 +238,7 @@ def test_run_page_live_chart_reload_cancel_resume(page, studio: Studio):
 
 
 def test_sampling_streams_and_stops(page, studio: Studio):
-    run = studio.shared.get("run") or pytest.skip("no run started")
+    run = studio.handoffs.need("run")
     page.goto(f"{studio.base}/runs/{run}")
     expect(page.locator("[data-checkpoints]")).to_contain_text("ckpt.pt")
     output = page.locator("[data-sample-output]")
@@ -271,7 +273,7 @@ def test_sampling_streams_and_stops(page, studio: Studio):
 
 
 def test_clone_with_changes_then_compare(page, studio: Studio):
-    run = studio.shared.get("run") or pytest.skip("no run started")
+    run = studio.handoffs.need("run")
     page.goto(f"{studio.base}/runs/{run}")
     page.get_by_role("link", name="Clone").click()
     expect(page).to_have_url(re.compile(rf"/runs/new\?from={run}$"))
@@ -318,13 +320,13 @@ def test_error_page_and_connection_notice(page, studio: Studio):
 
 
 def test_phone_and_dark_screens(browser, studio: Studio, console):
-    run = studio.shared.get("run")
+    run = studio.handoffs.need("run")
     phone = new_context(
         browser, studio, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
     page = phone.new_page()
     console.watch(page)
-    for path, name in (("/", "10-home-phone"), (f"/runs/{run or 1}", "11-run-phone")):
+    for path, name in (("/", "10-home-phone"), (f"/runs/{run}", "11-run-phone")):
         page.goto(studio.base + path)
         page.wait_for_timeout(1500)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")

@@ -20,8 +20,9 @@ TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 
 
 
 def a_run_with_a_checkpoint(page, studio: Studio) -> int:
-    if studio.shared.get("run"):
-        return int(studio.shared["run"])
+    made = studio.handoffs.get("run")
+    if made is not None:
+        return made
     api = studio.base + "/api/v1"
     dataset = page.request.post(f"{api}/datasets/sample")
     assert dataset.ok, dataset.text()

@@ -24,9 +24,9 @@ lr_decay_iters = 300
 
 
 def dataset_id(page, studio: Studio) -> int:
-    known = studio.shared.get("dataset")
-    if known:
-        return int(known)
+    known = studio.handoffs.get("dataset")
+    if known is not None:
+        return known
     sample = page.request.post(studio.base + "/api/v1/datasets/sample")
     assert sample.ok, sample.text()
     return sample.json()["id"]
@@ -93,8 +93,8 @@ def test_the_memory_guard_refuses_and_its_suggestion_is_accepted(page, studio: S
 
 
 def test_a_config_from_one_run_loads_into_the_form_for_another(page, studio: Studio, tmp_path):
-    run = studio.shared.get("run")
-    if not run:  # this module alone: a small run of its own
+    run = studio.handoffs.get("run")
+    if run is None:  # this module alone: a small run of its own
         body = {"dataset_id": dataset_id(page, studio), "config": SMALL, "name": "config source"}
         created = page.request.post(f"{studio.base}/api/v1/runs", data=body)
         assert created.ok, created.text()

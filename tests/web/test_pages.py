@@ -82,6 +82,12 @@ def assert_page(response, status: int = 200) -> str:
     return html
 
 
+def row_of(html: str, marker: str) -> str:
+    """The table row <tr MARKER>…</tr> of a page."""
+    start = html.index(f"<tr {marker}>")
+    return html[start : html.index("</tr>", start)]
+
+
 def test_pages_without_a_session_go_to_login(web):
     web.cookies.clear()
     for path in ("/", "/upload", "/runs/new", "/runs/1", "/datasets/1", "/compare?run=1", "/docs"):
@@ -143,7 +149,12 @@ def test_home_lists_datasets_and_runs_escaped(web, dataset, run):
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;amp;" in html
     assert f'href="/runs/{run["id"]}"' in html
     assert f'href="/datasets/{dataset["id"]}"' in html
-    assert 'data-tone="busy"' in html or 'data-tone="waiting"' in html  # preparing / queued
+    # No worker runs here: the run waits for its data, whose preparation waits in the queue.
+    run_row = row_of(html, f'data-run-id="{run["id"]}"')
+    assert '<span class="state" data-tone="busy" data-field="state">preparing</span>' in run_row
+    dataset_row = row_of(html, f'data-dataset-id="{dataset["id"]}"')
+    queued = '<span class="state" data-tone="waiting" title="char, validation 0.1: queued">char'
+    assert queued in dataset_row
 
 
 def test_upload_page_carries_the_size_limit(web, local_env):

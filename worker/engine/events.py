@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,3 +106,39 @@ class TrainCallbacks:
         a second) between its batches; True writes a checkpoint and ends the run as
         "stopped"."""
         return False
+
+
+class StepReporter:
+    """How the loop reports its points: a logged step whose iteration is evaluated next waits
+    for that evaluation, and the two go to the callbacks as one event."""
+
+    def __init__(self, callbacks: TrainCallbacks) -> None:
+        self.callbacks = callbacks
+        self._held: StepEvent | None = None
+
+    def step(self, event: StepEvent, *, evaluation_follows: bool) -> None:
+        if evaluation_follows:
+            self._held = event
+        else:
+            self.callbacks.on_step(event)
+
+    def evaluation(
+        self, iter_num: int, lr: float, *, val_loss: float, train_loss: float, bpc: float | None
+    ) -> None:
+        """The scores of iteration iter_num, with its held step, or alone (iteration 0, an
+        eval_only run, a step between log intervals)."""
+        step, self._held = self._held, None
+        if step is not None and step.iter != iter_num:  # not this evaluation's step
+            self.callbacks.on_step(step)
+            step = None
+        step = step or StepEvent(iter=iter_num, lr=lr)
+        self.callbacks.on_step(
+            replace(step, val_loss=val_loss, eval_train_loss=train_loss, val_bpc=bpc)
+        )
+
+    def release(self) -> None:
+        """A held step whose evaluation will not be reported (cut short by a stop, or scored
+        a loss that is not finite) goes out alone."""
+        if self._held is not None:
+            self.callbacks.on_step(self._held)
+            self._held = None

@@ -27,6 +27,7 @@ from app.store.states import FailureReason, RunState
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.errors import DiskFullError, DivergedError, EngineError
 from worker.engine.events import TrainCallbacks, TrainResult
+from worker.engine.wait_policy import choose_wait_policy
 from worker.jobs.oom import WHAT_TO_LOWER, tried
 from worker.jobs.run_reporter import RunReporter
 
@@ -189,5 +190,6 @@ def _failure(reason: FailureReason, message: str) -> Outcome:
 
 
 if __name__ == "__main__":
+    choose_wait_policy()  # before torch loads (train() imports it)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     sys.exit(main(int(sys.argv[1]), sys.argv[2]))
