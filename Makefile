@@ -41,12 +41,17 @@ proxy-deps:
 		echo "could not install nginx: the reverse-proxy test will skip"; \
 	fi
 
-test: $(STAMP) browser-deps proxy-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Two test processes (pytest-xdist): the tests on the shared service stacks run in one, in
+# order, the browser tests in one, and the rest spread over both (tests/conftest.py).
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
-# Engine and page tests only: no worker processes, no browser.
+test: $(STAMP) browser-deps proxy-deps
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# Everything but tests/system/ (worker processes, faults), tests/browser/ and the slow ones.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not service and not browser and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not service and not browser and not slow" $(PYTEST_ARGS)
 
 # Schemathesis over the whole API with many more examples than the suite's quick pass.
 fuzz: $(STAMP)
