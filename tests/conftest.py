@@ -140,6 +140,7 @@ def client(local_env: dict[str, str]) -> Iterator[object]:
         yield test_client
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Markers by folder: tests/system/ starts real processes (`service`), tests/browser/
     drives Chromium (`browser`). Under pytest-xdist (`make test` runs two workers), every test
@@ -155,3 +156,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("browser"))
         elif folder == "system" or SHARED_STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("services"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under `--dist loadgroup` a grouped test's id ends in @group, which is how xdist keeps
+    the group in one worker; without it two workers would reset one shared database."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    lost = [
+        i.nodeid
+        for i in session.items
+        if i.get_closest_marker("xdist_group") and "@" not in i.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist did not group {lost[0]} (and {len(lost) - 1} more)")
