@@ -5,13 +5,11 @@ No workers run here (jobs wait in the queue); the browser suite drives the live 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from studio_stack import TOKEN, use_environment
+from studio_stack import TOKEN
 
 from app.api.auth import COOKIE_NAME
-from app.store.access import session_value
 from app.web.knobs import KNOBS
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -19,21 +17,6 @@ EVIL = "<script>alert('x')</script>&amp;"
 SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
 STYLE_ATTR = re.compile(r"<[^>]+\sstyle\s*=", re.IGNORECASE)
-
-
-@pytest.fixture
-def web(local_env: dict[str, str]) -> Iterator[object]:
-    """The app in this process, signed in with the session cookie (as a browser is)."""
-    from fastapi.testclient import TestClient
-
-    from app.main import create_app
-    from app.store.settings import get_settings
-
-    use_environment(local_env)
-    app = create_app(get_settings())
-    with TestClient(app, raise_server_exceptions=False) as client:
-        client.cookies.set(COOKIE_NAME, session_value(TOKEN))
-        yield client
 
 
 @pytest.fixture
@@ -102,7 +85,9 @@ def test_pages_without_a_session_go_to_login(web):
 def test_login_form_sets_the_cookie_and_goes_back(web):
     web.cookies.clear()
     wrong = web.post("/login", data={"token": "nope", "next": "/upload"})
-    assert "That token is not right" in assert_page(wrong, 401)
+    error = assert_page(wrong, 401)
+    assert "That token is not right" in error
+    assert "`" not in error  # said in words, not in Markdown
     response = web.post("/login", data={"token": TOKEN, "next": "/upload"}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/upload"
@@ -165,6 +150,8 @@ def test_upload_page_carries_the_size_limit(web, local_env):
     assert "Drop files, a folder or an archive here" in html
     assert '<input id="file" name="file" type="file" multiple' in html  # several files
     assert "webkitdirectory" in html  # and a folder
+    for tokenizer in ("<code>char</code>", "<code>gpt2</code>", "<code>bpe</code>"):
+        assert tokenizer in html  # every tokenizer it can be prepared with, by its name
 
 
 def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
