@@ -66,7 +66,7 @@ def pages(browser, studio: Studio) -> dict[str, str]:
         "home": "/",
         "upload": "/upload",
         "dataset": f"/datasets/{dataset}",
-        "new-run": f"/runs/new?dataset_id={dataset}",
+        "new-run": f"/runs/new?dataset={dataset}",
         "run": f"/runs/{run}",
         "compare": f"/compare?{compare}",
         "docs": "/docs",

@@ -93,6 +93,8 @@ def test_the_phase_shows_before_the_first_point_and_generate_waits(page, studio,
     expect(page.locator("[data-checkpoints-empty]")).to_contain_text("iteration 50")
     screenshot(page, "20-run-phase")
     expect(status).to_have_text(re.compile(r"^[\d,]+ points"), timeout=LONG)
+    # Once steps are plotted, the phase line no longer says the run is evaluating.
+    expect(page.locator('[data-field="state_note"]')).to_have_text("", timeout=LONG)
     expect(generate).to_be_enabled(timeout=LONG)  # ckpt.pt at iteration 50
     expect(page.locator("[data-sample-why]")).to_be_hidden()
 

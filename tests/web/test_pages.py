@@ -237,6 +237,25 @@ def test_run_page(web, run):
     assert f'href="/runs/new?from={run["id"]}"' in html
     assert "/static/vendor/uplot/uPlot.min.css" in html
     assert 'data-action="cancel"' in html
+    # Sampling starts from the run's own text, not from a play it never read.
+    assert ">First Citizen:</textarea>" in html
+
+
+@pytest.mark.parametrize(
+    ("documents", "prompt"),
+    [
+        (["import os\nimport sys\n"], "import os"),
+        (["", "  {'role': 'user'}\n"], "{'role': 'user'}"),
+        (["word " * 30], "word word word word word word word word"),
+        (["x" * 60], "x" * 40),
+        ([], ""),
+        (None, ""),
+    ],
+)
+def test_the_sampling_prompt_is_the_start_of_a_document(documents, prompt):
+    from app.web.pages.runs import default_prompt
+
+    assert default_prompt(documents) == prompt
 
 
 def test_run_page_shows_the_failure_escaped(web, run):
