@@ -92,6 +92,18 @@ def test_the_phase_shows_before_the_first_point_and_generate_waits(page, studio,
     )
     expect(page.locator("[data-checkpoints-empty]")).to_contain_text("iteration 50")
     screenshot(page, "20-run-phase")
+    # Cancel asks first; saying no leaves the run alone.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_enabled()
+    assert asked and asked[0].startswith("Cancel “long one”?"), asked
+    run = page.request.get(f"{studio.base}/api/v1/runs/{runs['live']}").json()
+    assert not run["cancel_requested"] and run["state"] in ("preparing", "queued", "running"), run
+    # Long log lines wrap in their box rather than being cut.
+    assert page.locator("[data-log]").evaluate("(e) => getComputedStyle(e).whiteSpace") == (
+        "pre-wrap"
+    )
     expect(status).to_have_text(re.compile(r"^[\d,]+ points"), timeout=LONG)
     # Once steps are plotted, the phase line no longer says the run is evaluating.
     expect(page.locator('[data-field="state_note"]')).to_have_text("", timeout=LONG)

@@ -325,6 +325,26 @@ def test_static_files_and_vendored_chart(web):
     assert_page(web.get("/static/nope.js"), 404)
 
 
+def test_every_rule_of_the_stylesheet_is_closed():
+    """A rule left open swallows the rules after it (the run form's offer once rendered as
+    large unstyled text): every block closes, and only an at-rule holds others."""
+    from app.web.templating import STATIC_DIR
+
+    text = re.sub(r"/\*.*?\*/", "", (STATIC_DIR / "css" / "studio.css").read_text(), flags=re.S)
+    open_blocks: list[str] = []
+    start = 0
+    for match in re.finditer(r"[{}]", text):
+        if match.group() == "{":
+            selector = text[start : match.start()].strip()
+            assert all(b.startswith("@") for b in open_blocks), f"{selector!r} inside {open_blocks}"
+            open_blocks.append(selector)
+        else:
+            assert open_blocks, f"a stray }} at {match.start()}"
+            open_blocks.pop()
+        start = match.end()
+    assert open_blocks == []
+
+
 def test_one_table_of_state_tones_for_pages_and_scripts(web, run):
     """The server hands its tone table to the scripts; none keeps a copy of its own."""
     import json
