@@ -3,6 +3,7 @@ every bench script has its figures in docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -72,3 +73,54 @@ def test_every_bench_script_has_figures_in_the_docs() -> None:
     scripts = [p for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")]
     assert scripts
     assert [p.name for p in scripts if p.name not in docs] == []
+
+
+def quick_start_lines() -> list[str]:
+    """The curl lines of docs/api.md's quick start."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.startswith("curl ")]
+
+
+def _request_model(operation: dict) -> type | None:
+    """The pydantic model of an operation's JSON body (None: no JSON body)."""
+    from app.api.schemas import datasets, runs, samples
+
+    content = operation.get("requestBody", {}).get("content", {})
+    ref = content.get("application/json", {}).get("schema", {}).get("$ref")
+    if ref is None:
+        return None
+    name = ref.rsplit("/", 1)[1]
+    return next(getattr(m, name) for m in (datasets, runs, samples) if hasattr(m, name))
+
+
+def test_the_quick_start_asks_what_the_api_answers(client) -> None:
+    """Upload, run, follow, sample: each curl line names a route of the API with its method,
+    and its JSON body is one the route accepts; /docs shows the same four lines."""
+    import html as html_text
+
+    from studio_stack import TOKEN
+
+    from app.api.auth import COOKIE_NAME
+    from app.store.access import session_value
+
+    lines = quick_start_lines()
+    assert len(lines) == 4
+    paths = client.app.openapi()["paths"]
+    routes = {PARAM.sub("{}", p): ops for p, ops in paths.items()}
+    for line in lines:
+        path = re.search(r"\$S(/\S+)", line).group(1)
+        method = "post" if re.search(r" -[dF] ", line) else "get"
+        operations = routes.get("/api/v1" + re.sub(r"/\d+", "/{}", path))
+        assert operations and method in operations, line
+        body = re.search(r"-d '([^']*)'", line)
+        model = _request_model(operations[method])
+        if body:
+            assert model is not None, line
+            model.model_validate(json.loads(body.group(1)))  # strict: unknown fields fail
+    client.cookies.set(COOKIE_NAME, session_value(TOKEN))
+    page = client.get("/docs")
+    assert page.status_code == 200
+    shown = html_text.unescape(page.text.split("data-quick-start>", 1)[1].split("</pre>", 1)[0])
+    assert [line for line in shown.splitlines() if line.startswith("curl ")] == lines

@@ -6,6 +6,7 @@ same run."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,8 +41,44 @@ def config_file(run: Run, file_format: FileFormat) -> tuple[str, str]:
         f"nanoGPT Studio run {run.id}: {run.name}\n"
         f"dataset {run.dataset_id}, tokenizer {run.tokenizer}, val_fraction {run.val_fraction}\n"
         f"nanogpt-studio train --config {name} --data <prepared data> --out <folder>"
-    )
+    )  # the first two lines read back as the file's RunNames (`run_names`)
     return name, dump_toml(values, header)
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """What a downloaded TOML's header says of the run it came from, for the form."""
+
+    name: str
+    dataset_id: int | None  # None: the run's dataset was deleted
+    tokenizer: str
+    val_fraction: float
+
+
+_HEADER = re.compile(
+    r"\A# nanoGPT Studio run \d+: (?P<name>[^\n]*)\n"
+    r"# dataset (?P<dataset_id>\d+|None), tokenizer (?P<tokenizer>[\w-]+), "
+    r"val_fraction (?P<val_fraction>[0-9.e-]+)\n"
+)
+
+
+def run_names(text: str) -> RunNames | None:
+    """The name, dataset, tokenizer and val_fraction a studio's TOML names in its header
+    (`config_file` writes it); None for any other file."""
+    match = _HEADER.match(text)
+    if match is None:
+        return None
+    try:
+        val_fraction = float(match["val_fraction"])
+    except ValueError:
+        return None
+    dataset = match["dataset_id"]
+    return RunNames(
+        name=match["name"].strip(),
+        dataset_id=None if dataset == "None" else int(dataset),
+        tokenizer=match["tokenizer"],
+        val_fraction=val_fraction,
+    )
 
 
 @dataclass
@@ -49,6 +86,7 @@ class LoadedConfig:
     format: str
     config: dict[str, Any]  # typed knobs, ready for the form
     ignored: list[IgnoredLine]
+    run: RunNames | None = None  # what the file says of the run it came from
 
 
 def read_config(text: str, name: str) -> LoadedConfig:
@@ -80,7 +118,7 @@ def read_config(text: str, name: str) -> LoadedConfig:
     if problems:
         raise ProblemsError(problems)
     ignored.sort(key=lambda line: line.line)
-    return LoadedConfig(parsed.format, _plain(config), ignored)
+    return LoadedConfig(parsed.format, _plain(config), ignored, run_names(text))
 
 
 def _plain(config: Mapping[str, Any]) -> dict[str, Any]:

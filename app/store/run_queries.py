@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.store.db import get_db
 from app.store.errors import NotFoundError
 from app.store.event_wire import Event, run_state
-from app.store.models import Run
+from app.store.models import Metric, Run
 from app.store.states import RunState
 
 
@@ -48,6 +48,22 @@ def list_runs(
     total = session.scalar(select(func.count()).select_from(Run).where(*filters)) or 0
     query = select(Run).where(*filters).order_by(Run.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(query)), total
+
+
+def best_val_bpcs(session: Session, runs: Iterable[Run]) -> dict[int, float]:
+    """Each run's best val loss in bits per character (the figure runs of different
+    tokenizers compare by), one query; a run with no such figure has none. A run's val split
+    keeps its tokens per character, so its lowest bits per character is at its lowest val
+    loss: the best checkpoint's."""
+    ids = [r.id for r in runs]
+    if not ids:
+        return {}
+    query = (
+        select(Metric.run_id, func.min(Metric.val_bpc))
+        .where(Metric.run_id.in_(ids), Metric.val_bpc.is_not(None))
+        .group_by(Metric.run_id)
+    )
+    return {run_id: float(bpc) for run_id, bpc in session.execute(query)}
 
 
 def queue_positions(session: Session, runs: list[Run] | None = None) -> dict[int, int]:

@@ -3,6 +3,7 @@ for what the scripts update; the states' tones it takes from here, see `state_vo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +56,27 @@ def number(value: int | float | None) -> str:
 
 def loss(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
+
+
+def bpc(value: float | None) -> str:
+    """Bits per character: three decimals, as the run page has always shown them."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+# The two units a val loss is shown in (static/js/format.js has the same table).
+UNIT_LABELS = {"loss": "nats / token", "bpc": "bits / char"}
+
+
+def loss_unit(runs: Iterable[Mapping[str, Any]]) -> str:
+    """How runs side by side compare: 'bpc' (bits per character) when their tokenizers
+    differ, since a loss per token of one tokenizer says nothing about another's; else
+    'loss' (nats per token). format.js `lossUnit` says the same for the scripts."""
+    return "bpc" if len({r["tokenizer"] for r in runs}) > 1 else "loss"
+
+
+def best_val(run: Mapping[str, Any], unit: str) -> str:
+    """A run's best val loss in `unit` (a `loss_unit`), as a table cell shows it."""
+    return bpc(run["best_val_bpc"]) if unit == "bpc" else loss(run["best_val_loss"])
 
 
 def percent(value: float | None) -> str:

@@ -64,6 +64,7 @@ def _make_env() -> Environment:
         bytes=formatting.human_bytes,
         number=formatting.number,
         loss=formatting.loss,
+        bpc=formatting.bpc,
         percent=formatting.percent,
         when=formatting.when,
         duration=formatting.duration,
@@ -72,6 +73,9 @@ def _make_env() -> Environment:
         json_script=_json_script,
     )
     env.globals["state_tone"] = formatting.state_tone
+    env.globals["loss_unit"] = formatting.loss_unit
+    env.globals["best_val"] = formatting.best_val
+    env.globals["unit_labels"] = formatting.UNIT_LABELS
     env.globals["state_vocabulary"] = formatting.state_vocabulary()
     return env
 

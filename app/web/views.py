@@ -11,7 +11,7 @@ from app.api.schemas.datasets import DatasetOut
 from app.api.schemas.runs import present_run
 from app.store.datasets import dataset_names
 from app.store.models import Dataset, Run
-from app.store.run_queries import queue_positions
+from app.store.run_queries import best_val_bpcs, queue_positions
 
 JSON = dict[str, Any]
 
@@ -35,8 +35,10 @@ def dataset_summary(dataset: Dataset) -> JSON:
 
 
 def runs_json(session: Session, runs: Iterable[Run]) -> list[JSON]:
+    runs = list(runs)
     positions = queue_positions(session)
-    return [present_run(run, positions).model_dump(mode="json") for run in runs]
+    bpcs = best_val_bpcs(session, runs)
+    return [present_run(run, positions, bpcs).model_dump(mode="json") for run in runs]
 
 
 def with_dataset_names(session: Session, runs: list[JSON]) -> list[JSON]:

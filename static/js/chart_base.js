@@ -132,18 +132,4 @@ export class ChartHost {
     const height = this.height();
     if (width !== this.plot.width || height !== this.plot.height) this.plot.setSize({ width, height });
   }
-
-  /** The chart as a PNG blob: its canvas (lines and axes) on the page's background. */
-  toPng() {
-    const source = this.plot && this.plot.ctx.canvas;
-    if (!source) return Promise.resolve(null);
-    const canvas = document.createElement("canvas");
-    canvas.width = source.width;
-    canvas.height = source.height;
-    const ctx = canvas.getContext("2d");
-    ctx.fillStyle = cssVar("--surface") || "#ffffff";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(source, 0, 0);
-    return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-  }
 }

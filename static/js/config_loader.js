@@ -19,3 +19,30 @@ export function ignoredItems(ignored) {
     el("li", { text: `${line.line ? `line ${line.line}: ` : ""}${line.text}  (${line.why})` })
   );
 }
+
+/**
+ * Put the run a studio's TOML came from (the parse answer's `run`) back into the form: its
+ * name, dataset (when it is still here and ready), tokenizer and validation share. Returns
+ * what was restored, in words ("" for none).
+ */
+export function restoreRun(form, run) {
+  if (!run) return "";
+  const restored = [];
+  const f = form.elements;
+  const dataset = [...f.dataset_id.options].find((o) => o.value === String(run.dataset_id) && !o.disabled);
+  if (dataset) {
+    f.dataset_id.value = dataset.value;
+    restored.push("dataset");
+  }
+  const [kind, vocab] = run.tokenizer.split("-");
+  if ([...f.tokenizer.options].some((o) => o.value === kind)) {
+    f.tokenizer.value = kind;
+    if (vocab) f.vocab_size.value = vocab;
+    form.querySelector("[data-vocab-size-field]").hidden = kind !== "bpe";
+    restored.push("tokenizer");
+  }
+  f.val_fraction.value = String(run.val_fraction);
+  f.name.value = run.name;
+  restored.push("validation share", "name");
+  return `${restored.slice(0, -1).join(", ")} and ${restored.at(-1)} restored`;
+}

@@ -47,6 +47,13 @@ export function bytes(value) {
 }
 
 export const loss = (value) => (value == null ? "—" : value.toFixed(4));
+export const bpc = (value) => (value == null ? "—" : value.toFixed(3));
+
+// A val loss's two units, and which one runs side by side compare by (formatting.py's
+// UNIT_LABELS and loss_unit): bits per character when their tokenizers differ.
+export const UNIT_LABELS = { loss: "nats / token", bpc: "bits / char" };
+export const lossUnit = (runs) => (new Set(runs.map((r) => r.tokenizer)).size > 1 ? "bpc" : "loss");
+export const bestVal = (run, unit) => (unit === "bpc" ? bpc(run.best_val_bpc) : loss(run.best_val_loss));
 export const percent = (value) => (value == null ? "—" : `${Math.round(value * 100)}%`);
 
 export function duration(seconds) {

@@ -6,7 +6,7 @@
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { cliCommand, curlCommand, slug } from "./commands.js";
-import { ignoredItems, parseConfigFile } from "./config_loader.js";
+import { ignoredItems, parseConfigFile, restoreRun } from "./config_loader.js";
 import { $, $$, el, pageData, setText } from "./dom.js";
 import { DryRun } from "./dry_run.js";
 import { clearErrors, clearWarnings, localProblems, showApiError, showFieldError, showFieldWarning, showFormError } from "./field_errors.js";
@@ -250,9 +250,10 @@ async function loadConfig(input) {
     if (loaded.format === "nanogpt") presetSelect.value = "";
     const config = { ...presetConfig(presetSelect.value), ...loaded.config };
     for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
+    const restored = restoreRun(form, loaded.run);
     const count = Object.keys(loaded.config).length;
     const ignored = loaded.ignored.length;
-    setText(status, `Loaded ${file.name}: ${count} setting${count === 1 ? "" : "s"}${ignored ? `; ${ignored} line${ignored === 1 ? "" : "s"} ignored:` : "."}`);
+    setText(status, `Loaded ${file.name}: ${count} setting${count === 1 ? "" : "s"}${restored ? `; ${restored}` : ""}${ignored ? `; ${ignored} line${ignored === 1 ? "" : "s"} ignored:` : "."}`);
     list.replaceChildren(...ignoredItems(loaded.ignored));
     list.hidden = ignored === 0;
     refresh();

@@ -2,6 +2,7 @@
 // state, phase and figures polled while the run is active; log, checkpoints, actions,
 // sampling; the charts' x axis, CSV and PNG.
 import { api, poll } from "./api.js";
+import { chartPng } from "./chart_png.js";
 import { Checkpoints, firstCheckpointIter } from "./checkpoints.js";
 import "./exports.js";
 import { onReconnect } from "./connection.js";
@@ -107,8 +108,7 @@ async function start() {
   for (const point of history.points) store.add(point);
   total = history.total;
   downsampled = history.downsampled;
-  const lastEvaluated = history.points.findLast((p) => p.val_bpc != null);
-  if (lastEvaluated) showPoint(lastEvaluated, run); // its bits per character stay shown
+  for (const point of history.points) if (point.val_loss != null) showPoint(point, run); // the best of them stays shown
   if (store.latest) showPoint(store.latest, run);
   draw();
   followMetrics();
@@ -130,7 +130,7 @@ $("[data-x-axis]").addEventListener("change", (e) => {
   speed.setXMode(e.target.value);
 });
 $("[data-download-png]").addEventListener("click", async () => {
-  const blob = await chart.host.toPng();
+  const blob = await chartPng(chart.host.plot, `${run.name} (run ${run.id}): loss by ${$("[data-x-axis]").selectedOptions[0].text}`);
   if (!blob) return;
   const link = el("a", { href: URL.createObjectURL(blob), download: `run${run.id}-loss.png` });
   document.body.append(link);
@@ -159,7 +159,11 @@ async function act(path, options = {}) {
   }
 }
 
-$('[data-action="cancel"]').addEventListener("click", () => act("/cancel"));
+$('[data-action="cancel"]').addEventListener("click", () => {
+  const waiting = run.state !== "running";
+  const what = waiting ? "It has not started; it will not." : "It stops after writing a checkpoint; Resume goes on from there.";
+  if (confirm(`Cancel “${run.name}”? ${what}`)) act("/cancel");
+});
 $('[data-action="resume"]').addEventListener("click", async () => {
   if (run.iter < run.max_iters) {
     if (await act("/resume")) watch();

@@ -1,7 +1,7 @@
 // Keeps a runs table (templates/_partials/runs_table.html) in step with the API's runs:
 // known rows are filled in place, new runs get a clone of the row template on top.
 import { $, field, setState, setText } from "./dom.js";
-import { loss, number, refreshTimes, toneOf } from "./format.js";
+import { UNIT_LABELS, bestVal, lossUnit, number, refreshTimes, toneOf } from "./format.js";
 
 function stateNote(run) {
   if (run.queue_position) return `#${run.queue_position} in the queue`;
@@ -9,7 +9,7 @@ function stateNote(run) {
   return run.failure_reason || "";
 }
 
-export function fillRunRow(row, run, showDataset = true) {
+export function fillRunRow(row, run, showDataset = true, unit = "loss") {
   row.dataset.runId = run.id;
   const link = field(row, "name");
   link.href = `/runs/${run.id}`;
@@ -25,7 +25,7 @@ export function fillRunRow(row, run, showDataset = true) {
   bar.value = run.progress;
   bar.dataset.tone = toneOf(run.state);
   setText(field(row, "iters"), `${number(run.iter)} / ${number(run.max_iters)}`);
-  setText(field(row, "best_val_loss"), loss(run.best_val_loss));
+  setText(field(row, "best_val"), bestVal(run, unit));
   const created = field(row, "created_at");
   if (created.getAttribute("datetime") !== run.created_at) {
     created.setAttribute("datetime", run.created_at);
@@ -33,9 +33,13 @@ export function fillRunRow(row, run, showDataset = true) {
   }
 }
 
-/** Update `table` from `runs` (newest first); `names` maps dataset id → name. */
+/** Update `table` from `runs` (newest first, every run the table shows); `names` maps
+ * dataset id → name. The best val loss column takes the unit these runs compare by. */
 export function syncRunsTable(table, runs, names = {}) {
   const showDataset = table.dataset.showDataset !== "false";
+  const unit = lossUnit(runs);
+  table.dataset.unit = unit;
+  setText($("[data-unit-label]", table), UNIT_LABELS[unit]);
   const body = $("tbody", table);
   const template = $("template[data-run-row]", table.parentElement);
   const rows = new Map([...body.rows].map((row) => [row.dataset.runId, row]));
@@ -48,7 +52,7 @@ export function syncRunsTable(table, runs, names = {}) {
       if (anchor) anchor.after(row);
       else body.prepend(row);
     }
-    fillRunRow(row, data, showDataset);
+    fillRunRow(row, data, showDataset, unit);
     anchor = row;
   }
 }

@@ -1,7 +1,7 @@
 // A run's state, failure and live figures on its page, from the API's Run and the newest
 // metric point; and which actions are possible in that state.
 import { $, field, setState, setText } from "./dom.js";
-import { FINISHED, bytes, duration, loss, number, percent, toneOf } from "./format.js";
+import { FINISHED, bpc, bytes, duration, loss, number, percent, toneOf } from "./format.js";
 import { phaseText } from "./run_phase.js";
 
 const fig = (name) => $(`[data-fig="${name}"]`);
@@ -34,7 +34,7 @@ export function showRun(run, preparation = null) {
   if (run.mfu != null) setText(fig("mfu"), `${(run.mfu * 100).toFixed(1)}%`);
   setText(fig("device"), run.device || "—");
   setText(fig("attempts"), number(run.attempts));
-  setText(fig("best_val_loss"), loss(run.best_val_loss));
+  showBest(run.best_val_loss, run.best_val_bpc);
 
   const finished = FINISHED.has(run.state);
   $('[data-action="cancel"]').disabled = finished;
@@ -42,9 +42,23 @@ export function showRun(run, preparation = null) {
   $('[data-action="delete"]').disabled = !finished;
 }
 
+// The best val loss in both units, lowest first seen: the run's, or an evaluation newer
+// than the last poll. Both figures are of the same evaluation (a run's bits per character
+// are its nats per token times a constant), so they always agree.
+let best = { loss: null, bpc: null };
+
+function showBest(valLoss, valBpc) {
+  if (valLoss == null) return;
+  if (best.loss == null || valLoss <= best.loss) best = { loss: valLoss, bpc: valBpc ?? best.bpc };
+  setText(fig("best_val_loss"), loss(best.loss));
+  setText(fig("best_val_bpc"), bpc(best.bpc));
+}
+
 /** The figures a metric point carries, between two polls of the run. */
 export function showPoint(point, run) {
   if (point.iter > run.iter) {
+    // a step past what the run last said: it trains, whatever phase the poll still reports
+    if (run.state === "running" && !run.cancel_requested) setText(field(document, "state_note"), "");
     setText(fig("iter"), number(point.iter));
     const progress = run.max_iters ? Math.min(1, point.iter / run.max_iters) : 0;
     setText(fig("progress"), percent(progress));
@@ -53,5 +67,5 @@ export function showPoint(point, run) {
   if (point.tokens_per_sec != null) setText(fig("tokens_per_sec"), number(Math.round(point.tokens_per_sec)));
   if (point.mfu != null) setText(fig("mfu"), `${(point.mfu * 100).toFixed(1)}%`);
   if (point.memory_bytes != null) setText(fig("memory"), bytes(point.memory_bytes));
-  if (point.val_bpc != null) setText(fig("val_bpc"), point.val_bpc.toFixed(3));
+  showBest(point.val_loss, point.val_bpc);
 }

@@ -219,6 +219,7 @@ def test_run_page_live_chart_reload_cancel_resume(page, studio: Studio):
     assert after >= before * 0.9  # the history (downsampled at most to 2,000)
     wait_for_points(page, after)
 
+    page.once("dialog", lambda dialog: dialog.accept())  # Cancel asks first
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator('.page-head [data-field="state"]')).to_have_text("cancelled", timeout=LONG)
     stopped_at = iteration(page)
@@ -233,6 +234,7 @@ def test_run_page_live_chart_reload_cancel_resume(page, studio: Studio):
             break
         page.wait_for_timeout(250)
     assert iteration(page) > stopped_at, "the resumed run did not go on"
+    page.once("dialog", lambda dialog: dialog.accept())  # Cancel asks first
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator('.page-head [data-field="state"]')).to_have_text("cancelled", timeout=LONG)
 

@@ -111,6 +111,11 @@ def test_a_config_from_one_run_loads_into_the_form_for_another(page, studio: Stu
     page.locator("[name=preset]").select_option("shakespeare-char")  # another starting point
     page.locator("[data-load-config]").set_input_files(str(saved))
     expect(page.locator("[data-load-config-status]")).to_contain_text(f"Loaded run-{run}.toml")
+    # The file names its run: its dataset, tokenizer, split and name come back too.
+    expect(page.locator("[data-load-config-status]")).to_contain_text("and name restored")
+    expect(page.locator("[name=name]")).to_have_value(source["name"])
+    expect(page.locator("[name=dataset_id]")).to_have_value(str(source["dataset_id"]))
+    expect(page.locator("[name=tokenizer]")).to_have_value(source["tokenizer"].split("-")[0])
     for name in ("n_layer", "n_embd", "block_size", "max_iters", "learning_rate", "batch_size"):
         assert float(page.locator(f'[name="{name}"]').input_value()) == source["config"][name]
     with page.expect_response(lambda r: "dry_run=true" in r.url) as answer:

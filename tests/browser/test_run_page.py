@@ -6,6 +6,7 @@ chart's x axis switches, its history downloads as CSV and the chart as a PNG."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import httpx
@@ -16,6 +17,30 @@ from playwright.sync_api import expect
 LONG = 240_000  # ms: a run behind another, its process's start-up, and a busy machine
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 8,
         "warmup_iters": 5, "eval_iters": 2, "log_interval": 5, "compile": False}  # fmt: skip
+# Pixels not of the background in a PNG's top and bottom bands (the title's and the
+# legend's), beside the height of the PNG and of the chart's canvas it was made from.
+INKED_BANDS = """async (data) => {
+  const img = new Image();
+  img.src = "data:image/png;base64," + data;
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const plot = document.querySelector("[data-chart] canvas");
+  const band = Math.round(24 * (img.width / plot.clientWidth));
+  const inked = (y) => {
+    const d = ctx.getImageData(0, y, img.width, band).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) n++;
+    }
+    return n;
+  };
+  const legend = inked(img.height - band);
+  return { height: img.height, plot_height: plot.height, title: inked(0), legend };
+}"""
 PHASES = r"(preparing|queued|starting|compiling|the first evaluation)"
 
 
@@ -67,7 +92,21 @@ def test_the_phase_shows_before_the_first_point_and_generate_waits(page, studio,
     )
     expect(page.locator("[data-checkpoints-empty]")).to_contain_text("iteration 50")
     screenshot(page, "20-run-phase")
+    # Cancel asks first; saying no leaves the run alone.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_enabled()
+    assert asked and asked[0].startswith("Cancel “long one”?"), asked
+    run = page.request.get(f"{studio.base}/api/v1/runs/{runs['live']}").json()
+    assert not run["cancel_requested"] and run["state"] in ("preparing", "queued", "running"), run
+    # Long log lines wrap in their box rather than being cut.
+    assert page.locator("[data-log]").evaluate("(e) => getComputedStyle(e).whiteSpace") == (
+        "pre-wrap"
+    )
     expect(status).to_have_text(re.compile(r"^[\d,]+ points"), timeout=LONG)
+    # Once steps are plotted, the phase line no longer says the run is evaluating.
+    expect(page.locator('[data-field="state_note"]')).to_have_text("", timeout=LONG)
     expect(generate).to_be_enabled(timeout=LONG)  # ckpt.pt at iteration 50
     expect(page.locator("[data-sample-why]")).to_be_hidden()
 
@@ -143,4 +182,9 @@ def test_two_samples_differ_and_the_shown_seed_makes_one_again(page, studio, run
         page.get_by_role("button", name="Download PNG").click()
     assert png_file.value.suggested_filename == f"run{runs['done']}-loss.png"
     with open(png_file.value.path(), "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        png = f.read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # The plot with a title band above it and a legend band below, both written in.
+    bands = page.evaluate(INKED_BANDS, base64.b64encode(png).decode())
+    assert bands["height"] > bands["plot_height"], bands
+    assert bands["title"] > 50 and bands["legend"] > 50, bands

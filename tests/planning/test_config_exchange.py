@@ -71,6 +71,9 @@ def test_a_downloaded_config_reads_back_to_the_same_run(client, run, tmp_path, f
     assert parsed.status_code == 200, parsed.text
     assert parsed.json()["format"] == file_format and parsed.json()["ignored"] == []
     assert parsed.json()["config"] == knobs(run["config"])
+    # A studio's TOML names the run it came from, for the form to restore; JSON has no room.
+    named = {k: run[k] for k in ("name", "dataset_id", "tokenizer", "val_fraction")}
+    assert parsed.json()["run"] == (named if file_format == "toml" else None)
     # The CLI's --config reads the same file to the same TrainConfig.
     path = tmp_path / f"run.{file_format}"
     path.write_text(response.text, encoding="utf-8")

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.store.db import get_db
 from app.store.followup import Followup
-from app.store.models import Dataset, Preparation, Run, utcnow
+from app.store.models import Dataset, Metric, Preparation, Run, utcnow
 from app.store.queues import Task
 
 
@@ -28,6 +28,13 @@ def make_run(**values: Any) -> int:
         session.add(run)
         session.flush()
         return run.id
+
+
+def make_evaluations(run_id: int, *evaluations: tuple[int, float, float | None]) -> None:
+    """Metric rows of a run's evaluations: (iter, val_loss, val_bpc) each."""
+    with get_db().transaction() as session:
+        for iter_num, val_loss, val_bpc in evaluations:
+            session.add(Metric(run_id=run_id, iter=iter_num, val_loss=val_loss, val_bpc=val_bpc))
 
 
 def make_preparation(**values: Any) -> int:

@@ -5,13 +5,11 @@ No workers run here (jobs wait in the queue); the browser suite drives the live 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from studio_stack import TOKEN, use_environment
+from studio_stack import TOKEN
 
 from app.api.auth import COOKIE_NAME
-from app.store.access import session_value
 from app.web.knobs import KNOBS
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -19,21 +17,6 @@ EVIL = "<script>alert('x')</script>&amp;"
 SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
 STYLE_ATTR = re.compile(r"<[^>]+\sstyle\s*=", re.IGNORECASE)
-
-
-@pytest.fixture
-def web(local_env: dict[str, str]) -> Iterator[object]:
-    """The app in this process, signed in with the session cookie (as a browser is)."""
-    from fastapi.testclient import TestClient
-
-    from app.main import create_app
-    from app.store.settings import get_settings
-
-    use_environment(local_env)
-    app = create_app(get_settings())
-    with TestClient(app, raise_server_exceptions=False) as client:
-        client.cookies.set(COOKIE_NAME, session_value(TOKEN))
-        yield client
 
 
 @pytest.fixture
@@ -102,7 +85,9 @@ def test_pages_without_a_session_go_to_login(web):
 def test_login_form_sets_the_cookie_and_goes_back(web):
     web.cookies.clear()
     wrong = web.post("/login", data={"token": "nope", "next": "/upload"})
-    assert "That token is not right" in assert_page(wrong, 401)
+    error = assert_page(wrong, 401)
+    assert "That token is not right" in error
+    assert "`" not in error  # said in words, not in Markdown
     response = web.post("/login", data={"token": TOKEN, "next": "/upload"}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/upload"
@@ -165,6 +150,8 @@ def test_upload_page_carries_the_size_limit(web, local_env):
     assert "Drop files, a folder or an archive here" in html
     assert '<input id="file" name="file" type="file" multiple' in html  # several files
     assert "webkitdirectory" in html  # and a folder
+    for tokenizer in ("<code>char</code>", "<code>gpt2</code>", "<code>bpe</code>"):
+        assert tokenizer in html  # every tokenizer it can be prepared with, by its name
 
 
 def test_dataset_page_shows_figures_preview_and_vocabulary(web, dataset, run):
@@ -250,6 +237,25 @@ def test_run_page(web, run):
     assert f'href="/runs/new?from={run["id"]}"' in html
     assert "/static/vendor/uplot/uPlot.min.css" in html
     assert 'data-action="cancel"' in html
+    # Sampling starts from the run's own text, not from a play it never read.
+    assert ">First Citizen:</textarea>" in html
+
+
+@pytest.mark.parametrize(
+    ("documents", "prompt"),
+    [
+        (["import os\nimport sys\n"], "import os"),
+        (["", "  {'role': 'user'}\n"], "{'role': 'user'}"),
+        (["word " * 30], "word word word word word word word word"),
+        (["x" * 60], "x" * 40),
+        ([], ""),
+        (None, ""),
+    ],
+)
+def test_the_sampling_prompt_is_the_start_of_a_document(documents, prompt):
+    from app.web.pages.runs import default_prompt
+
+    assert default_prompt(documents) == prompt
 
 
 def test_run_page_shows_the_failure_escaped(web, run):
@@ -317,6 +323,26 @@ def test_static_files_and_vendored_chart(web):
     js = web.get("/static/js/run_page.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert_page(web.get("/static/nope.js"), 404)
+
+
+def test_every_rule_of_the_stylesheet_is_closed():
+    """A rule left open swallows the rules after it (the run form's offer once rendered as
+    large unstyled text): every block closes, and only an at-rule holds others."""
+    from app.web.templating import STATIC_DIR
+
+    text = re.sub(r"/\*.*?\*/", "", (STATIC_DIR / "css" / "studio.css").read_text(), flags=re.S)
+    open_blocks: list[str] = []
+    start = 0
+    for match in re.finditer(r"[{}]", text):
+        if match.group() == "{":
+            selector = text[start : match.start()].strip()
+            assert all(b.startswith("@") for b in open_blocks), f"{selector!r} inside {open_blocks}"
+            open_blocks.append(selector)
+        else:
+            assert open_blocks, f"a stray }} at {match.start()}"
+            open_blocks.pop()
+        start = match.end()
+    assert open_blocks == []
 
 
 def test_one_table_of_state_tones_for_pages_and_scripts(web, run):

@@ -16,6 +16,7 @@ from kombu.exceptions import OperationalError
 from app.store.broker import BrokerError, OutageLog, forget_worker, report_worker
 from app.store.db import get_db
 from app.store.settings import get_settings
+from worker.jobs import stopping
 from worker.jobs.identity import worker_id
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 @signals.worker_process_init.connect
 def _on_child(**_: Any) -> None:
     get_db()  # a pool process opens its own connections, never its parent's
+    stopping.install()  # the service stopping lets it finish its task (worker/jobs/stopping.py)
 
 
 @signals.worker_shutdown.connect

@@ -47,7 +47,8 @@ DRY_RUN_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 def _one(session: Session, run: Run) -> RunOut:
-    return present_run(run, run_queries.queue_positions(session, [run]))
+    positions = run_queries.queue_positions(session, [run])
+    return present_run(run, positions, run_queries.best_val_bpcs(session, [run]))
 
 
 def _commit(session: Session, followup: Followup) -> None:
@@ -104,8 +105,12 @@ def list_runs(
         session, state=state, dataset_id=dataset_id, limit=limit, offset=offset
     )
     positions = run_queries.queue_positions(session, items)
+    bpcs = run_queries.best_val_bpcs(session, items)
     return RunList(
-        items=[present_run(r, positions) for r in items], total=total, limit=limit, offset=offset
+        items=[present_run(r, positions, bpcs) for r in items],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 

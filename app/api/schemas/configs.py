@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -25,10 +26,21 @@ class IgnoredLineOut(BaseModel):
     why: str
 
 
+class RunNamesOut(BaseModel):
+    name: str
+    dataset_id: int | None = Field(description="null: that run's dataset was deleted")
+    tokenizer: str
+    val_fraction: float
+
+
 class ConfigLoadedOut(BaseModel):
     format: Literal["toml", "json", "nanogpt"]
     config: dict[str, Any] = Field(description="The knobs it sets, typed")
     ignored: list[IgnoredLineOut] = Field(description="What it holds that was not used, and why")
+    run: RunNamesOut | None = Field(
+        description="The run a studio's TOML came from, as its header names it (the form "
+        "restores them); null for other files"
+    )
 
 
 def present_loaded(loaded: LoadedConfig) -> ConfigLoadedOut:
@@ -37,5 +49,6 @@ def present_loaded(loaded: LoadedConfig) -> ConfigLoadedOut:
             "format": loaded.format,
             "config": loaded.config,
             "ignored": [{"line": i.line, "text": i.text, "why": i.why} for i in loaded.ignored],
+            "run": asdict(loaded.run) if loaded.run else None,
         }
     )

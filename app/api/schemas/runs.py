@@ -125,7 +125,11 @@ class RunOut(BaseModel):
     iter: int
     max_iters: int
     progress: float = Field(description="iter / max_iters, 0..1")
-    best_val_loss: float | None
+    best_val_loss: float | None = Field(description="In nats per token of the run's tokenizer")
+    best_val_bpc: float | None = Field(
+        description="The best val loss in bits per character of the text: the figure runs "
+        "with different tokenizers compare by; null until an evaluation could say"
+    )
     last_train_loss: float | None
     last_val_loss: float | None
     tokens_per_sec: float | None
@@ -152,13 +156,15 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-def present_run(run: Run, positions: dict[int, int]) -> RunOut:
-    """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`."""
+def present_run(run: Run, positions: dict[int, int], bpcs: dict[int, float]) -> RunOut:
+    """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`,
+    `bpcs` from `app.store.run_queries.best_val_bpcs`."""
     return RunOut.model_validate(
         {
             **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
             "progress": min(1.0, run.iter / run.max_iters) if run.max_iters else 0.0,
             "queue_position": positions.get(run.id),
+            "best_val_bpc": bpcs.get(run.id),
             "phase": (run.phase or "starting") if run.state == "running" else None,
         }
     )

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep
 from app.store.run_queries import find_runs, list_runs
+from app.web.formatting import loss_unit
 from app.web.templating import render
 from app.web.views import runs_json, with_dataset_names
 
@@ -35,12 +36,6 @@ def differences(runs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
-def loss_unit(runs: list[dict[str, Any]]) -> str:
-    """'bpc' (bits per character) when the runs' tokenizers differ: a loss per token of one
-    tokenizer says nothing about another's; else 'loss' (nats per token)."""
-    return "bpc" if len({r["tokenizer"] for r in runs}) > 1 else "loss"
-
-
 @router.get("/compare")
 def compare_page(
     request: Request,
@@ -63,6 +58,7 @@ def compare_page(
         chosen_ids=chosen_ids,
         differences=differences(selected) if len(selected) > 1 else [],
         unit=loss_unit(selected),
+        choices_unit=loss_unit(choices),
         max_runs=MAX_RUNS,
         missing=[i for i in wanted if i not in chosen_ids],
     )

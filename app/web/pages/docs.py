@@ -16,4 +16,7 @@ router = APIRouter(dependencies=[PageAccess])
 
 @router.get("/docs")
 def api_docs(request: Request) -> Response:
-    return render(request, "docs.html", active="docs", openapi_url="/openapi.json")
+    # The quick start's base URL as this browser reaches the API (docs/api.md's is the
+    # default `make run` address).
+    api_url = str(request.base_url).rstrip("/") + "/api/v1"
+    return render(request, "docs.html", active="docs", openapi_url="/openapi.json", api_url=api_url)

@@ -39,7 +39,7 @@ def safe_next(target: str | None) -> str:
 REASONS = {
     BAD_LINK_REASON: (
         "That link's token is not valid for this server; paste the token "
-        "`nanogpt-studio serve` printed (or STUDIO_TOKEN)."
+        "nanogpt-studio serve printed (or STUDIO_TOKEN)."
     ),
 }
 
@@ -71,7 +71,7 @@ def login(
     if not token_matches(token.strip(), request.app.state.token):
         guesses.failed(client)
         message = (
-            "That token is not right. Use the one in the URL `nanogpt-studio serve` printed, "
+            "That token is not right. Use the one in the URL nanogpt-studio serve printed, "
             "or STUDIO_TOKEN."
         )
         return render(request, "login.html", status=401, next=target, error=message)

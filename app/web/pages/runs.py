@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app.api.deps import PageAccess, SessionDep, SettingsDep
 from app.api.schemas.runs import present_presets
 from app.planning.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
-from app.store.datasets import dataset_names, list_datasets
+from app.store.datasets import get_dataset, list_datasets
 from app.store.run_queries import get_run
 from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
 from app.web.templating import render
@@ -95,15 +95,32 @@ def _devices_fields(source: dict | None) -> dict[str, str]:
 @router.get("/runs/{run_id:int}")
 def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
     run = runs_json(session, [get_run(session, run_id=run_id)])[0]
-    names = dataset_names(session, dataset_ids=[run["dataset_id"]])
+    dataset = get_dataset(session, dataset_id=run["dataset_id"]) if run["dataset_id"] else None
     return render(
         request,
         "run.html",
         active="",  # a run is no nav section: the breadcrumb says where it is
         run=run,
-        dataset_name=names.get(run["dataset_id"]) if run["dataset_id"] else None,
+        dataset_name=dataset.name if dataset else None,
+        prompt=default_prompt(dataset.preview_documents if dataset else None),
         config_rows=_config_rows(run["config"]),
     )
+
+
+PROMPT_CHARS = 40
+
+
+def default_prompt(documents: list[str] | None) -> str:
+    """The sampling prompt a run's page starts with: the start of the first document of the
+    run's own data (its first line, cut at a space to at most PROMPT_CHARS characters), so
+    a model of Python source or of chat records is asked in its own kind of text; empty
+    when the data is gone or has no text to start from."""
+    first = next((d for d in documents or [] if d.strip()), "")
+    line = first.lstrip().split("\n", 1)[0].rstrip()
+    if len(line) <= PROMPT_CHARS:
+        return line
+    cut = line[:PROMPT_CHARS]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
 def _config_rows(config: dict[str, Any]) -> list[tuple[str, str, Any]]:

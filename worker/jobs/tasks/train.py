@@ -22,6 +22,7 @@ from app.store.queues import TRAIN
 from app.store.run_queries import load_claimed_run, queue_of, queued_in_order
 from app.store.settings import get_settings
 from worker.engine.training.launch import torchrun_command
+from worker.jobs import stopping
 from worker.jobs.celery_app import celery_app
 from worker.jobs.gpu_locks import Placement, host_gpus, reserve
 from worker.jobs.identity import worker_id
@@ -108,7 +109,8 @@ def train_run(run_id: int) -> str:
         return "skipped"
     claimed, placement = taken
     try:
-        return _train(claimed, owner, placement)
+        with stopping.noted():  # a stop while it starts reaches its training process
+            return _train(claimed, owner, placement)
     finally:
         placement.close()  # the GPUs are free for the next run
 
@@ -143,6 +145,8 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
         # Shutdown (SIGTERM to this process group): the training process checkpoints and
         # re-queues its run; this process waits for it instead of dying first.
         previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+        if stopping.requested():  # the signal came while it was starting: pass it on now
+            child.send_signal(signal.SIGTERM)
         try:
             code = _wait_renewing(child, run_id, owner, settings.heartbeat_interval_s)
         finally:
