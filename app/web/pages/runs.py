@@ -98,9 +98,7 @@ def _devices_fields(source: dict | None) -> dict[str, str]:
 
 
 @router.get("/runs/{run_id:int}")
-def run_page(
-    request: Request, run_id: int, session: SessionDep, settings: SettingsDep
-) -> Response:
+def run_page(request: Request, run_id: int, session: SessionDep, settings: SettingsDep) -> Response:
     run = runs_json(session, [get_run(session, run_id=run_id)], settings)[0]
     names = dataset_names(session, dataset_ids=[run["dataset_id"]])
     return render(
