@@ -10,6 +10,7 @@ from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.planning.routing import CPU_QUEUE, queue_for
 from app.planning.run_config import DEFAULT_PRESET, RunPlan, stored_config
 from app.store.models import Run
+from app.store.states import RunState
 from worker.engine.config.memory_guard import MemoryCheck
 from worker.engine.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
 from worker.engine.config.train_config import INT_MAXIMA
@@ -202,7 +203,7 @@ class RunCreated(RunOut):
 def present_created(run: Run, positions: dict[int, int], waiting_for: str | None) -> RunCreated:
     """The created run, warned when no live worker consumes its queue (`waiting_for`, from
     `app.planning.waiting`: also set on a run still preparing, whose queue is known)."""
-    queued = waiting_for is not None and run.state == "queued"  # as GET shows it
+    queued = waiting_for is not None and run.state == RunState.QUEUED  # as GET shows it
     out = present_run(run, positions, {run.id: waiting_for} if queued else {})
     warnings = []
     if waiting_for:
