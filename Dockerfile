@@ -1,7 +1,10 @@
 # nanoGPT Studio images (docker-compose.yml builds both; docs/deploy.md walks through it):
 #   --target api     the web server and migrations; CPU torch, needs no GPU or CUDA
-#   --target worker  Celery workers; torch from TORCH_INDEX, CPU by default:
-#       docker build --target worker --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu126 .
+#   --target worker  Celery workers; torch from TORCH_INDEX, CPU by default (docker-compose.yml
+#       builds it with CUDA 12.8, the same index):
+#       docker build --target worker --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
+#       It carries a C/C++ compiler: torch.compile (on by default for CUDA runs) builds its
+#       kernels with it, and Triton its launcher, at a run's first compiled step.
 # torch comes from the index named (--index-url: only there, so PyPI's default build never
 # slips in) and every install is held to constraints.txt. CUDA wheels bring their own CUDA
 # libraries; the host needs only the NVIDIA driver and the container toolkit.
@@ -41,6 +44,11 @@ ENTRYPOINT ["nanogpt-studio"]
 CMD ["api"]
 
 FROM base AS worker
+# gcc/g++ and the C library headers for inductor and Triton (python:slim has no compiler;
+# its Python headers, which Triton's launcher includes, come with the image).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "$TORCH_INDEX" -c constraints.txt torch
 COPY --from=wheel /wheels /wheels

@@ -64,6 +64,10 @@ class Show(TrainCallbacks):
         if line.startswith("step"):
             print(f"  {line}", flush=True)
 
+    def on_compile_failed(self, reason: str) -> None:
+        # the figures below are eager mode's, not the compiled model's
+        print(f"  torch.compile FAILED, eager from here: {reason}", flush=True)
+
 
 def run(data: Path, out: Path, device: str, iters: int, eval_iters: int, **knobs: object) -> Show:
     cfg = preset_config(

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_flags, machine  # noqa: E402
+from _machine import cpu_flags, machine
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -185,6 +185,9 @@ class Run(Base):
     mfu: Mapped[float | None] = mapped_column(Float)
     eta_s: Mapped[float | None] = mapped_column(Float)
     device: Mapped[str | None] = mapped_column(String(64))
+    # torch.compile as the run's process has it: on, off, or "failed: <reason>" (it fell back
+    # to eager mode, worker.engine.training.compile_fallback); None until it reports.
+    compile: Mapped[str | None] = mapped_column(NulFreeText)
     # What a running run's process is doing before its first point (RunPhase); None until
     # the process reports, and reset when a worker claims the run.
     phase: Mapped[str | None] = mapped_column(String(16))

@@ -42,6 +42,7 @@ class Progress(TypedDict, total=False):
     iter: int
     max_iters: int
     device: str
+    compile: str  # on, off, or "failed: <reason>" (the run went on in eager mode)
     last_train_loss: float
     last_val_loss: float
     best_val_loss: float

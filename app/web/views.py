@@ -9,9 +9,11 @@ from typing import Any
 from app.api.deps import Session
 from app.api.schemas.datasets import DatasetOut
 from app.api.schemas.runs import present_run
+from app.planning.waiting import waiting_reasons
 from app.store.datasets import dataset_names
 from app.store.models import Dataset, Run
 from app.store.run_queries import best_val_bpcs, queue_positions
+from app.store.settings import Settings
 
 JSON = dict[str, Any]
 
@@ -34,11 +36,16 @@ def dataset_summary(dataset: Dataset) -> JSON:
     return data
 
 
-def runs_json(session: Session, runs: Iterable[Run]) -> list[JSON]:
+def runs_json(
+    session: Session, runs: Iterable[Run], settings: Settings | None = None
+) -> list[JSON]:
+    """With `settings`, a queued run no live worker can take says what it waits for (a look
+    at the broker's registry: the run page asks, the lists do not)."""
     runs = list(runs)
     positions = queue_positions(session)
     bpcs = best_val_bpcs(session, runs)
-    return [present_run(run, positions, bpcs).model_dump(mode="json") for run in runs]
+    waiting = waiting_reasons(settings, runs) if settings is not None else {}
+    return [present_run(run, positions, bpcs, waiting).model_dump(mode="json") for run in runs]
 
 
 def with_dataset_names(session: Session, runs: list[JSON]) -> list[JSON]:

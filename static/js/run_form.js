@@ -157,6 +157,7 @@ const dryRun = new DryRun(request, (answer) => {
   plan = answer.plan ?? null;
   if (plan) setWarnings(plan.warnings);
   else if (answer.error) setWarnings([]);
+  showWaitingFor(plan ? plan.waiting_for : null);
   showDerived();
   showProblems();
 });
@@ -183,6 +184,13 @@ function setWarnings(list) {
   if (!same) acceptWarnings.checked = false;
   setText($("[data-warnings-title]", panel), list.length === 1 ? "1 warning" : `${list.length} warnings`);
   $("[data-warnings-list]", panel).replaceChildren(...list.map((w) => el("li", { text: `${w.field}: ${w.message}` })));
+}
+
+/** What the run would wait for when no live worker consumes its queue (it still starts). */
+function showWaitingFor(waitingFor) {
+  const line = $("[data-waiting-for]", form);
+  line.hidden = !waitingFor;
+  setText(line, waitingFor ? `No live worker can take this run now: it would wait for ${waitingFor}.` : "");
 }
 
 /** The preset's description, and that it has been edited once a knob differs from it. */

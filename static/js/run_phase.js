@@ -17,6 +17,8 @@ export function phaseText(run, preparation = null) {
     return `preparing: tokenizing its dataset${progress}…`;
   }
   if (run.state === "queued") {
+    // no live worker consumes its queue: what it waits for, before its place
+    if (run.waiting_for) return `queued: waits for ${run.waiting_for}`;
     return run.queue_position ? `queued: #${run.queue_position} in the queue` : "queued: waiting for a worker";
   }
   if (run.state === "running") return RUNNING[run.phase || "starting"] ?? "";

@@ -33,6 +33,7 @@ export function showRun(run, preparation = null) {
   if (run.tokens_per_sec != null) setText(fig("tokens_per_sec"), number(Math.round(run.tokens_per_sec)));
   if (run.mfu != null) setText(fig("mfu"), `${(run.mfu * 100).toFixed(1)}%`);
   setText(fig("device"), run.device || "—");
+  setText(fig("compile"), run.compile || "—");
   setText(fig("attempts"), number(run.attempts));
   showBest(run.best_val_loss, run.best_val_bpc);
 

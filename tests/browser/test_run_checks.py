@@ -146,3 +146,25 @@ def test_start_is_within_reach_on_a_phone(browser, studio: Studio, console):
     assert box is not None and box["y"] < 2600, box  # it sat at ~3,900 px with every knob open
     screenshot(page, "22-run-form-phone")
     phone.close()
+
+
+def test_the_form_says_what_gpus_the_workers_offer_and_what_a_run_would_wait_for(
+    page, studio: Studio
+):
+    """serve's workers have no GPU: the form says so, and a run asking for one would wait."""
+    for _ in range(240):  # the workers report themselves once their devices are probed
+        workers = page.request.get(studio.base + "/api/v1/system").json()["workers"]
+        if any("train" in w["queues"] for w in workers):
+            break
+        page.wait_for_timeout(500)
+    open_form(page, studio)
+    expect(page.locator("[data-gpu-offer]")).to_have_text("No live worker trains on a GPU now.")
+    waiting = page.locator("[data-waiting-for]")
+    expect(waiting).to_be_hidden()
+    page.locator('[name="device"]').fill("auto")
+    with page.expect_response(lambda r: "dry_run=true" in r.url and r.status == 200):
+        page.locator('[name="gpus"]').fill("1")
+    expect(waiting).to_be_visible()
+    expect(waiting).to_contain_text("it would wait for a worker with 1 GPU; ")
+    page.locator('[name="gpus"]').fill("")
+    expect(waiting).to_be_hidden()

@@ -87,6 +87,27 @@ def test_two_processes_train_like_one_and_resume(data: Path, tmp_path: Path) -> 
     assert solo["iter_num"] == 10 and "world_size" not in solo["resume"]
 
 
+def test_two_processes_fall_back_together_when_compiling_fails(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume between evaluations compiles first in a training step, on both ranks; with no
+    usable C++ compiler (CXX names one that is not) it fails for real on each, both undo the
+    step, wrap DDP again around the plain model, and end with an eager run's exact weights."""
+    eager = trained(data, tmp_path / "eager", "--max_iters=8", nproc=2)
+    split = tmp_path / "split"
+    trained(data, split, "--max_iters=4", nproc=2)
+    monkeypatch.setenv("CXX", "/bin/false")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor-cache"))
+    args = ["--max_iters=8", "--init_from=resume", "--compile=true"]
+    done = cli("train", "--nproc", "2", "--data", data, "--out", split, *TINY, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = (done.stdout + done.stderr).count("torch.compile failed (")
+    assert said == 1  # by rank 0, once
+    resumed = load_checkpoint(split / LATEST)
+    for name, tensor in eager["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+
+
 def test_accumulation_that_does_not_divide_is_refused(data: Path, tmp_path: Path) -> None:
     done = cli("train", "--nproc", "2", "--data", data, "--out", tmp_path, *TINY,
                "--gradient_accumulation_steps=3", "--max_iters=2")  # fmt: skip

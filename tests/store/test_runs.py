@@ -156,3 +156,29 @@ def test_the_phase_is_told_while_running_and_reset_by_a_claim(client, tmp_path) 
     assert phase() is None  # told only while running
     claim(run_id, "b:2")
     assert phase() == "starting"  # the next attempt's process has not said yet
+
+
+def test_a_failed_compile_is_told_on_the_run(client, tmp_path) -> None:
+    """What the training process says of torch.compile reaches the API: on at its start, then
+    "failed: <reason>" when the loop fell back to eager mode (compile_fallback)."""
+    from app.store.settings import get_settings
+    from worker.engine.events import StartInfo
+    from worker.jobs.run_reporter import RunReporter
+
+    run_id = make_run()
+    claim(run_id, "a:1")
+
+    def compile_() -> str | None:
+        return client.get(f"/api/v1/runs/{run_id}").json()["compile"]
+
+    assert compile_() is None  # its process has not reported yet
+    log_path = tmp_path / "train.log"
+    reporter = RunReporter(run_id=run_id, owner="a:1", settings=get_settings(), log_path=log_path)
+    info = StartInfo(device="cpu", device_name="cpu", dtype="float32", compile=True,
+                     n_params=1, tokens_per_iter=8, start_iter=0, max_iters=10)  # fmt: skip
+    reporter.on_start(info)
+    reporter.before_checkpoint(0)  # writes what it was told so far
+    assert compile_() == "on"
+    reporter.on_compile_failed("InvalidCxxCompiler: No working C++ compiler found")
+    reporter.finish(None)
+    assert compile_() == "failed: InvalidCxxCompiler: No working C++ compiler found"

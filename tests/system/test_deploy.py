@@ -1,7 +1,10 @@
 """The deployment files against the code. No container engine runs here, so: every compose
 service's command and health check is a real `nanogpt-studio` command, every variable a real
 setting, every queue has a worker, the GPU is reserved (and the CPU override takes it away),
-every file the Dockerfile copies exists, and docs/deploy.md's commands are real. The topology
+every file the Dockerfile copies exists, the GPU workers get shared memory for NCCL and one
+has two GPUs for DDP runs, the worker image carries a C compiler for torch.compile, one CUDA
+index is named everywhere, the build backend reads pyproject's license field, and
+docs/deploy.md's commands are real and match compose's workers. The topology
 itself runs as plain processes in the `stack` fixture (studio_stack.Stack spawns compose's
 commands; test_service_flow drives a run through it on SQLite and on PostgreSQL + Redis);
 here its health checks are asked about it."""
@@ -21,6 +24,7 @@ from pathlib import Path
 from compose_file import REPO, compose
 from studio_stack import free_port
 
+from app.planning.routing import train_queues_for
 from app.store.queues import QUEUES
 from app.store.settings import Settings
 from worker.cli import build_parser
@@ -98,6 +102,65 @@ def test_the_train_worker_gets_a_gpu_and_the_cpu_override_takes_it_away() -> Non
         assert spec["build"]["args"]["TORCH_INDEX"].endswith("/whl/cpu")
     redis = " ".join(compose()["services"]["redis"]["command"])
     assert "--appendonly yes" in redis and "--maxmemory-policy noeviction" in redis
+
+
+def _gpu_ids(spec: dict) -> list[str]:
+    devices = spec.get("deploy", {}).get("resources", {}).get("reservations", {})
+    return [i for d in devices.get("devices", []) for i in d.get("device_ids", [])]
+
+
+def test_gpu_workers_have_shared_memory_and_one_has_two_gpus_for_ddp() -> None:
+    gpu_workers = {n: spec for n, spec in our_services().items() if _gpu_ids(spec)}
+    assert "worker-train" in gpu_workers
+    for name, spec in gpu_workers.items():  # NCCL's buffers live in /dev/shm (64 MB default)
+        assert spec.get("shm_size") or spec.get("ipc") == "host", name
+    (ddp,) = [spec for spec in gpu_workers.values() if len(_gpu_ids(spec)) == 2]
+    queues = assert_real_command(ddp["command"]).queues.split(",")
+    assert queues == ["train"]  # the worker counts its GPUs: train, train.cuda.1, .2
+    assert "train.cuda.2" in train_queues_for(len(_gpu_ids(ddp)))
+    assert ddp["profiles"] == ["ddp"] and ddp["stop_grace_period"]
+
+
+def _docker_runs() -> dict[int, list[str]]:
+    """docs/deploy.md's `docker run` commands for a second host, by their GPU count."""
+    found = {}
+    for block in re.findall(r"^ *(docker run .*?)\n *```", DEPLOY_DOC, re.M | re.S):
+        argv = shlex.split(block.replace("\\\n", " "))
+        gpus = argv[argv.index("--gpus") + 1].strip('"').removeprefix("device=")
+        found[len(gpus.split(","))] = argv
+    return found
+
+
+def test_the_second_host_s_commands_match_the_compose_workers() -> None:
+    runs = _docker_runs()
+    assert set(runs) == {1, 2}
+    services = compose()["services"]
+    for count, name in ((1, "worker-train"), (2, "worker-train-ddp")):
+        argv, spec = runs[count], services[name]
+        assert len(_gpu_ids(spec)) == count
+        assert argv[argv.index("nanogpt-studio-worker") + 1 :] == spec["command"], name
+        assert argv[argv.index("--shm-size") + 1] == spec["shm_size"], name
+        assert argv[argv.index("--stop-timeout") + 1] + "s" == spec["stop_grace_period"], name
+
+
+def test_the_worker_image_has_a_compiler_and_one_cuda_index_is_named() -> None:
+    worker_stage = DOCKERFILE.split(" AS worker\n", 1)[1].split("\nFROM ", 1)[0]
+    installs = worker_stage.replace("\\\n", " ")
+    assert re.search(r"apt-get install [^\n]*\b(build-essential|gcc)\b", installs)
+    text = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    (default,) = re.findall(r"\$\{TORCH_INDEX:-(\S+?)\}", text)
+    named = set(re.findall(r"https://download\.pytorch\.org/whl/cu\d+", DOCKERFILE + DEPLOY_DOC))
+    assert named == {default}  # the comments, the docs and the compose default agree
+
+
+def test_the_build_backend_reads_the_license_field() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    if isinstance(pyproject["project"]["license"], str):  # PEP 639: setuptools 77 or newer
+        (requirement,) = [
+            r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")
+        ]
+        lowest = re.fullmatch(r"setuptools>=(\d+)(\.\d+)*", requirement)
+        assert lowest and int(lowest.group(1)) >= 77, requirement
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

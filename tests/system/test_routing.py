@@ -6,6 +6,7 @@ worker, a killed rank ending its group, and a CUDA run that no CPU-only worker t
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import socket
@@ -14,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from studio_stack import REPO, assert_error
+from studio_stack import REPO, TOKEN, assert_error
 
 from app.planning.routing import device_request, queue_for, train_queues_for
 from app.store.errors import InvalidError
@@ -261,3 +263,38 @@ def test_a_killed_rank_ends_the_group_and_the_run_resumes(api, dataset, backend)
     assert again["placement"]["processes"] == 2
     api.post(f"/runs/{run['id']}/cancel")
     assert _wait(api, run["id"], _finished)["state"] == "cancelled"
+
+
+def test_a_run_no_live_worker_can_take_says_what_it_waits_for(api, stack, dataset) -> None:
+    """The stack's train worker consumes only `train` (no GPU here): a 2-GPU run is created
+    with a no_worker warning (a worker may join later), waits first on its own queue, and the
+    API, its page and the form say what it waits for."""
+    live = api.get("/system").json()["workers"]
+    assert ["train"] in [w["queues"] for w in live]  # the one train worker: CPU runs only
+    waits = f"a worker with 2 GPUs; none of the {len(live)} live workers has more than 0"
+    body = {"dataset_id": dataset["id"], "config": {**TINY, "device": "auto"}, "gpus": 2}
+    plan = api.post("/runs?dry_run=true", json=body).json()
+    assert plan["waiting_for"] == waits
+    cpu_plan = api.post("/runs?dry_run=true", json={**body, "gpus": None}).json()
+    assert cpu_plan["waiting_for"] is None  # the train worker takes it
+    created = api.post("/runs", json=body)
+    assert created.status_code == 201, created.text
+    run = created.json()
+    try:
+        assert run["warnings"] == [
+            {"code": "no_worker", "field": "gpus",
+             "message": f"no live worker can take this run now: it waits for {waits}"}
+        ]  # fmt: skip
+        queued = _wait(api, run["id"], lambda r: r["state"] == "queued")
+        assert (queued["waiting_for"], queued["queue"]) == (waits, "train.cuda.2")
+        assert queued["queue_position"] == 1  # counted on its own queue only
+        listed = api.get("/runs", params={"state": "queued"}).json()["items"]
+        assert next(r for r in listed if r["id"] == run["id"])["waiting_for"] == waits
+        with httpx.Client(base_url=stack.url, follow_redirects=True, timeout=60) as browser:
+            browser.get("/", params={"token": TOKEN})  # the link `make run` prints: a cookie
+            page = browser.get(f"/runs/{run['id']}").text
+            assert f"queued: waits for {waits}" in html.unescape(page)
+            form = browser.get("/runs/new").text
+            assert "No live worker trains on a GPU now." in form
+    finally:
+        api.post(f"/runs/{run['id']}/cancel")

@@ -101,6 +101,9 @@ class TrainCallbacks:
     def on_message(self, line: str) -> None:
         pass
 
+    def on_compile_failed(self, reason: str) -> None:
+        """torch.compile failed at the run's first compiled call; it goes on in eager mode."""
+
     def should_stop(self) -> bool:
         """Polled every iteration, and in a long evaluation or iteration (once it has run half
         a second) between its batches; True writes a checkpoint and ends the run as

@@ -57,8 +57,15 @@ class RunReporter(TrainCallbacks):
         if info.start_iter and not info.compile:
             phase = RunPhase.TRAINING
         self._progress.update(
-            device=info.device, max_iters=info.max_iters, iter=info.start_iter, phase=phase
+            device=info.device,
+            compile="on" if info.compile else "off",
+            max_iters=info.max_iters,
+            iter=info.start_iter,
+            phase=phase,
         )
+
+    def on_compile_failed(self, reason: str) -> None:
+        self._progress["compile"] = f"failed: {reason}"
 
     def on_step(self, event: StepEvent) -> None:
         self._progress["phase"] = RunPhase.TRAINING

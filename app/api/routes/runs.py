@@ -18,21 +18,26 @@ from app.api.schemas.runs import (
     PresetOut,
     RunClone,
     RunCreate,
+    RunCreated,
     RunList,
     RunOut,
     RunPlanOut,
     RunResume,
     State,
+    present_created,
     present_plan,
     present_presets,
     present_run,
 )
 from app.planning import run_plan
+from app.planning.routing import queue_for
 from app.planning.run_config import RunPlan
 from app.planning.run_plan import plan_clone, plan_new, require_accepted, start_run
+from app.planning.waiting import queue_waits_for, waiting_reasons
 from app.store import run_queries, runs
 from app.store.followup import Followup
 from app.store.models import Run
+from app.store.settings import Settings
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 presets_router = APIRouter(prefix="/presets", tags=["runs"])
@@ -46,9 +51,24 @@ DRY_RUN_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _one(session: Session, run: Run) -> RunOut:
-    positions = run_queries.queue_positions(session, [run])
-    return present_run(run, positions, run_queries.best_val_bpcs(session, [run]))
+def _one(session: Session, settings: Settings, run: Run) -> RunOut:
+    return present_run(
+        run,
+        run_queries.queue_positions(session, [run]),
+        run_queries.best_val_bpcs(session, [run]),
+        waiting_reasons(settings, [run]),
+    )
+
+
+def _created(session: Session, settings: Settings, run: Run) -> RunCreated:
+    """201: the run, warned (no_worker) when no live worker could take it now."""
+    waiting_for = queue_waits_for(settings, run.queue)
+    return present_created(
+        run,
+        run_queries.queue_positions(session, [run]),
+        run_queries.best_val_bpcs(session, [run]),
+        waiting_for,
+    )
 
 
 def _commit(session: Session, followup: Followup) -> None:
@@ -57,17 +77,18 @@ def _commit(session: Session, followup: Followup) -> None:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=RunOut, responses=DRY_RUN_RESPONSE
+    "", status_code=status.HTTP_201_CREATED, response_model=RunCreated, responses=DRY_RUN_RESPONSE
 )
 def create_run(
-    body: RunCreate, session: SessionDep, dry_run: DryRun = False
-) -> RunOut | JSONResponse:
+    body: RunCreate, session: SessionDep, settings: SettingsDep, dry_run: DryRun = False
+) -> RunCreated | JSONResponse:
     """Preset + config are checked by the engine's preflight and the memory guard before the
     run is stored and queued: 422 with every problem in `errors`, each naming its field. A run
     the checks warn about (`warnings` in the dry run) starts only with `accept_warnings: true`.
     A dataset not yet prepared with the tokenizer is prepared first (state `preparing`). With
     `dry_run=true`, the same checks and the same errors, then 200 with the run it would start
-    (and its warnings); nothing is stored or queued."""
+    (and its warnings); nothing is stored or queued. A run no live worker could take now is
+    created all the same (201, warned `no_worker`): it waits until such a worker joins."""
     plan = plan_new(
         session,
         dataset_id=body.dataset_id,
@@ -80,21 +101,23 @@ def create_run(
         processes=body.processes,
     )
     if dry_run:
-        return _dry_run(plan)
+        return _dry_run(plan, settings)
     require_accepted(plan, accepted=body.accept_warnings)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
-    return _one(session, run)
+    return _created(session, settings, run)
 
 
-def _dry_run(plan: RunPlan) -> JSONResponse:
+def _dry_run(plan: RunPlan, settings: Settings) -> JSONResponse:
     """200 (not the route's 201): nothing was created."""
-    return JSONResponse(present_plan(plan).model_dump(mode="json"))
+    waiting_for = queue_waits_for(settings, queue_for(plan.devices))
+    return JSONResponse(present_plan(plan, waiting_for).model_dump(mode="json"))
 
 
 @router.get("")
 def list_runs(
     session: SessionDep,
+    settings: SettingsDep,
     state: State | None = None,
     dataset_id: DatasetFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -106,8 +129,9 @@ def list_runs(
     )
     positions = run_queries.queue_positions(session, items)
     bpcs = run_queries.best_val_bpcs(session, items)
+    waiting = waiting_reasons(settings, items)
     return RunList(
-        items=[present_run(r, positions, bpcs) for r in items],
+        items=[present_run(r, positions, bpcs, waiting) for r in items],
         total=total,
         limit=limit,
         offset=offset,
@@ -115,21 +139,23 @@ def list_runs(
 
 
 @router.get("/{run_id}")
-def get_run(run_id: RunId, session: SessionDep) -> RunOut:
-    return _one(session, run_queries.get_run(session, run_id=run_id))
+def get_run(run_id: RunId, session: SessionDep, settings: SettingsDep) -> RunOut:
+    return _one(session, settings, run_queries.get_run(session, run_id=run_id))
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-def cancel_run(run_id: RunId, session: SessionDep) -> RunOut:
+def cancel_run(run_id: RunId, session: SessionDep, settings: SettingsDep) -> RunOut:
     """A waiting run is cancelled at once; a running one stops within a second or so,
     after writing a checkpoint (watch `state`)."""
     run, followup = runs.cancel_run(session, run_id=run_id)
     _commit(session, followup)
-    return _one(session, run)
+    return _one(session, settings, run)
 
 
 @router.post("/{run_id}/resume", status_code=status.HTTP_202_ACCEPTED)
-def resume_run(run_id: RunId, session: SessionDep, body: RunResume | None = None) -> RunOut:
+def resume_run(
+    run_id: RunId, session: SessionDep, settings: SettingsDep, body: RunResume | None = None
+) -> RunOut:
     """Continue a finished run from its latest checkpoint, on the same curve."""
     body = body or RunResume()
     run, followup = run_plan.resume(
@@ -140,18 +166,22 @@ def resume_run(run_id: RunId, session: SessionDep, body: RunResume | None = None
         processes=body.processes,
     )
     _commit(session, followup)
-    return _one(session, run)
+    return _one(session, settings, run)
 
 
 @router.post(
     "/{run_id}/clone",
     status_code=status.HTTP_201_CREATED,
-    response_model=RunOut,
+    response_model=RunCreated,
     responses=DRY_RUN_RESPONSE,
 )
 def clone_run(
-    run_id: RunId, session: SessionDep, body: RunClone | None = None, dry_run: DryRun = False
-) -> RunOut | JSONResponse:
+    run_id: RunId,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: RunClone | None = None,
+    dry_run: DryRun = False,
+) -> RunCreated | JSONResponse:
     """A new run with this run's config and the given overrides, from scratch
     (`dry_run=true`: checked only, as for `POST /runs`)."""
     body = body or RunClone()
@@ -168,11 +198,11 @@ def clone_run(
         processes=body.processes,
     )
     if dry_run:
-        return _dry_run(plan)
+        return _dry_run(plan, settings)
     require_accepted(plan, accepted=body.accept_warnings)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
-    return _one(session, run)
+    return _created(session, settings, run)
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)

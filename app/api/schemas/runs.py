@@ -7,9 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
-from app.planning.routing import queue_for
+from app.planning.routing import CPU_QUEUE, queue_for
 from app.planning.run_config import DEFAULT_PRESET, RunPlan, stored_config
 from app.store.models import Run
+from app.store.states import RunState
 from worker.engine.config.memory_guard import MemoryCheck
 from worker.engine.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
 from worker.engine.config.train_config import INT_MAXIMA
@@ -136,6 +137,11 @@ class RunOut(BaseModel):
     mfu: float | None
     eta_s: float | None
     device: str | None
+    compile: str | None = Field(
+        description="torch.compile as the run's process has it: on, off, or \"failed: "
+        '<reason>" when compiling failed at its first compiled step and the run went on in '
+        "eager mode; null until its process starts"
+    )
     phase: Phase | None = Field(
         description="While running: starting (loading torch and the data), compiling, "
         "evaluating (iteration 0) or training; null otherwise"
@@ -148,6 +154,11 @@ class RunOut(BaseModel):
         description="1 = next to start on its queue (first queued, first started); only "
         "while queued and able to start"
     )
+    waiting_for: str | None = Field(
+        description="While queued, when no live worker consumes its queue: what it waits for, "
+        'e.g. "a worker with 2 GPUs; none of the 3 live workers has more than 1". It starts '
+        "once such a worker joins"
+    )
     created_at: datetime
     queued_at: datetime | None = Field(
         description="When it joined its queue: its place there, kept when it is put back"
@@ -156,15 +167,22 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-def present_run(run: Run, positions: dict[int, int], bpcs: dict[int, float]) -> RunOut:
+def present_run(
+    run: Run,
+    positions: dict[int, int],
+    bpcs: dict[int, float],
+    waiting: dict[int, str] | None = None,
+) -> RunOut:
     """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`,
-    `bpcs` from `app.store.run_queries.best_val_bpcs`."""
+    `bpcs` from `app.store.run_queries.best_val_bpcs`, `waiting` from
+    `app.planning.waiting.waiting_reasons`."""
     return RunOut.model_validate(
         {
             **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
             "progress": min(1.0, run.iter / run.max_iters) if run.max_iters else 0.0,
             "queue_position": positions.get(run.id),
             "best_val_bpc": bpcs.get(run.id),
+            "waiting_for": (waiting or {}).get(run.id),
             "phase": (run.phase or "starting") if run.state == "running" else None,
         }
     )
@@ -178,9 +196,38 @@ class DataFacts(BaseModel):
 
 
 class PlanWarning(BaseModel):
-    code: str = Field(description="schedule or memory")
+    code: str = Field(description="schedule or memory; no_worker on a created run")
     field: str
     message: str
+
+
+class RunCreated(RunOut):
+    """A run just created (201), with what it should know at once."""
+
+    warnings: list[PlanWarning] = Field(
+        description="no_worker (field gpus, or queue): no live worker could take the run now "
+        "(the message says what it waits for). Nothing to accept: it stays queued until such "
+        "a worker joins"
+    )
+
+
+def present_created(
+    run: Run, positions: dict[int, int], bpcs: dict[int, float], waiting_for: str | None
+) -> RunCreated:
+    """The created run, warned when no live worker consumes its queue (`waiting_for`, from
+    `app.planning.waiting`: also set on a run still preparing, whose queue is known)."""
+    queued = waiting_for is not None and run.state == RunState.QUEUED  # as GET shows it
+    out = present_run(run, positions, bpcs, {run.id: waiting_for} if queued else {})
+    warnings = []
+    if waiting_for:
+        warnings.append(
+            PlanWarning(
+                code="no_worker",
+                field="queue" if run.queue == CPU_QUEUE else "gpus",
+                message=f"no live worker can take this run now: it waits for {waiting_for}",
+            )
+        )
+    return RunCreated(**out.model_dump(), warnings=warnings)
 
 
 class DeviceOut(BaseModel):
@@ -229,6 +276,10 @@ class RunPlanOut(BaseModel):
     warnings: list[PlanWarning] = Field(
         description="To accept (accept_warnings: true) before the run starts"
     )
+    waiting_for: str | None = Field(
+        description="What the run would wait for, when no live worker consumes its queue "
+        "(not a warning to accept: a worker may join later); as RunOut's"
+    )
     memory: MemoryOut | None
 
 
@@ -248,7 +299,7 @@ def present_memory(check: MemoryCheck | None) -> MemoryOut | None:
     )
 
 
-def present_plan(plan: RunPlan) -> RunPlanOut:
+def present_plan(plan: RunPlan, waiting_for: str | None) -> RunPlanOut:
     """What a dry run answers: the run `plan` would start."""
     tokens = plan.cfg.tokens_per_iter
     train_tokens = plan.meta.get("train_tokens")
@@ -271,6 +322,7 @@ def present_plan(plan: RunPlan) -> RunPlanOut:
         tokens_per_iter=tokens,
         epochs=tokens * plan.cfg.max_iters / train_tokens if train_tokens else None,
         warnings=[PlanWarning(**w.to_dict()) for w in plan.warnings],
+        waiting_for=waiting_for,
         memory=present_memory(plan.memory),
     )
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from app.api.deps import PageAccess, SessionDep, SettingsDep
 from app.api.schemas.runs import present_presets
 from app.planning.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
+from app.planning.waiting import live_workers
 from app.store.datasets import get_dataset, list_datasets
 from app.store.run_queries import get_run
 from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
@@ -60,6 +61,7 @@ def new_run_page(
         "source": source,
         "data_dir": str(settings.data_dir),
     }
+    workers = live_workers(settings)
     # the form asks for a tokenizer kind, and a vocabulary size when it is a trained BPE
     tokenizer, bpe_vocab_size = parse_tokenizer_name(source["tokenizer"] if source else "char")
     return render(
@@ -78,6 +80,9 @@ def new_run_page(
         bpe_vocab_size=bpe_vocab_size or BPE_VOCAB_DEFAULT,
         val_fraction=source["val_fraction"] if source else 0.1,
         page_data=page_data,
+        # the most GPUs a live worker gives one run (None: the broker could not be read)
+        largest_gpu_offer=workers.largest_gpu_offer if workers is not None else None,
+        live_worker_count=workers.count if workers is not None else None,
         **_devices_fields(source),
     )
 
@@ -93,8 +98,8 @@ def _devices_fields(source: dict | None) -> dict[str, str]:
 
 
 @router.get("/runs/{run_id:int}")
-def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
-    run = runs_json(session, [get_run(session, run_id=run_id)])[0]
+def run_page(request: Request, run_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+    run = runs_json(session, [get_run(session, run_id=run_id)], settings)[0]
     dataset = get_dataset(session, dataset_id=run["dataset_id"]) if run["dataset_id"] else None
     return render(
         request,

@@ -32,6 +32,7 @@ from worker.engine.events import (
     TrainStatus,
 )
 from worker.engine.training.bits_per_char import val_bits_per_character
+from worker.engine.training.compile_fallback import CompiledModel
 from worker.engine.training.distributed import (
     RankGroup,
     from_env,
@@ -116,10 +117,7 @@ class _Loop:
         self.world_size = group.ranks.world_size
         self.micro_steps = micro_steps  # this rank's share of gradient_accumulation_steps
         self.meta = meta  # its tokens per character turn a val loss into bits per character
-        # Evaluation (rank 0 alone) calls the model itself: DDP's forward would wait on the
-        # other ranks. Training steps go through DDP, wrapped around the compiled model.
-        self.eval_model: Any = torch.compile(state.model) if runtime.compile else state.model
-        self.model: Any = group.wrap(self.eval_model)
+        self.compiled = CompiledModel(state.model, runtime, group, callbacks)
         self.attention_kernel = attention_kernel(runtime, cfg.block_size)
         # counted once: summing every parameter's size at each log line is wasted work
         self.flops_per_iter = state.model.flops_per_token() * cfg.tokens_per_iter
@@ -138,7 +136,7 @@ class _Loop:
             {s: sampler(s, None) for s in SPLITS},
             cfg.eval_iters,
             runtime,
-            self.eval_model,
+            self.compiled.evaluate,
             self.attention_kernel,
         )
         self.checkpoints = RunCheckpoints(cfg, callbacks, runtime, state, group, meta["tokenizer"])
@@ -219,6 +217,7 @@ class _Loop:
                 self.state.last_eval_iter = it  # so every rank agrees on what is due
         except EvaluationStoppedError:  # in the middle of it: the state is as before it
             self.evaluation_cut_short = True
+        self.compiled.settle()
         self.clock.evaluated(time.perf_counter() - began)  # evaluation is not step time
         if self.cfg.eval_only and not self.evaluation_cut_short:
             return _Exit("completed", keep_latest=False)
@@ -227,11 +226,11 @@ class _Loop:
     @torch.no_grad()
     def _evaluate(self, lr: float) -> None:
         cfg, state, it = self.cfg, self.state, self.state.iter_num
-        self.model.eval()
+        self.compiled.model.eval()
         try:
             losses = self.evaluator.score(self._long_since)
         finally:
-            self.model.train()
+            self.compiled.model.train()
         if not all(math.isfinite(v) for v in losses.values()):
             self.steps.release()  # the step itself was sound
             for value in losses.values():
@@ -301,6 +300,22 @@ class _Loop:
 
     # --- step ---
     def _step(self) -> _Exit | None:
+        """The next iteration; the first compiled one is a trial (compile_fallback): if
+        compiling fails, the state goes back to before it and it runs again in eager mode."""
+        if not self.compiled.on_trial:
+            return self._iteration()
+        before = (self.batch, self.rng_before_batch, self.state.data_rng.get_state())
+        device_states = device_rngs(self.runtime)
+
+        def undo() -> None:
+            self.state.optimizer.zero_grad(set_to_none=True)
+            set_device_rngs(self.runtime, device_states)
+            self.batch, self.rng_before_batch, data_rng = before
+            self.state.data_rng.set_state(data_rng)
+
+        return self.compiled.first_step(self._iteration, undo)
+
+    def _iteration(self) -> _Exit | None:
         """One iteration: micro_steps forward and backward passes, then the optimizer's step.
         A stop asked for during a long iteration leaves it between two micro-steps."""
         state, runtime = self.state, self.runtime
@@ -312,7 +327,7 @@ class _Loop:
             # DDP averages gradients over the ranks on the last micro-step only
             with self._sync_unless(micro < self.micro_steps - 1):
                 with runtime.autocast(), self.attention_kernel():
-                    _, loss = self.model(*self.batch)
+                    _, loss = self.compiled.model(*self.batch)
                     assert loss is not None
                     loss = loss / self.micro_steps  # mean over micro-steps (and ranks: DDP)
                 # draw the next batch while the device works through this backward pass
@@ -345,7 +360,7 @@ class _Loop:
     def _sync_unless(self, accumulating: bool) -> contextlib.AbstractContextManager[object]:
         """DDP's no_sync while gradients only accumulate; a no-op with one process."""
         if accumulating and self.world_size > 1:
-            return self.model.no_sync()
+            return self.compiled.model.no_sync()
         return contextlib.nullcontext()
 
     # --- log ---
