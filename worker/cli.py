@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="processes (DDP ranks): one per GPU, or gloo on the CPU; started through torchrun",
     )
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the config against the data and this machine's memory, print every error "
+        "and warning and the run's size, and train nothing (the API's ?dry_run=true)",
+    )
     train.set_defaults(handler=_train, takes_overrides=True)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint")
@@ -213,18 +219,20 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from worker.engine.wait_policy import choose_wait_policy
 
     choose_wait_policy()  # before torch loads
+    from worker.engine.config.derived import with_derived_schedule
     from worker.engine.config.files import load_config_file
     from worker.engine.config.presets import preset_config
     from worker.engine.config.train_config import TrainConfig, parse_overrides
     from worker.engine.events import TrainCallbacks
 
-    cfg = preset_config(args.preset) if args.preset else TrainConfig()
+    base = preset_config(args.preset) if args.preset else TrainConfig()
+    given: dict[str, Any] = {}
     if args.config:
-        values = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
-        cfg = TrainConfig.from_mapping(values, base=cfg)
-    cfg = TrainConfig.from_mapping(
-        {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
-    )
+        given = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
+    given = {**given, **parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}
+    cfg = with_derived_schedule(base, given)
+    if args.dry_run:
+        return _dry_run(cfg)
     from worker.engine.config.warnings import schedule_warnings
 
     for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would
@@ -273,6 +281,42 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         f"{result.best_val_loss:.4f}{where}"
     )
     return 0
+
+
+def _dry_run(cfg: Any) -> int:
+    """`train --dry-run`: the verdict the API gives the same knobs (config/verdict.py), with
+    this machine's device as the memory guard's; 2 when the run could not start."""
+    from worker.engine.config.verdict import judge
+    from worker.engine.data.meta import read_meta
+
+    meta = read_meta(cfg.data_dir)
+    verdict = judge(cfg, meta, vocab_size=int(meta["vocab_size"]), device=_local_device(cfg))
+    for error in verdict.errors:
+        print(f"error ({error.field}): {error.message}", file=sys.stderr)
+    for warning in verdict.warnings:
+        print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
+    if verdict.memory is not None:
+        size = verdict.memory.estimate
+        print(f"{size.params:,} parameters; about {size.total_bytes / 2**20:,.0f} MiB a rank")
+    if verdict.errors:
+        return 2
+    print(f"{cfg.max_iters:,} iterations of {cfg.tokens_per_iter:,} tokens; nothing trained")
+    return 0
+
+
+def _local_device(cfg: Any) -> Any:
+    """This machine's device for `cfg.device`, with its free memory (None: not found)."""
+    from worker.engine.config.memory_guard import Device
+    from worker.jobs.device_probe import probe
+
+    devices = [d for d in probe() if d.get("memory_free") is not None]
+    kind, _, index = cfg.device.partition(":")
+    if kind == "auto":
+        kind = "cuda" if any(d["kind"] == "cuda" for d in devices) else "cpu"
+    for d in devices:
+        if d["kind"] == kind and (kind != "cuda" or int(d.get("index", 0)) == int(index or 0)):
+            return Device(kind=kind, name=str(d["name"]), free_bytes=int(d["memory_free"]))
+    return None
 
 
 def parse_bool(raw: str) -> bool:

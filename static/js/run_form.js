@@ -19,6 +19,10 @@ const acceptWarnings = $("[data-accept-warnings]", form);
 const presets = new Map();
 // Clone mode posts to /runs/{id}/clone with the changes from that run's config.
 let source = page.source;
+// The schedule knobs the server derives from max_iters (lr_decay_iters, warmup_iters) while
+// the user leaves them alone: left out of the request, shown as the last dry run derived them.
+const derived = new Set(page.derived_knobs);
+const typed = new Set(); // the derived knobs the user set (typed in, or a loaded file's)
 
 function readKnob({ name, kind }) {
   const input = form.elements.namedItem(name);
@@ -47,8 +51,22 @@ function baseConfig() {
   return source ? { ...page.defaults, ...source.config } : presetConfig(presetSelect.value);
 }
 
+/** What the server applies the request's config over: the clone's source, or the preset; with
+ * none, the API's default preset, so "none" sends every knob where nanoGPT's defaults differ. */
+function serverBase() {
+  return source ? baseConfig() : presetConfig(presetSelect.value || page.default_preset);
+}
+
 function changes(config, base) {
   return Object.fromEntries(Object.entries(config).filter(([key, value]) => base[key] !== value));
+}
+
+/** The shown knobs that differ from `base`, but not the derived ones the user left to
+ * follow max_iters (the server, and the CLI, derive them the same way). */
+function userChanges(base) {
+  const config = changes(readConfig(), base);
+  for (const name of derived) if (!typed.has(name)) delete config[name];
+  return config;
 }
 
 const dataset = () => page.datasets.find((d) => String(d.id) === form.elements.dataset_id.value);
@@ -78,14 +96,15 @@ function tokenizerName() {
 
 /** [path, body] of the request that starts this run. */
 function request() {
-  const config = changes(readConfig(), baseConfig());
+  const config = userChanges(serverBase());
   const name = form.elements.name.value.trim() || undefined;
   const data = {
     dataset_id: Number(form.elements.dataset_id.value),
     val_fraction: valFraction(),
   };
   const devices = readDevices();
-  const accepted = warnings.length && acceptWarnings.checked ? { accept_warnings: true } : {};
+  // Warnings not accepted in the box refuse the run (strict), so the form asks first.
+  const accepted = warnings.length && acceptWarnings.checked ? {} : { strict: true };
   if (source) {
     const body = { name, config, ...devices, ...accepted };
     for (const [key, value] of Object.entries(data)) if (source[key] !== value) body[key] = value;
@@ -140,7 +159,7 @@ function showCommands() {
       tokenizer: tokenizerName(),
       valFraction: valFraction(),
       preset: preset || null,
-      overrides: changes(readConfig(), presetConfig(preset)),
+      overrides: userChanges(presetConfig(preset)),
       runName: body.name || `${slug(d.name)}-${preset || "custom"}`,
     })
   );
@@ -155,6 +174,7 @@ let warnings = [];
 const dryRun = new DryRun(request, (answer) => {
   serverError = answer.error ?? null;
   plan = answer.plan ?? null;
+  if (plan) showDerivedKnobs(plan.config);
   if (plan) setWarnings(plan.warnings);
   else if (answer.error) setWarnings([]);
   showDerived();
@@ -185,11 +205,19 @@ function setWarnings(list) {
   $("[data-warnings-list]", panel).replaceChildren(...list.map((w) => el("li", { text: `${w.field}: ${w.message}` })));
 }
 
+/** The derived knobs the user left alone, as the server derived them for this config. */
+function showDerivedKnobs(config) {
+  for (const knob of page.knobs) {
+    if (derived.has(knob.name) && !typed.has(knob.name)) writeKnob(knob, config[knob.name]);
+  }
+  showCommands();
+}
+
 /** The preset's description, and that it has been edited once a knob differs from it. */
 function showPresetDescription() {
   const preset = presets.get(presetSelect.value);
   const base = preset ? preset.description : "nanoGPT's train.py defaults: GPT-2 124M on OpenWebText.";
-  const edited = Object.keys(changes(readConfig(), baseConfig()));
+  const edited = Object.keys(userChanges(baseConfig()));
   const note = edited.length ? ` (edited: ${edited.length > 3 ? `${edited.length} knobs` : edited.join(", ")})` : "";
   setText($("[data-preset-description]"), `${base}${note}`);
 }
@@ -201,7 +229,7 @@ function offerToMoveDecay() {
   let offer = $("[data-offer]", slot);
   const maxIters = readKnob({ name: "max_iters", kind: "int" });
   const decay = readKnob({ name: "lr_decay_iters", kind: "int" });
-  const wanted = form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
+  const wanted = typed.has("lr_decay_iters") && form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
   if (!wanted) {
     if (offer) offer.remove();
     return;
@@ -230,6 +258,7 @@ function refresh({ check = true } = {}) {
 
 function applyPreset() {
   source = null; // a preset chosen by hand: a new run, not a clone
+  typed.clear();
   const config = presetConfig(presetSelect.value);
   for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
   $("[data-offer]", form)?.remove();
@@ -247,6 +276,8 @@ async function loadConfig(input) {
   try {
     const loaded = await parseConfigFile(file);
     source = null; // a loaded config starts a new run
+    typed.clear();
+    for (const name of derived) if (name in loaded.config) typed.add(name);
     if (loaded.format === "nanogpt") presetSelect.value = "";
     const config = { ...presetConfig(presetSelect.value), ...loaded.config };
     for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
@@ -309,6 +340,7 @@ for (const button of $$("[data-copy]")) {
 form.addEventListener("input", (event) => {
   if (event.target.type === "file") return;
   if (event.target === acceptWarnings) return showCommands(); // accepting changes no check
+  if (derived.has(event.target.name)) typed.add(event.target.name);
   if (event.target.name === "max_iters" || event.target.name === "lr_decay_iters" || event.target.name === "decay_lr") offerToMoveDecay();
   refresh();
 });

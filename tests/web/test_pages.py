@@ -58,8 +58,7 @@ def run(web, dataset) -> dict:
             "preset": "tiny-cpu",
             "config": config,
             "name": EVIL,
-            "accept_warnings": True,
-        },  # a 50-step run: its schedule warns
+        },
         headers=BEARER,
     )
     assert response.status_code == 201, response.text
@@ -272,7 +271,7 @@ def test_run_page_shows_the_failure_escaped(web, run):
 def test_compare_shows_differences(web, dataset, run):
     other = web.post(
         f"/api/v1/runs/{run['id']}/clone",
-        json={"name": "wider", "config": {"n_embd": 64}, "accept_warnings": True},
+        json={"name": "wider", "config": {"n_embd": 64}},
         headers=BEARER,
     ).json()
     html = assert_page(web.get(f"/compare?run={run['id']}&run={other['id']}&run=999999"))

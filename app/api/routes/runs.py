@@ -29,10 +29,11 @@ from app.api.schemas.runs import (
 )
 from app.planning import run_plan
 from app.planning.run_config import RunPlan
-from app.planning.run_plan import plan_clone, plan_new, require_accepted, start_run
+from app.planning.run_plan import plan_clone, plan_new, refuse_warnings, start_run
 from app.store import run_queries, runs
 from app.store.followup import Followup
 from app.store.models import Run
+from worker.engine.config.warnings import ConfigWarning
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 presets_router = APIRouter(prefix="/presets", tags=["runs"])
@@ -46,8 +47,8 @@ DRY_RUN_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _one(session: Session, run: Run) -> RunOut:
-    return present_run(run, run_queries.queue_positions(session, [run]))
+def _one(session: Session, run: Run, warnings: list[ConfigWarning] | None = None) -> RunOut:
+    return present_run(run, run_queries.queue_positions(session, [run]), warnings)
 
 
 def _commit(session: Session, followup: Followup) -> None:
@@ -63,7 +64,7 @@ def create_run(
 ) -> RunOut | JSONResponse:
     """Preset + config are checked by the engine's preflight and the memory guard before the
     run is stored and queued: 422 with every problem in `errors`, each naming its field. A run
-    the checks warn about (`warnings` in the dry run) starts only with `accept_warnings: true`.
+    the checks warn about starts, its `warnings` in the answer (`strict: true` refuses it).
     A dataset not yet prepared with the tokenizer is prepared first (state `preparing`). With
     `dry_run=true`, the same checks and the same errors, then 200 with the run it would start
     (and its warnings); nothing is stored or queued."""
@@ -80,10 +81,10 @@ def create_run(
     )
     if dry_run:
         return _dry_run(plan)
-    require_accepted(plan, accepted=body.accept_warnings)
+    refuse_warnings(plan, strict=body.strict)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
-    return _one(session, run)
+    return _one(session, run, plan.warnings)
 
 
 def _dry_run(plan: RunPlan) -> JSONResponse:
@@ -164,10 +165,10 @@ def clone_run(
     )
     if dry_run:
         return _dry_run(plan)
-    require_accepted(plan, accepted=body.accept_warnings)
+    refuse_warnings(plan, strict=body.strict)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
-    return _one(session, run)
+    return _one(session, run, plan.warnings)
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)

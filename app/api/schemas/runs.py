@@ -12,7 +12,9 @@ from app.planning.run_config import DEFAULT_PRESET, RunPlan, stored_config
 from app.store.models import Run
 from worker.engine.config.memory_guard import MemoryCheck
 from worker.engine.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
-from worker.engine.config.train_config import INT_MAXIMA
+from worker.engine.config.train_config import INT_MAXIMA, TrainConfig
+from worker.engine.config.warnings import ConfigWarning, schedule_warnings
+from worker.engine.errors import EngineError
 
 GpuCount = Annotated[int, Field(ge=1, le=64)]
 GpuIndex = Annotated[int, Field(ge=0, le=1023)]
@@ -51,11 +53,17 @@ Phase = Literal["starting", "compiling", "evaluating", "training"]
 Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
 
-ACCEPT_WARNINGS = (
-    "Start even though the checks warn (the dry run lists the warnings: a schedule that does "
-    "not fit max_iters, memory close to the device's); without it such a run is refused (422 "
-    "unaccepted_warnings)"
+STRICT = (
+    "Refuse the run (422 unaccepted_warnings) when the checks warn (a schedule that does not "
+    "fit max_iters, memory close to the device's) instead of starting it with `warnings` in "
+    "the answer"
 )
+
+
+class PlanWarning(BaseModel):
+    code: str = Field(description="schedule or memory")
+    field: str
+    message: str
 
 
 class RunCreate(StrictBody):
@@ -77,7 +85,7 @@ class RunCreate(StrictBody):
     name: str | None = Field(default=None, max_length=200)
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
-    accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
+    strict: bool = Field(default=False, description=STRICT)
 
 
 class RunResume(StrictBody):
@@ -105,7 +113,7 @@ class RunClone(StrictBody):
         default=None, description=GPUS_DOC + "; the source's when neither this nor processes"
     )
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
-    accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
+    strict: bool = Field(default=False, description=STRICT)
 
 
 class RunOut(BaseModel):
@@ -150,18 +158,36 @@ class RunOut(BaseModel):
     )
     started_at: datetime | None
     finished_at: datetime | None
+    warnings: list[PlanWarning] = Field(
+        description="What the checks warn about in this run: in the answer that created it, "
+        "the schedule's and the memory guard's; later, the schedule's (from config)"
+    )
 
 
-def present_run(run: Run, positions: dict[int, int]) -> RunOut:
-    """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`."""
+def present_run(
+    run: Run, positions: dict[int, int], warnings: list[ConfigWarning] | None = None
+) -> RunOut:
+    """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`,
+    `warnings` the plan's when it was just created (else its config's schedule warnings)."""
+    if warnings is None:
+        warnings = config_warnings(run.config)
     return RunOut.model_validate(
         {
             **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
             "progress": min(1.0, run.iter / run.max_iters) if run.max_iters else 0.0,
             "queue_position": positions.get(run.id),
             "phase": (run.phase or "starting") if run.state == "running" else None,
+            "warnings": [w.to_dict() for w in warnings],
         }
     )
+
+
+def config_warnings(config: dict[str, Any]) -> list[ConfigWarning]:
+    """A stored config's schedule warnings (none for a config this version cannot read)."""
+    try:
+        return schedule_warnings(TrainConfig.from_mapping(config))
+    except EngineError:
+        return []
 
 
 class DataFacts(BaseModel):
@@ -169,12 +195,6 @@ class DataFacts(BaseModel):
     val_tokens: int | None
     vocab_size: int | None = Field(description="Known once the split is prepared")
     exact: bool = Field(description="From the prepared split; else estimated from the upload")
-
-
-class PlanWarning(BaseModel):
-    code: str = Field(description="schedule or memory")
-    field: str
-    message: str
 
 
 class DeviceOut(BaseModel):
@@ -221,7 +241,8 @@ class RunPlanOut(BaseModel):
     tokens_per_iter: int
     epochs: float | None = Field(description="max_iters × tokens_per_iter / train_tokens")
     warnings: list[PlanWarning] = Field(
-        description="To accept (accept_warnings: true) before the run starts"
+        description="Allowed, probably not meant: the real request starts the run with them "
+        "(refuses it with strict: true)"
     )
     memory: MemoryOut | None
 
