@@ -20,7 +20,8 @@ const presets = new Map();
 // Clone mode posts to /runs/{id}/clone with the changes from that run's config.
 let source = page.source;
 // The schedule knobs the server derives from max_iters (lr_decay_iters, warmup_iters) while
-// the user leaves them alone: left out of the request, shown as the last dry run derived them.
+// the user leaves them alone: left out of the request (but with preset "none"), shown as the
+// last dry run derived them.
 const derived = new Set(page.derived_knobs);
 const typed = new Set(); // the derived knobs the user set (typed in, or a loaded file's)
 
@@ -61,11 +62,23 @@ function changes(config, base) {
   return Object.fromEntries(Object.entries(config).filter(([key, value]) => base[key] !== value));
 }
 
-/** The shown knobs that differ from `base`, but not the derived ones the user left to
- * follow max_iters (the server, and the CLI, derive them the same way). */
-function userChanges(base) {
+/** Whether the request says a derived knob's value: once the user typed it, and always with
+ * preset "none", which is nanoGPT's defaults as shown (the server's base is tiny-cpu). */
+const says = (name) => typed.has(name) || (!source && !presetSelect.value);
+
+/** The shown knobs that differ from `base`, but not the derived ones the server (and the CLI)
+ * derive from max_iters. */
+function edits(base) {
   const config = changes(readConfig(), base);
-  for (const name of derived) if (!typed.has(name)) delete config[name];
+  for (const name of derived) if (!says(name)) delete config[name];
+  return config;
+}
+
+/** What a request or a command sets: the edits, and every derived knob it says. */
+function userChanges(base) {
+  const shown = readConfig();
+  const config = edits(base);
+  for (const name of derived) if (says(name)) config[name] = shown[name];
   return config;
 }
 
@@ -208,7 +221,7 @@ function setWarnings(list) {
 /** The derived knobs the user left alone, as the server derived them for this config. */
 function showDerivedKnobs(config) {
   for (const knob of page.knobs) {
-    if (derived.has(knob.name) && !typed.has(knob.name)) writeKnob(knob, config[knob.name]);
+    if (derived.has(knob.name) && !says(knob.name)) writeKnob(knob, config[knob.name]);
   }
   showCommands();
 }
@@ -217,7 +230,7 @@ function showDerivedKnobs(config) {
 function showPresetDescription() {
   const preset = presets.get(presetSelect.value);
   const base = preset ? preset.description : "nanoGPT's train.py defaults: GPT-2 124M on OpenWebText.";
-  const edited = Object.keys(userChanges(baseConfig()));
+  const edited = Object.keys(edits(baseConfig()));
   const note = edited.length ? ` (edited: ${edited.length > 3 ? `${edited.length} knobs` : edited.join(", ")})` : "";
   setText($("[data-preset-description]"), `${base}${note}`);
 }
@@ -229,7 +242,7 @@ function offerToMoveDecay() {
   let offer = $("[data-offer]", slot);
   const maxIters = readKnob({ name: "max_iters", kind: "int" });
   const decay = readKnob({ name: "lr_decay_iters", kind: "int" });
-  const wanted = typed.has("lr_decay_iters") && form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
+  const wanted = says("lr_decay_iters") && form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
   if (!wanted) {
     if (offer) offer.remove();
     return;

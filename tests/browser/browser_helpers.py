@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,19 @@ _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
 def assert_labelled(page: object) -> None:
     """Every input on the page has a label (or an aria-label)."""
     assert page.evaluate(_UNLABELLED) == []
+
+
+def dataset_id(page: Any, studio: Studio) -> int:
+    """The dataset an earlier test handed on, else the bundled sample."""
+    known = studio.handoffs.get("dataset")
+    if known is not None:
+        return known
+    sample = page.request.post(studio.base + "/api/v1/datasets/sample")
+    assert sample.ok, sample.text()
+    return sample.json()["id"]
+
+
+def open_form(page: Any, studio: Studio) -> None:
+    """The new-run form on that dataset, once its first dry run has answered."""
+    with page.expect_response(lambda r: "dry_run=true" in r.url):
+        page.goto(f"{studio.base}/runs/new?dataset={dataset_id(page, studio)}")

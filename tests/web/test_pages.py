@@ -251,6 +251,18 @@ def test_run_page(web, run):
     assert 'data-action="cancel"' in html
 
 
+def test_run_page_lists_the_warnings_the_run_started_with(web, dataset, run):
+    # a 50-step run evaluating every 250 steps: allowed, so started, and said on its page
+    assert [w["field"] for w in run["warnings"]] == ["eval_interval"]
+    html = assert_page(web.get(f"/runs/{run['id']}"))
+    assert "data-run-warnings" in html and "eval_interval (250) is longer than the run" in html
+    plain = web.post(
+        f"/api/v1/runs/{run['id']}/clone", json={"config": {"eval_interval": 10}}, headers=BEARER
+    ).json()
+    assert plain["warnings"] == []
+    assert "data-run-warnings" not in assert_page(web.get(f"/runs/{plain['id']}"))
+
+
 def test_run_page_shows_the_failure_escaped(web, run):
     from app.store.db import get_db
     from app.store.models import Run
