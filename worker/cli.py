@@ -31,9 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args, extra) or 0)
     except EngineError as exc:
-        where = f"{exc.field}: " if exc.field else ""
-        print(f"error: {where}{exc.message}", file=sys.stderr)
+        print_error(exc)
         return 2
+
+
+def print_error(exc: EngineError) -> None:
+    where = f"{exc.field}: " if exc.field else ""
+    print(f"error: {where}{exc.message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,10 +237,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = with_derived_schedule(base, given)
     if args.dry_run:
         return _dry_run(cfg)
-    from worker.engine.config.warnings import schedule_warnings
-
-    for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would
-        print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
+    if _said_verdict(cfg, device=None):  # every error at once, then the loop's own preflight
+        return 2
     if args.nproc != 1 and "RANK" not in os.environ:
         from worker.engine.training.ranks import steps_per_rank
 
@@ -284,24 +286,33 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _dry_run(cfg: Any) -> int:
-    """`train --dry-run`: the verdict the API gives the same knobs (config/verdict.py), with
-    this machine's device as the memory guard's; 2 when the run could not start."""
+    """`train --dry-run`: the verdict the API gives the same knobs, with this machine's device
+    as the memory guard's, and the run's size; 2 when the run could not start."""
+    if _said_verdict(cfg, device=_local_device(cfg), size=True):
+        return 2
+    print(f"{cfg.max_iters:,} iterations of {cfg.tokens_per_iter:,} tokens; nothing trained")
+    return 0
+
+
+def _said_verdict(cfg: Any, *, device: Any, size: bool = False) -> bool:
+    """Print the verdict on `cfg` (config/verdict.py: what the API says of the same knobs):
+    every error, or the warnings, which are allowed, so said and not refused, as nanoGPT would;
+    True when there are errors."""
     from worker.engine.config.verdict import judge
     from worker.engine.data.meta import read_meta
 
     meta = read_meta(cfg.data_dir)
-    verdict = judge(cfg, meta, vocab_size=int(meta["vocab_size"]), device=_local_device(cfg))
+    verdict = judge(cfg, meta, vocab_size=int(meta["vocab_size"]), device=device)
     for error in verdict.errors:
-        print(f"error ({error.field}): {error.message}", file=sys.stderr)
+        print_error(error)
     for warning in verdict.warnings:
         print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
-    if verdict.memory is not None:
-        size = verdict.memory.estimate
-        print(f"{size.params:,} parameters; about {size.total_bytes / 2**20:,.0f} MiB a rank")
-    if verdict.errors:
-        return 2
-    print(f"{cfg.max_iters:,} iterations of {cfg.tokens_per_iter:,} tokens; nothing trained")
-    return 0
+    if size and verdict.memory is not None:
+        estimate = verdict.memory.estimate
+        print(
+            f"{estimate.params:,} parameters; about {estimate.total_bytes / 2**20:,.0f} MiB a rank"
+        )
+    return bool(verdict.errors)
 
 
 def _local_device(cfg: Any) -> Any:

@@ -151,3 +151,22 @@ def test_a_model_too_big_even_for_one_sequence_names_the_depth(client, dataset, 
     layers = int(re.search(r"n_layer (\d+) fits", error["message"]).group(1))
     fits = post(client, dataset, {**huge, "n_layer": layers, "batch_size": 1}, dry_run=True)
     assert fits.status_code == 200, fits.text
+
+
+def test_a_clone_keeps_the_sources_chosen_schedule_and_lets_the_rest_follow(client, dataset):
+    followed = post(client, dataset, {"device": "cpu", "max_iters": 300}).json()
+    chosen = post(client, dataset, {"device": "cpu", "max_iters": 300, "lr_decay_iters": 250,
+                                    "warmup_iters": 100}).json()  # fmt: skip
+    # lr_decay_iters follows the clone's max_iters unless the source chose it; warmup is the
+    # source's, capped to a tenth of the clone's schedule (a clone never lengthens it)
+    for source, max_iters, decay, warmup in (
+        (followed, 500, 500, 30),
+        (followed, 100, 100, 10),
+        (chosen, 500, 250, 100),
+    ):
+        clone = client.post(
+            f"/api/v1/runs/{source['id']}/clone", json={"config": {"max_iters": max_iters}}
+        )
+        assert clone.status_code == 201, clone.text
+        config = clone.json()["config"]
+        assert (config["lr_decay_iters"], config["warmup_iters"]) == (decay, warmup)
