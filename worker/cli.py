@@ -31,9 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args, extra) or 0)
     except EngineError as exc:
-        where = f"{exc.field}: " if exc.field else ""
-        print(f"error: {where}{exc.message}", file=sys.stderr)
+        print_error(exc)
         return 2
+
+
+def print_error(exc: EngineError) -> None:
+    where = f"{exc.field}: " if exc.field else ""
+    print(f"error: {where}{exc.message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="processes (DDP ranks): one per GPU, or gloo on the CPU; started through torchrun",
+    )
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the config against the data and this machine's memory, print every error "
+        "and warning and the run's size, and train nothing (the API's ?dry_run=true)",
     )
     train.set_defaults(handler=_train, takes_overrides=True)
 
@@ -213,22 +223,22 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from worker.engine.wait_policy import choose_wait_policy
 
     choose_wait_policy()  # before torch loads
+    from worker.engine.config.derived import with_derived_schedule
     from worker.engine.config.files import load_config_file
     from worker.engine.config.presets import preset_config
     from worker.engine.config.train_config import TrainConfig, parse_overrides
     from worker.engine.events import TrainCallbacks
 
-    cfg = preset_config(args.preset) if args.preset else TrainConfig()
+    base = preset_config(args.preset) if args.preset else TrainConfig()
+    given: dict[str, Any] = {}
     if args.config:
-        values = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
-        cfg = TrainConfig.from_mapping(values, base=cfg)
-    cfg = TrainConfig.from_mapping(
-        {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
-    )
-    from worker.engine.config.warnings import schedule_warnings
-
-    for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would
-        print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
+        given = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
+    given = {**given, **parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}
+    cfg = with_derived_schedule(base, given)
+    if args.dry_run:
+        return _dry_run(cfg)
+    if _said_verdict(cfg, device=None):  # every error at once, then the loop's own preflight
+        return 2
     if args.nproc != 1 and "RANK" not in os.environ:
         from worker.engine.training.ranks import steps_per_rank
 
@@ -273,6 +283,51 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         f"{result.best_val_loss:.4f}{where}"
     )
     return 0
+
+
+def _dry_run(cfg: Any) -> int:
+    """`train --dry-run`: the verdict the API gives the same knobs, with this machine's device
+    as the memory guard's, and the run's size; 2 when the run could not start."""
+    if _said_verdict(cfg, device=_local_device(cfg), size=True):
+        return 2
+    print(f"{cfg.max_iters:,} iterations of {cfg.tokens_per_iter:,} tokens; nothing trained")
+    return 0
+
+
+def _said_verdict(cfg: Any, *, device: Any, size: bool = False) -> bool:
+    """Print the verdict on `cfg` (config/verdict.py: what the API says of the same knobs):
+    every error, or the warnings, which are allowed, so said and not refused, as nanoGPT would;
+    True when there are errors."""
+    from worker.engine.config.verdict import judge
+    from worker.engine.data.meta import read_meta
+
+    meta = read_meta(cfg.data_dir)
+    verdict = judge(cfg, meta, vocab_size=int(meta["vocab_size"]), device=device)
+    for error in verdict.errors:
+        print_error(error)
+    for warning in verdict.warnings:
+        print(f"warning ({warning.field}): {warning.message}", file=sys.stderr)
+    if size and verdict.memory is not None:
+        estimate = verdict.memory.estimate
+        print(
+            f"{estimate.params:,} parameters; about {estimate.total_bytes / 2**20:,.0f} MiB a rank"
+        )
+    return bool(verdict.errors)
+
+
+def _local_device(cfg: Any) -> Any:
+    """This machine's device for `cfg.device`, with its free memory (None: not found)."""
+    from worker.engine.config.memory_guard import Device
+    from worker.jobs.device_probe import probe
+
+    devices = [d for d in probe() if d.get("memory_free") is not None]
+    kind, _, index = cfg.device.partition(":")
+    if kind == "auto":
+        kind = "cuda" if any(d["kind"] == "cuda" for d in devices) else "cpu"
+    for d in devices:
+        if d["kind"] == kind and (kind != "cuda" or int(d.get("index", 0)) == int(index or 0)):
+            return Device(kind=kind, name=str(d["name"]), free_bytes=int(d["memory_free"]))
+    return None
 
 
 def parse_bool(raw: str) -> bool:

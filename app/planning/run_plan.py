@@ -14,7 +14,6 @@ from app.planning.run_config import (
     as_problem,
     build_config,
     check_config,
-    config_problems,
     stored_config,
     user_fields,
 )
@@ -29,9 +28,9 @@ from app.store.preparations import find_preparation, prepared_meta, request_prep
 from app.store.settings import get_settings
 from app.store.states import DatasetState, PrepState
 from worker.engine.checkpoints.hf_source import GPT2_VOCAB
-from worker.engine.config.memory_guard import check_memory
+from worker.engine.config.derived import set_knobs, with_derived_schedule
 from worker.engine.config.train_config import TrainConfig
-from worker.engine.config.warnings import schedule_warnings
+from worker.engine.config.verdict import judge
 
 
 def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
@@ -92,7 +91,9 @@ def plan_clone(
     dataset = get_dataset(session, dataset_id=target)
     require_ready(dataset)
     build_config(preset=None, config=overrides)  # refuses service-owned fields
-    cfg = TrainConfig.from_mapping({**user_fields(source.config), **overrides})
+    base = TrainConfig.from_mapping(user_fields(source.config))
+    kept = {name: getattr(base, name) for name in set_knobs(base)}  # the source's own choice
+    cfg = with_derived_schedule(base, {**kept, **overrides})
     if gpus is None and processes is None and source.devices:
         gpus = source.devices["indices"] or (source.devices["count"] or None)
         processes = source.devices["processes"]
@@ -135,18 +136,14 @@ def _checked(
         session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
     )
     meta = prepared_meta(dataset, prep, tokenizer=tokenizer, val_fraction=val_fraction)
-    problems = config_problems(cfg, meta)
-    memory = None
-    if not problems:  # a config with errors has no meaningful size yet
-        char_vocab = len(dataset.vocab or ()) if tokenizer == "char" else None
-        bpe_vocab = int(tokenizer.split("-")[1]) if tokenizer.startswith("bpe-") else None
-        vocab = meta.get("vocab_size") or char_vocab or bpe_vocab or GPT2_VOCAB
-        settings = get_settings()
-        device = train_device(settings, cfg.device) if settings.memory_guard else None
-        memory = check_memory(cfg, int(vocab), device)
-        problems = [as_problem(e) for e in memory.errors]
-    if problems:
-        raise ProblemsError(problems)
+    char_vocab = len(dataset.vocab or ()) if tokenizer == "char" else None
+    bpe_vocab = int(tokenizer.split("-")[1]) if tokenizer.startswith("bpe-") else None
+    vocab = meta.get("vocab_size") or char_vocab or bpe_vocab or GPT2_VOCAB
+    settings = get_settings()
+    device = train_device(settings, cfg.device) if settings.memory_guard else None
+    verdict = judge(cfg, meta, vocab_size=int(vocab), device=device)
+    if verdict.errors:
+        raise ProblemsError([as_problem(e) for e in verdict.errors])
     prepared = prep is not None and prep.state == PrepState.READY
     return RunPlan(
         dataset=dataset,
@@ -159,21 +156,22 @@ def _checked(
         exact=prepared and prep is not None and prep.train_tokens is not None,
         prepared=prepared,
         devices=devices,
-        warnings=[*schedule_warnings(cfg), *memory.warnings],
-        memory=memory,
+        warnings=verdict.warnings,
+        memory=verdict.memory,
     )
 
 
-def require_accepted(plan: RunPlan, *, accepted: bool) -> None:
-    """A plan with warnings starts only once they are accepted (`accept_warnings`)."""
-    if plan.warnings and not accepted:
+def refuse_warnings(plan: RunPlan, *, strict: bool) -> None:
+    """A plan with warnings starts, its warnings in the answer; with `strict` it is refused
+    instead (422 unaccepted_warnings: the sum, then each warning)."""
+    if plan.warnings and strict:
         problems = [Problem(w.code, w.message, w.field) for w in plan.warnings]
         raise ProblemsError(
             [
                 Problem(
                     "unaccepted_warnings",
-                    f"{len(problems)} warning{'s' if len(problems) > 1 else ''} to accept "
-                    "before this run starts (send accept_warnings: true): "
+                    f"{len(problems)} warning{'s' if len(problems) > 1 else ''} refused "
+                    "(strict: true; without it the run starts and the answer lists them): "
                     + "; ".join(p.message for p in problems),
                     problems[0].field,
                 ),

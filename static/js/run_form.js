@@ -19,6 +19,11 @@ const acceptWarnings = $("[data-accept-warnings]", form);
 const presets = new Map();
 // Clone mode posts to /runs/{id}/clone with the changes from that run's config.
 let source = page.source;
+// The schedule knobs the server derives from max_iters (lr_decay_iters, warmup_iters) while
+// the user leaves them alone: left out of the request (but with preset "none"), shown as the
+// last dry run derived them.
+const derived = new Set(page.derived_knobs);
+const typed = new Set(); // the derived knobs the user set (typed in, or a loaded file's)
 
 function readKnob({ name, kind }) {
   const input = form.elements.namedItem(name);
@@ -47,8 +52,34 @@ function baseConfig() {
   return source ? { ...page.defaults, ...source.config } : presetConfig(presetSelect.value);
 }
 
+/** What the server applies the request's config over: the clone's source, or the preset; with
+ * none, the API's default preset, so "none" sends every knob where nanoGPT's defaults differ. */
+function serverBase() {
+  return source ? baseConfig() : presetConfig(presetSelect.value || page.default_preset);
+}
+
 function changes(config, base) {
   return Object.fromEntries(Object.entries(config).filter(([key, value]) => base[key] !== value));
+}
+
+/** Whether the request says a derived knob's value: once the user typed it, and always with
+ * preset "none", which is nanoGPT's defaults as shown (the server's base is tiny-cpu). */
+const says = (name) => typed.has(name) || (!source && !presetSelect.value);
+
+/** The shown knobs that differ from `base`, but not the derived ones the server (and the CLI)
+ * derive from max_iters. */
+function edits(base) {
+  const config = changes(readConfig(), base);
+  for (const name of derived) if (!says(name)) delete config[name];
+  return config;
+}
+
+/** What a request or a command sets: the edits, and every derived knob it says. */
+function userChanges(base) {
+  const shown = readConfig();
+  const config = edits(base);
+  for (const name of derived) if (says(name)) config[name] = shown[name];
+  return config;
 }
 
 const dataset = () => page.datasets.find((d) => String(d.id) === form.elements.dataset_id.value);
@@ -78,14 +109,15 @@ function tokenizerName() {
 
 /** [path, body] of the request that starts this run. */
 function request() {
-  const config = changes(readConfig(), baseConfig());
+  const config = userChanges(serverBase());
   const name = form.elements.name.value.trim() || undefined;
   const data = {
     dataset_id: Number(form.elements.dataset_id.value),
     val_fraction: valFraction(),
   };
   const devices = readDevices();
-  const accepted = warnings.length && acceptWarnings.checked ? { accept_warnings: true } : {};
+  // Warnings not accepted in the box refuse the run (strict), so the form asks first.
+  const accepted = warnings.length && acceptWarnings.checked ? {} : { strict: true };
   if (source) {
     const body = { name, config, ...devices, ...accepted };
     for (const [key, value] of Object.entries(data)) if (source[key] !== value) body[key] = value;
@@ -140,7 +172,7 @@ function showCommands() {
       tokenizer: tokenizerName(),
       valFraction: valFraction(),
       preset: preset || null,
-      overrides: changes(readConfig(), presetConfig(preset)),
+      overrides: userChanges(presetConfig(preset)),
       runName: body.name || `${slug(d.name)}-${preset || "custom"}`,
     })
   );
@@ -155,6 +187,7 @@ let warnings = [];
 const dryRun = new DryRun(request, (answer) => {
   serverError = answer.error ?? null;
   plan = answer.plan ?? null;
+  if (plan) showDerivedKnobs(plan.config);
   if (plan) setWarnings(plan.warnings);
   else if (answer.error) setWarnings([]);
   showWaitingFor(plan ? plan.waiting_for : null);
@@ -191,13 +224,19 @@ function showWaitingFor(waitingFor) {
   const line = $("[data-waiting-for]", form);
   line.hidden = !waitingFor;
   setText(line, waitingFor ? `No live worker can take this run now: it would wait for ${waitingFor}.` : "");
+/** The derived knobs the user left alone, as the server derived them for this config. */
+function showDerivedKnobs(config) {
+  for (const knob of page.knobs) {
+    if (derived.has(knob.name) && !says(knob.name)) writeKnob(knob, config[knob.name]);
+  }
+  showCommands();
 }
 
 /** The preset's description, and that it has been edited once a knob differs from it. */
 function showPresetDescription() {
   const preset = presets.get(presetSelect.value);
   const base = preset ? preset.description : "nanoGPT's train.py defaults: GPT-2 124M on OpenWebText.";
-  const edited = Object.keys(changes(readConfig(), baseConfig()));
+  const edited = Object.keys(edits(baseConfig()));
   const note = edited.length ? ` (edited: ${edited.length > 3 ? `${edited.length} knobs` : edited.join(", ")})` : "";
   setText($("[data-preset-description]"), `${base}${note}`);
 }
@@ -209,7 +248,7 @@ function offerToMoveDecay() {
   let offer = $("[data-offer]", slot);
   const maxIters = readKnob({ name: "max_iters", kind: "int" });
   const decay = readKnob({ name: "lr_decay_iters", kind: "int" });
-  const wanted = form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
+  const wanted = says("lr_decay_iters") && form.elements.decay_lr.checked && Number.isFinite(maxIters) && maxIters > 0 && decay !== maxIters;
   if (!wanted) {
     if (offer) offer.remove();
     return;
@@ -238,6 +277,7 @@ function refresh({ check = true } = {}) {
 
 function applyPreset() {
   source = null; // a preset chosen by hand: a new run, not a clone
+  typed.clear();
   const config = presetConfig(presetSelect.value);
   for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
   $("[data-offer]", form)?.remove();
@@ -255,6 +295,8 @@ async function loadConfig(input) {
   try {
     const loaded = await parseConfigFile(file);
     source = null; // a loaded config starts a new run
+    typed.clear();
+    for (const name of derived) if (name in loaded.config) typed.add(name);
     if (loaded.format === "nanogpt") presetSelect.value = "";
     const config = { ...presetConfig(presetSelect.value), ...loaded.config };
     for (const knob of page.knobs) writeKnob(knob, config[knob.name]);
@@ -318,6 +360,7 @@ for (const button of $$("[data-copy]")) {
 form.addEventListener("input", (event) => {
   if (event.target.type === "file") return;
   if (event.target === acceptWarnings) return showCommands(); // accepting changes no check
+  if (derived.has(event.target.name)) typed.add(event.target.name);
   if (event.target.name === "max_iters" || event.target.name === "lr_decay_iters" || event.target.name === "decay_lr") offerToMoveDecay();
   refresh();
 });

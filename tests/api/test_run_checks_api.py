@@ -9,9 +9,6 @@ import re
 import pytest
 from studio_stack import assert_error
 
-from app.store.broker import forget_worker, report_worker
-from app.store.settings import get_settings
-
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
         "max_iters": 20, "lr_decay_iters": 20, "warmup_iters": 2, "eval_interval": 10,
         "eval_iters": 2, "log_interval": 5, "device": "cpu", "compile": False,
@@ -27,19 +24,6 @@ def dataset(client):
 def post(client, dataset, config, dry_run=False, **body):
     payload = {"dataset_id": dataset["id"], "tokenizer": "char", "config": config, **body}
     return client.post("/api/v1/runs", json=payload, params={"dry_run": dry_run})
-
-
-@pytest.fixture
-def train_worker(client):
-    """A train worker whose CPU has 2 GiB free, as its registry entry says."""
-    settings = get_settings()
-    cpu = {"kind": "cpu", "name": "test CPU", "cores": 2, "memory_total": 4 * GiB,
-           "memory_free": 2 * GiB}  # fmt: skip
-    record = {"name": "train@test", "queues": ["train"], "pid": 1, "devices": [cpu],
-              "started_at": 0, "seen_at": 0}  # fmt: skip
-    report_worker(settings, "train@test", record, 60)
-    yield cpu
-    forget_worker(settings, "train@test")
 
 
 def test_every_problem_is_listed_at_once_beside_its_field(client, dataset):
@@ -70,7 +54,7 @@ def test_body_errors_are_all_listed_too(client, dataset):
     assert {p["field"] for p in error["errors"]} == {"val_fraction", "tokenizer"}
 
 
-def test_schedule_warnings_are_shown_and_must_be_accepted(client, dataset):
+def test_schedule_warnings_start_the_run_and_strict_refuses_it(client, dataset):
     odd = {**TINY, "max_iters": 50, "warmup_iters": 100, "lr_decay_iters": 2000,
            "eval_interval": 250, "min_lr": 1.0, "learning_rate": 0.1}  # fmt: skip
     plan = post(client, dataset, odd, dry_run=True).json()
@@ -79,13 +63,33 @@ def test_schedule_warnings_are_shown_and_must_be_accepted(client, dataset):
     ]  # fmt: skip
     assert all(w["code"] == "schedule" for w in plan["warnings"])
     before = client.get("/api/v1/runs").json()["total"]
-    error = assert_error(post(client, dataset, odd), 422, code="unaccepted_warnings")
-    assert "accept_warnings" in error["message"]
+    error = assert_error(post(client, dataset, odd, strict=True), 422, code="unaccepted_warnings")
+    assert "strict" in error["message"]
     assert [p["field"] for p in error["errors"][1:]] == [w["field"] for w in plan["warnings"]]
     assert client.get("/api/v1/runs").json()["total"] == before  # nothing stored
-    accepted = post(client, dataset, odd, accept_warnings=True)
-    assert accepted.status_code == 201, accepted.text
+    started = post(client, dataset, odd)
+    assert started.status_code == 201, started.text
+    assert started.json()["warnings"] == plan["warnings"]
+    shown = client.get(f"/api/v1/runs/{started.json()['id']}").json()
+    assert shown["warnings"] == plan["warnings"]  # all schedule ones: kept with the config
     assert post(client, dataset, TINY, dry_run=True).json()["warnings"] == []
+
+
+def test_a_script_that_sets_only_max_iters_gets_a_schedule_of_its_length(client, dataset):
+    """issue 19: {"max_iters": 300} was refused for the preset's lr_decay_iters (2,000), and
+    {"max_iters": 60, "lr_decay_iters": 60} for its warmup_iters (100)."""
+    short = ["eval_interval"]  # the preset's 250 is longer than a 60-step run: said, allowed
+    for config, decay, warmup, warned in (
+        ({"max_iters": 300}, 300, 30, []),
+        ({"max_iters": 60, "lr_decay_iters": 60}, 60, 6, short),
+        ({"max_iters": 60, "warmup_iters": 0}, 60, 0, short),
+        ({}, 2000, 100, []),  # the preset's own
+    ):
+        created = post(client, dataset, {"device": "cpu", **config})
+        assert created.status_code == 201, created.text
+        run = created.json()
+        assert (run["config"]["lr_decay_iters"], run["config"]["warmup_iters"]) == (decay, warmup)
+        assert [w["field"] for w in run["warnings"]] == warned
 
 
 def test_without_a_train_worker_there_is_no_device_to_guard(client, dataset):
@@ -147,3 +151,22 @@ def test_a_model_too_big_even_for_one_sequence_names_the_depth(client, dataset, 
     layers = int(re.search(r"n_layer (\d+) fits", error["message"]).group(1))
     fits = post(client, dataset, {**huge, "n_layer": layers, "batch_size": 1}, dry_run=True)
     assert fits.status_code == 200, fits.text
+
+
+def test_a_clone_keeps_the_sources_chosen_schedule_and_lets_the_rest_follow(client, dataset):
+    followed = post(client, dataset, {"device": "cpu", "max_iters": 300}).json()
+    chosen = post(client, dataset, {"device": "cpu", "max_iters": 300, "lr_decay_iters": 250,
+                                    "warmup_iters": 100}).json()  # fmt: skip
+    # lr_decay_iters follows the clone's max_iters unless the source chose it; warmup is the
+    # source's, capped to a tenth of the clone's schedule (a clone never lengthens it)
+    for source, max_iters, decay, warmup in (
+        (followed, 500, 500, 30),
+        (followed, 100, 100, 10),
+        (chosen, 500, 250, 100),
+    ):
+        clone = client.post(
+            f"/api/v1/runs/{source['id']}/clone", json={"config": {"max_iters": max_iters}}
+        )
+        assert clone.status_code == 201, clone.text
+        config = clone.json()["config"]
+        assert (config["lr_decay_iters"], config["warmup_iters"]) == (decay, warmup)

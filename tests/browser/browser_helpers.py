@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,17 @@ def a_run_with_a_checkpoint(page: object, studio: Studio, *, timeout_s: float = 
         time.sleep(0.5)
     assert state == "succeeded", state
     return run_id
+def dataset_id(page: Any, studio: Studio) -> int:
+    """The dataset an earlier test handed on, else the bundled sample."""
+    known = studio.handoffs.get("dataset")
+    if known is not None:
+        return known
+    sample = page.request.post(studio.base + "/api/v1/datasets/sample")
+    assert sample.ok, sample.text()
+    return sample.json()["id"]
+
+
+def open_form(page: Any, studio: Studio) -> None:
+    """The new-run form on that dataset, once its first dry run has answered."""
+    with page.expect_response(lambda r: "dry_run=true" in r.url):
+        page.goto(f"{studio.base}/runs/new?dataset={dataset_id(page, studio)}")

@@ -1,5 +1,6 @@
 """The run form's checks in a real browser: every field error at once, the memory guard
-refusing with a size that fits (and that size accepted), schedule warnings to accept, a config
+refusing with a size that fits (and that size accepted), the schedule following max_iters and
+the warnings of one typed in, a config
 downloaded from one run loaded into the form for another (and a nanoGPT config/*.py with its
 ignored lines), and Start within reach on a phone."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import Studio, new_context, screenshot
+from browser_helpers import Studio, dataset_id, new_context, open_form, screenshot
 from playwright.sync_api import expect
 
 SMALL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 4,
@@ -21,20 +22,6 @@ wandb_run_name = 'mini-gpt' + str(time.time())
 max_iters = 300
 lr_decay_iters = 300
 """
-
-
-def dataset_id(page, studio: Studio) -> int:
-    known = studio.handoffs.get("dataset")
-    if known is not None:
-        return known
-    sample = page.request.post(studio.base + "/api/v1/datasets/sample")
-    assert sample.ok, sample.text()
-    return sample.json()["id"]
-
-
-def open_form(page, studio: Studio) -> None:
-    with page.expect_response(lambda r: "dry_run=true" in r.url):
-        page.goto(f"{studio.base}/runs/new?dataset={dataset_id(page, studio)}")
 
 
 def test_every_field_error_at_once_and_the_schedule_offers(page, studio: Studio):
@@ -61,13 +48,21 @@ def test_every_field_error_at_once_and_the_schedule_offers(page, studio: Studio)
     expect(page.locator("[data-preset-description]")).to_contain_text("(edited:")
     screenshot(page, "20-run-form-errors")
 
-    # max_iters offers to move lr_decay_iters; an unmoved one is a warning to accept
+    # an untouched lr_decay_iters and warmup_iters follow max_iters, as the server derives them
     page.locator('[name="block_size"]').fill("64")
     page.locator('[name="max_iters"]').fill("600")
+    expect(page.locator('[name="lr_decay_iters"]')).to_have_value("600")
+    expect(page.locator('[name="warmup_iters"]')).to_have_value("60")
+    expect(page.locator("[data-warnings]")).to_be_hidden()
+    # one typed in stays as typed: a warning, and the offer to move it with max_iters
+    page.locator('[name="lr_decay_iters"]').fill("500")
     offer = page.get_by_role("button", name="Set lr_decay_iters to 600 too")
     expect(offer).to_be_visible()
     expect(page.locator('[data-warning-for="lr_decay_iters"]')).to_contain_text("differs from")
     expect(page.locator("[data-warnings]")).to_be_visible()
+    curl = page.locator('[data-command="curl"]')
+    expect(curl).to_contain_text('"lr_decay_iters":500')
+    expect(curl).to_contain_text('"strict":true')  # unaccepted warnings refuse the run
     offer.click()
     expect(page.locator('[name="lr_decay_iters"]')).to_have_value("600")
     expect(page.locator("[data-warnings]")).to_be_hidden()

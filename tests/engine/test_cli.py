@@ -155,3 +155,14 @@ def test_prepare_reads_files_folders_and_archives_as_documents(tmp_path: Path) -
     meta = read_meta(out)
     assert meta["documents"] == 17 and meta["split"] == "documents" and meta["eot_id"] == 50256
     assert [p.name for p in out.parent.iterdir()] == ["data"]  # the scratch corpus is gone
+
+
+def test_train_says_every_error_at_once(data: Path, tmp_path: Path) -> None:
+    done = cli("train", "--data", data, "--out", tmp_path, *TINY, "--n_embd=30", "--n_head=4",
+               "--dropout=1.5", "--block_size=9999999")  # fmt: skip
+    assert done.returncode == 2
+    said = [
+        line.split(":")[1].strip() for line in done.stderr.splitlines() if line.startswith("error:")
+    ]
+    assert said == ["n_embd", "dropout", "block_size"]
+    assert not any(tmp_path.iterdir())  # nothing started

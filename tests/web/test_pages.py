@@ -41,8 +41,7 @@ def run(web, dataset) -> dict:
             "preset": "tiny-cpu",
             "config": config,
             "name": EVIL,
-            "accept_warnings": True,
-        },  # a 50-step run: its schedule warns
+        },
         headers=BEARER,
     )
     assert response.status_code == 201, response.text
@@ -258,6 +257,18 @@ def test_the_sampling_prompt_is_the_start_of_a_document(documents, prompt):
     assert default_prompt(documents) == prompt
 
 
+def test_run_page_lists_the_warnings_the_run_started_with(web, dataset, run):
+    # a 50-step run evaluating every 250 steps: allowed, so started, and said on its page
+    assert [w["field"] for w in run["warnings"]] == ["eval_interval"]
+    html = assert_page(web.get(f"/runs/{run['id']}"))
+    assert "data-run-warnings" in html and "eval_interval (250) is longer than the run" in html
+    plain = web.post(
+        f"/api/v1/runs/{run['id']}/clone", json={"config": {"eval_interval": 10}}, headers=BEARER
+    ).json()
+    assert plain["warnings"] == []
+    assert "data-run-warnings" not in assert_page(web.get(f"/runs/{plain['id']}"))
+
+
 def test_run_page_shows_the_failure_escaped(web, run):
     from app.store.db import get_db
     from app.store.models import Run
@@ -278,7 +289,7 @@ def test_run_page_shows_the_failure_escaped(web, run):
 def test_compare_shows_differences(web, dataset, run):
     other = web.post(
         f"/api/v1/runs/{run['id']}/clone",
-        json={"name": "wider", "config": {"n_embd": 64}, "accept_warnings": True},
+        json={"name": "wider", "config": {"n_embd": 64}},
         headers=BEARER,
     ).json()
     html = assert_page(web.get(f"/compare?run={run['id']}&run={other['id']}&run=999999"))

@@ -18,7 +18,6 @@ from app.api.schemas.runs import (
     PresetOut,
     RunClone,
     RunCreate,
-    RunCreated,
     RunList,
     RunOut,
     RunPlanOut,
@@ -32,12 +31,13 @@ from app.api.schemas.runs import (
 from app.planning import run_plan
 from app.planning.routing import queue_for
 from app.planning.run_config import RunPlan
-from app.planning.run_plan import plan_clone, plan_new, require_accepted, start_run
+from app.planning.run_plan import plan_clone, plan_new, refuse_warnings, start_run
 from app.planning.waiting import queue_waits_for, waiting_reasons
 from app.store import run_queries, runs
 from app.store.followup import Followup
 from app.store.models import Run
 from app.store.settings import Settings
+from worker.engine.config.warnings import ConfigWarning
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 presets_router = APIRouter(prefix="/presets", tags=["runs"])
@@ -60,14 +60,17 @@ def _one(session: Session, settings: Settings, run: Run) -> RunOut:
     )
 
 
-def _created(session: Session, settings: Settings, run: Run) -> RunCreated:
-    """201: the run, warned (no_worker) when no live worker could take it now."""
-    waiting_for = queue_waits_for(settings, run.queue)
+def _created(
+    session: Session, settings: Settings, run: Run, warnings: list[ConfigWarning]
+) -> RunOut:
+    """201: the run with its plan's warnings, and no_worker when no live worker could take
+    it now."""
     return present_created(
         run,
         run_queries.queue_positions(session, [run]),
         run_queries.best_val_bpcs(session, [run]),
-        waiting_for,
+        queue_waits_for(settings, run.queue),
+        warnings,
     )
 
 
@@ -77,14 +80,14 @@ def _commit(session: Session, followup: Followup) -> None:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=RunCreated, responses=DRY_RUN_RESPONSE
+    "", status_code=status.HTTP_201_CREATED, response_model=RunOut, responses=DRY_RUN_RESPONSE
 )
 def create_run(
     body: RunCreate, session: SessionDep, settings: SettingsDep, dry_run: DryRun = False
-) -> RunCreated | JSONResponse:
+) -> RunOut | JSONResponse:
     """Preset + config are checked by the engine's preflight and the memory guard before the
     run is stored and queued: 422 with every problem in `errors`, each naming its field. A run
-    the checks warn about (`warnings` in the dry run) starts only with `accept_warnings: true`.
+    the checks warn about starts, its `warnings` in the answer (`strict: true` refuses it).
     A dataset not yet prepared with the tokenizer is prepared first (state `preparing`). With
     `dry_run=true`, the same checks and the same errors, then 200 with the run it would start
     (and its warnings); nothing is stored or queued. A run no live worker could take now is
@@ -102,10 +105,10 @@ def create_run(
     )
     if dry_run:
         return _dry_run(plan, settings)
-    require_accepted(plan, accepted=body.accept_warnings)
+    refuse_warnings(plan, strict=body.strict)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
-    return _created(session, settings, run)
+    return _created(session, settings, run, plan.warnings)
 
 
 def _dry_run(plan: RunPlan, settings: Settings) -> JSONResponse:
@@ -172,7 +175,7 @@ def resume_run(
 @router.post(
     "/{run_id}/clone",
     status_code=status.HTTP_201_CREATED,
-    response_model=RunCreated,
+    response_model=RunOut,
     responses=DRY_RUN_RESPONSE,
 )
 def clone_run(
@@ -181,7 +184,7 @@ def clone_run(
     settings: SettingsDep,
     body: RunClone | None = None,
     dry_run: DryRun = False,
-) -> RunCreated | JSONResponse:
+) -> RunOut | JSONResponse:
     """A new run with this run's config and the given overrides, from scratch
     (`dry_run=true`: checked only, as for `POST /runs`)."""
     body = body or RunClone()
@@ -199,10 +202,10 @@ def clone_run(
     )
     if dry_run:
         return _dry_run(plan, settings)
-    require_accepted(plan, accepted=body.accept_warnings)
+    refuse_warnings(plan, strict=body.strict)
     run, followup = start_run(session, plan=plan)
     _commit(session, followup)
-    return _created(session, settings, run)
+    return _created(session, settings, run, plan.warnings)
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)

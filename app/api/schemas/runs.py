@@ -13,7 +13,9 @@ from app.store.models import Run
 from app.store.states import RunState
 from worker.engine.config.memory_guard import MemoryCheck
 from worker.engine.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset_config
-from worker.engine.config.train_config import INT_MAXIMA
+from worker.engine.config.train_config import INT_MAXIMA, TrainConfig
+from worker.engine.config.warnings import ConfigWarning, schedule_warnings
+from worker.engine.errors import EngineError
 
 GpuCount = Annotated[int, Field(ge=1, le=64)]
 GpuIndex = Annotated[int, Field(ge=0, le=1023)]
@@ -52,11 +54,17 @@ Phase = Literal["starting", "compiling", "evaluating", "training"]
 Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
 
-ACCEPT_WARNINGS = (
-    "Start even though the checks warn (the dry run lists the warnings: a schedule that does "
-    "not fit max_iters, memory close to the device's); without it such a run is refused (422 "
-    "unaccepted_warnings)"
+STRICT = (
+    "Refuse the run (422 unaccepted_warnings) when the checks warn (a schedule that does not "
+    "fit max_iters, memory close to the device's) instead of starting it with `warnings` in "
+    "the answer"
 )
+
+
+class PlanWarning(BaseModel):
+    code: str = Field(description="schedule or memory; no_worker on a created run")
+    field: str
+    message: str
 
 
 class RunCreate(StrictBody):
@@ -78,7 +86,7 @@ class RunCreate(StrictBody):
     name: str | None = Field(default=None, max_length=200)
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
-    accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
+    strict: bool = Field(default=False, description=STRICT)
 
 
 class RunResume(StrictBody):
@@ -106,7 +114,7 @@ class RunClone(StrictBody):
         default=None, description=GPUS_DOC + "; the source's when neither this nor processes"
     )
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
-    accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
+    strict: bool = Field(default=False, description=STRICT)
 
 
 class RunOut(BaseModel):
@@ -165,6 +173,10 @@ class RunOut(BaseModel):
     )
     started_at: datetime | None
     finished_at: datetime | None
+    warnings: list[PlanWarning] = Field(
+        description="What the checks warn about in this run: in the answer that created it, "
+        "the schedule's and the memory guard's; later, the schedule's (from config)"
+    )
 
 
 def present_run(
@@ -172,10 +184,14 @@ def present_run(
     positions: dict[int, int],
     bpcs: dict[int, float],
     waiting: dict[int, str] | None = None,
+    warnings: list[ConfigWarning] | None = None,
 ) -> RunOut:
     """A run as the API shows it; `positions` from `app.store.run_queries.queue_positions`,
     `bpcs` from `app.store.run_queries.best_val_bpcs`, `waiting` from
-    `app.planning.waiting.waiting_reasons`."""
+    `app.planning.waiting.waiting_reasons`; `warnings` the plan's when it was just created
+    (else its config's schedule warnings)."""
+    if warnings is None:
+        warnings = config_warnings(run.config)
     return RunOut.model_validate(
         {
             **{c: getattr(run, c) for c in RunOut.model_fields if hasattr(run, c)},
@@ -184,8 +200,17 @@ def present_run(
             "best_val_bpc": bpcs.get(run.id),
             "waiting_for": (waiting or {}).get(run.id),
             "phase": (run.phase or "starting") if run.state == "running" else None,
+            "warnings": [w.to_dict() for w in warnings],
         }
     )
+
+
+def config_warnings(config: dict[str, Any]) -> list[ConfigWarning]:
+    """A stored config's schedule warnings (none for a config this version cannot read)."""
+    try:
+        return schedule_warnings(TrainConfig.from_mapping(config))
+    except EngineError:
+        return []
 
 
 class DataFacts(BaseModel):
@@ -195,39 +220,27 @@ class DataFacts(BaseModel):
     exact: bool = Field(description="From the prepared split; else estimated from the upload")
 
 
-class PlanWarning(BaseModel):
-    code: str = Field(description="schedule or memory; no_worker on a created run")
-    field: str
-    message: str
-
-
-class RunCreated(RunOut):
-    """A run just created (201), with what it should know at once."""
-
-    warnings: list[PlanWarning] = Field(
-        description="no_worker (field gpus, or queue): no live worker could take the run now "
-        "(the message says what it waits for). Nothing to accept: it stays queued until such "
-        "a worker joins"
-    )
-
-
 def present_created(
-    run: Run, positions: dict[int, int], bpcs: dict[int, float], waiting_for: str | None
-) -> RunCreated:
-    """The created run, warned when no live worker consumes its queue (`waiting_for`, from
-    `app.planning.waiting`: also set on a run still preparing, whose queue is known)."""
+    run: Run,
+    positions: dict[int, int],
+    bpcs: dict[int, float],
+    waiting_for: str | None,
+    warnings: list[ConfigWarning],
+) -> RunOut:
+    """The created run with its plan's warnings, and no_worker when no live worker consumes
+    its queue (`waiting_for`, from `app.planning.waiting`: also set on a run still preparing,
+    whose queue is known). Nothing to accept: it stays queued until such a worker joins."""
     queued = waiting_for is not None and run.state == RunState.QUEUED  # as GET shows it
-    out = present_run(run, positions, bpcs, {run.id: waiting_for} if queued else {})
-    warnings = []
+    out = present_run(run, positions, bpcs, {run.id: waiting_for} if queued else {}, warnings)
     if waiting_for:
-        warnings.append(
+        out.warnings.append(
             PlanWarning(
                 code="no_worker",
                 field="queue" if run.queue == CPU_QUEUE else "gpus",
                 message=f"no live worker can take this run now: it waits for {waiting_for}",
             )
         )
-    return RunCreated(**out.model_dump(), warnings=warnings)
+    return out
 
 
 class DeviceOut(BaseModel):
@@ -274,7 +287,8 @@ class RunPlanOut(BaseModel):
     tokens_per_iter: int
     epochs: float | None = Field(description="max_iters × tokens_per_iter / train_tokens")
     warnings: list[PlanWarning] = Field(
-        description="To accept (accept_warnings: true) before the run starts"
+        description="Allowed, probably not meant: the real request starts the run with them "
+        "(refuses it with strict: true)"
     )
     waiting_for: str | None = Field(
         description="What the run would wait for, when no live worker consumes its queue "

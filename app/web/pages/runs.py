@@ -16,6 +16,7 @@ from app.store.run_queries import get_run
 from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json
+from worker.engine.config.derived import DERIVED_KNOBS
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.tokenizers.names import BPE_VOCAB_DEFAULT, parse_tokenizer_name
 
@@ -57,6 +58,9 @@ def new_run_page(
     page_data = {
         "datasets": summaries,
         "defaults": _defaults(),
+        # what the API applies a config over when no preset is named
+        "default_preset": DEFAULT_PRESET,
+        "derived_knobs": list(DERIVED_KNOBS),
         "knobs": knob_meta(groups),
         "source": source,
         "data_dir": str(settings.data_dir),

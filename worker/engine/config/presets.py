@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.engine.config.derived import with_derived_schedule
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.errors import ConfigError
 
@@ -93,9 +94,9 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
 
 
 def preset_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """A config from a named preset with the user's overrides applied on top."""
+    """A config from a named preset with the user's overrides applied on top, the schedule
+    knobs they leave unset following their max_iters (derived.py)."""
     if name not in PRESETS:
         choices = ", ".join(sorted(PRESETS))
         raise ConfigError(f"unknown preset {name!r}; choose one of {choices}", field="preset")
-    merged = {**PRESETS[name], **(overrides or {})}
-    return TrainConfig.from_mapping(merged)
+    return with_derived_schedule(TrainConfig.from_mapping(PRESETS[name]), overrides or {})

@@ -1,6 +1,6 @@
-"""Settings that are allowed but probably not meant: the run would start, so these are
-warnings a user accepts (the API's `accept_warnings`, the form's "Start anyway"), not errors.
-The CLI prints them and goes on, as nanoGPT would."""
+"""Settings that are allowed but probably not meant: the run starts, so these are warnings,
+not errors: the API lists them in its answer (refuses the run only with `strict`), the form
+asks first ("Start anyway"), the CLI prints them and goes on, as nanoGPT would."""
 
 from __future__ import annotations
 
