@@ -14,6 +14,7 @@ from studio_stack import (
     Stack,
     broker_url,
     missing,
+    own_database,
     reset_database,
     restored_environment,
     use_environment,
@@ -43,13 +44,31 @@ FAST_JOBS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
         # Two test processes share the cores: a thread each (and each process they start),
         # so neither's torch waits on the other's threads.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        own_services(worker)
     # Engine tests train and sample in this process: its threads wait as a training process's
     # do, chosen before any test module loads torch.
     choose_wait_policy()
+
+
+def own_services(worker: str) -> None:
+    """Each xdist worker gets its own PostgreSQL database and Redis database (gw1: `test_gw1`
+    and the next Redis db), so stacks in two workers never reset each other's; the groups
+    (below) keep most service tests in one worker anyway, to spare the cores."""
+    index = int(worker.removeprefix("gw"))
+    if index == 0:
+        return
+    pg = os.environ.get("STUDIO_TEST_DATABASE_URL")
+    if pg:
+        os.environ["STUDIO_TEST_DATABASE_URL"] = own_database(pg, f"_{worker}")
+    redis_url = os.environ.get("STUDIO_TEST_REDIS_URL")
+    if redis_url:
+        base, _, db = redis_url.rpartition("/")
+        os.environ["STUDIO_TEST_REDIS_URL"] = f"{base}/{int(db or 0) + index}"
 
 
 def database_url(backend: str, data_dir: Path) -> str:

@@ -144,6 +144,8 @@ def a_run_with_a_checkpoint(page: object, studio: Studio, *, timeout_s: float = 
         time.sleep(0.5)
     assert state == "succeeded", state
     return run_id
+
+
 def dataset_id(page: Any, studio: Studio) -> int:
     """The dataset an earlier test handed on, else the bundled sample."""
     known = studio.handoffs.get("dataset")

@@ -69,6 +69,28 @@ def reset_database(url: str, *, with_cli: bool = False, data_dir: Path | None = 
     assert done.returncode == 0, done.stderr
 
 
+def own_database(url: str, suffix: str) -> str:
+    """`url` with its database name suffixed, the database made when missing (a missing
+    server is left for the tests to find: they skip, or fail in CI)."""
+    from sqlalchemy import make_url, text
+
+    from app.store.db import make_engine
+
+    parsed = make_url(url)
+    name = f"{parsed.database}{suffix}"
+    engine = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if found.scalar() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        pass
+    finally:
+        engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @contextmanager
 def restored_environment() -> Iterator[None]:
     """Put STUDIO_* back as it was, so other tests never see our services' settings."""
