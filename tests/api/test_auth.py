@@ -32,6 +32,27 @@ def test_token_in_the_url_becomes_a_cookie_and_a_clean_redirect(client):
     assert client.get("/api/v1/runs").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("//evil.com/", "/evil.com/"),
+        ("///evil.com/x", "/evil.com/x"),
+        ("/\\evil.com/", "/%5Cevil.com/"),  # sent encoded: one path segment, not a host
+    ],
+)
+def test_the_token_link_redirects_only_to_this_sites_paths(client, path, expected):
+    """`//evil.com/` as a Location is another host to a browser: it stays a path here."""
+    client.headers.pop("Authorization")
+    response = client.get(f"http://testserver{path}?token={TOKEN}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == expected
+    wrong = client.get(
+        f"http://testserver{path}?token=wrong", headers=BROWSER, follow_redirects=False
+    )
+    login = wrong.headers["location"]
+    assert login.startswith("/login?next=/") and not login.startswith("/login?next=//")
+
+
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 

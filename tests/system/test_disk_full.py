@@ -112,3 +112,6 @@ def test_the_training_process_records_disk_full(local_env, tmp_path: Path) -> No
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == "disk_full", run.failure_message
     assert "MB free" in run.failure_message
+    # No checkpoint was ever written: the message must not promise one.
+    assert "No checkpoint has been written yet" in run.failure_message
+    assert "previous checkpoint" not in run.failure_message

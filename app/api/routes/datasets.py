@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep
@@ -56,7 +56,10 @@ def _store(settings: Settings, request: ingest.CorpusRequest) -> DatasetOut:
 
 
 class UploadOptions(StrictBody):
-    """An upload's options: multipart text fields, or query parameters (a raw body)."""
+    """An upload's options: multipart text fields, or query parameters (a raw body). Those
+    are text by nature, so "true" is read as a boolean here (not strict, unlike JSON bodies)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
 
     name: str | None = Field(default=None, max_length=200)
     text_field: str | None = TEXT_FIELD

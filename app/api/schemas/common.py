@@ -11,10 +11,12 @@ RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class StrictBody(BaseModel):
-    """A request body that refuses fields it does not know (422 naming the field), and
-    numbers that are not finite (JSON's NaN and Infinity, which Python's parser accepts)."""
+    """A request body that refuses fields it does not know (422 naming the field), numbers
+    that are not finite (JSON's NaN and Infinity, which Python's parser accepts), and values
+    of another JSON type (pydantic's strict mode: no "1" or 1.0 for an id, no "yes" for a
+    boolean; an integer is still a number for a float field)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class FieldProblem(BaseModel):
