@@ -32,6 +32,7 @@ from worker.engine.checkpoints.hf_source import GPT2_VOCAB
 from worker.engine.config.memory_guard import check_memory
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.config.warnings import schedule_warnings
+from worker.engine.data.prepare import check_split
 
 
 def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
@@ -131,6 +132,7 @@ def _checked(
     name: str,
     devices: dict[str, Any] | None,
 ) -> RunPlan:
+    check_split(dataset.characters, val_fraction)
     prep = find_preparation(
         session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
     )

@@ -10,7 +10,7 @@ from app.store.access import session_value
 def test_health_is_open(client):
     response = client.get("/api/v1/health", headers={"Authorization": ""})
     assert response.status_code in (200, 503)
-    assert set(response.json()) == {"status", "database", "broker", "workers"}
+    assert set(response.json()) == {"status", "database", "broker", "workers", "reason"}
 
 
 def test_bearer_token_opens_the_api(client):

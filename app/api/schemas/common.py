@@ -8,6 +8,10 @@ MAX_ID = 2**63 - 1  # row ids: BIGINT on PostgreSQL, INTEGER on SQLite
 MAX_ITERS = 2**31 - 1  # iteration counts: INTEGER columns
 
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# A name a user gives (a run's, a dataset's): stored and shown, so no NUL (PostgreSQL
+# cannot store one, and no page can show it).
+NO_NUL = r"^[^\x00]*$"
+GivenName = Annotated[str, Field(max_length=200, pattern=NO_NUL)]
 
 
 class StrictBody(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
+from app.api.schemas.common import MAX_ITERS, GivenName, RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.planning.routing import queue_for
 from app.planning.run_config import DEFAULT_PRESET, RunPlan, stored_config
@@ -74,7 +74,7 @@ class RunCreate(StrictBody):
         description="TrainConfig fields, applied over the preset. Floats must be finite; "
         "integers at most: " + ", ".join(f"{k} {v:,}" for k, v in INT_MAXIMA.items()),
     )
-    name: str | None = Field(default=None, max_length=200)
+    name: GivenName | None = None
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
     accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
@@ -95,7 +95,7 @@ class RunResume(StrictBody):
 
 
 class RunClone(StrictBody):
-    name: str | None = Field(default=None, max_length=200)
+    name: GivenName | None = None
     dataset_id: RowId | None = None
     tokenizer: Tokenizer | None = None
     vocab_size: int | None = VOCAB_SIZE

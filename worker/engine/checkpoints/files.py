@@ -54,7 +54,7 @@ def _is_disk_full(exc: BaseException) -> bool:
 def _disk_full(path: Path, needed: int | None) -> DiskFullError:
     free = shutil.disk_usage(path.parent).free
     wants = f"; it needs about {needed / 1e6:,.1f} MB" if needed else ""
-    if path.is_file():
+    if (path.parent / LATEST).is_file():  # the run's newest checkpoint, whichever file failed
         kept = "The previous checkpoint is kept; free some space (old runs, exports, datasets) "
         kept += "and resume"
     else:
