@@ -109,9 +109,16 @@ def _report_of_validation_error(exc: RequestValidationError) -> ErrorReport:
     return ErrorReport(InvalidError.status, InvalidError.code, message, problems[0].field, problems)
 
 
+# FastAPI's words for a body it cannot decode (JSON that is not UTF-8), and ours.
+_UNREADABLE_BODY = "There was an error parsing the body"
+NOT_UTF8 = "the body is not UTF-8 (JSON bodies must be)"
+
+
 def _report_of_http_exception(exc: HTTPException) -> ErrorReport:
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    if status == 400 and message == _UNREADABLE_BODY:
+        message = NOT_UTF8
     return ErrorReport(status, code_of_status(status), message, headers=dict(exc.headers or {}))
 
 

@@ -104,9 +104,10 @@ def _display_name(upload: Upload, names: list[str]) -> str:
                             "file": {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},
+                                "minItems": 1,
                             },
-                            "name": {"type": "string"},
-                            "text_field": {"type": "string"},
+                            "name": {"type": "string", "maxLength": 200, "pattern": NO_NUL},
+                            "text_field": {"type": "string", "maxLength": 200},
                             "dedup": {"type": "boolean"},
                             "on_bad_record": {"type": "string", "enum": ["error", "skip"]},
                         },

@@ -54,9 +54,11 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
+        (400, "The body cannot be read: not UTF-8"),
         (401, "Missing or wrong token"),
         (404, "Not found"),
         (409, "Conflicts with the current state"),
+        (413, "The body is over its limit (1 MiB for JSON)"),
         (422, "Invalid request, naming the field"),
     )
 }

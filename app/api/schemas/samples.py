@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,9 @@ class SampleIn(StrictBody):
     )
     top_k: int | None = Field(default=200, ge=1, le=1_000_000)
     top_p: float | None = Field(default=None, ge=1e-6, le=1.0)
-    checkpoint: str = Field(default="latest", description="latest, best, ckpt.pt or best.pt")
+    checkpoint: Literal["latest", "best", "ckpt.pt", "best.pt"] = Field(
+        default="latest", description="latest (ckpt.pt) or best (best.pt)"
+    )
     seed: int | None = Field(
         default=None,
         ge=0,
