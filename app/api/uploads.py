@@ -188,7 +188,12 @@ async def _receive_multipart(
         if part["is_file"]:
             receiver.close()
         elif part["name"]:
-            fields[part["name"]] = bytes(part["text"]).decode("utf-8", "replace")
+            try:
+                fields[part["name"]] = bytes(part["text"]).decode("utf-8")
+            except UnicodeDecodeError:  # refused, not patched with U+FFFD
+                raise InvalidError(
+                    f"the form field {part['name']!r} is not UTF-8 text", field=part["name"]
+                ) from None
 
     parser = MultipartParser(
         boundary,

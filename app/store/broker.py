@@ -66,23 +66,22 @@ PROBE_KEY = "studio:probe"
 NOT_ANSWERING = "the broker (Redis) is not answering; try again in a moment"
 
 
+# The broker answers but will not store anything, and what to do about it.
+_REFUSALS = {
+    "MISCONF": "free space where it keeps its data (a full disk) and it takes them again by itself",
+    "READONLY": "it is a read-only replica: point STUDIO_REDIS_URL at the primary",
+    "OOM": "it is at its maxmemory: raise it, or free memory",
+}
+
+
 def refuses_writes(exc: BaseException) -> bool:
-    """The broker answers but will not store anything: MISCONF (it cannot write its data to
-    disk: a full disk, a failed snapshot), READONLY (a replica), OOM (maxmemory)."""
-    return isinstance(exc, RefusalError) and str(exc).split(" ", 1)[0] in (
-        "MISCONF",
-        "READONLY",
-        "OOM",
-    )
+    return isinstance(exc, RefusalError) and str(exc).split(" ", 1)[0] in _REFUSALS
 
 
 def describe(exc: BaseException) -> str:
     """What a broker error means for a request that needed the broker."""
     if refuses_writes(exc):
-        return (
-            f"the broker refuses writes ({exc}); free space where it keeps its data "
-            "(a full disk) and it takes them again by itself"
-        )
+        return f"the broker refuses writes ({exc}); {_REFUSALS[str(exc).split(' ', 1)[0]]}"
     return NOT_ANSWERING
 
 

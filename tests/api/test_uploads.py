@@ -74,5 +74,7 @@ def test_an_oversized_form_field_is_refused_not_dropped(client):
     files = {"file": ("a.txt", b"to be or not to be\n", "text/plain")}
     response = client.post("/api/v1/datasets", data={"name": "n" * 1_000_000}, files=files)
     assert_error(response, 413, "too_large", "name")
+    response = client.post("/api/v1/datasets", data={"name": b"caf\xe9"}, files=files)
+    assert_error(response, 422, "invalid", "name")  # not UTF-8: refused, not patched
     assert leftovers() == []
     assert client.get("/api/v1/datasets").json()["total"] == before
