@@ -307,8 +307,9 @@ def test_a_training_process_killed_by_a_signal_is_resumed(api, dataset):
 def test_cancel_reaches_a_long_evaluation(api, dataset):
     """2 × 10,000 batches to score at iteration 0: the cancel ends the run during them."""
     run = start(api, dataset, eval_iters=10_000, batch_size=64)
-    wait_for(api, run["id"], lambda r: r["state"] == "running")
-    time.sleep(1.0)  # well into the evaluation
+    # In the evaluation (a loaded machine may take longer than a second to get there).
+    wait_for(api, run["id"], lambda r: r["phase"] == "evaluating")
+    time.sleep(1.0)  # well into it
     assert api.post(f"/runs/{run['id']}/cancel").status_code == 202
     done = wait_for(api, run["id"], finished, timeout=20)  # uncut, it takes over a minute
     assert done["state"] == "cancelled" and done["iter"] == 0
