@@ -221,11 +221,14 @@ def test_a_cuda_run_waits_for_a_gpu_worker(api, dataset):
 
 def test_system_reports_workers_devices_and_queues(api):
     system = api.get("/system").json()
+    assert system["broker_problem"] is None
     assert {"train", "prepare", "sample"} <= {q for w in system["workers"] for q in w["queues"]}
     assert all(any(d["kind"] == "cpu" for d in w["devices"]) for w in system["workers"])
     assert set(system["queues"]) == {"prepare", "train", "sample"}
     health = api.get("/health").json()
-    assert health == {"status": "ok", "database": True, "broker": True, "workers": 2}
+    assert health == {
+        "status": "ok", "database": True, "broker": True, "workers": 2, "reason": None
+    }  # fmt: skip
 
 
 @pytest.mark.slow
