@@ -8,7 +8,7 @@ token is a JSON 401, except for a browser opening a page: it goes to /login, whi
 from __future__ import annotations
 
 from types import MappingProxyType
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.datastructures import URL, Headers
 from starlette.requests import HTTPConnection
@@ -62,7 +62,7 @@ class TokenExchangeMiddleware:
             return
         rest = urlencode([(k, v) for k, v in pairs if k != "token"])
         target = URL(scope=scope).replace(query=rest)
-        location = target.path + (f"?{rest}" if rest else "")
+        location = local_path(target.path) + (f"?{rest}" if rest else "")
         if token_matches(given, self.token):
             response = RedirectResponse(location, status_code=303)
             set_session_cookie(response, self.token, secure=target.scheme == "https")
@@ -79,6 +79,22 @@ class TokenExchangeMiddleware:
             login = f"/login?next={quote(location, safe='/')}&reason={BAD_LINK_REASON}"
             return RedirectResponse(login, status_code=303)
         return error_response(UnauthorizedError("wrong token", field="token"))
+
+
+def local_path(path: str) -> str:
+    """A path on this site to redirect to: `//evil.com/` (or `/\\evil.com`) would send a
+    browser to another host, so leading slashes and backslashes collapse into one slash."""
+    return "/" + path.lstrip("/\\")
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never `//host` or `https://host` (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 def limiter(scope: Scope) -> GuessLimiter:

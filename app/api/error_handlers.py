@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from app.api.plain_errors import plain_errors
 from app.store.broker import BrokerError, OutageLog
+from app.store.broker import describe as describe_broker
 from app.store.errors import (
     Choice,
     ChoiceError,
@@ -59,7 +60,6 @@ GENERIC_ERRORS: tuple[type[StudioError], ...] = (
 _CODE_OF_STATUS = {error.status: error.code for error in GENERIC_ERRORS}
 INTERNAL_CODE = "internal"
 INTERNAL_MESSAGE = "internal server error; see the server log"
-BROKER_MESSAGE = "the broker (Redis) is not answering; try again in a moment"
 
 
 def is_api_path(path: str) -> bool:
@@ -109,9 +109,16 @@ def _report_of_validation_error(exc: RequestValidationError) -> ErrorReport:
     return ErrorReport(InvalidError.status, InvalidError.code, message, problems[0].field, problems)
 
 
+# FastAPI's words for a body it cannot decode (JSON that is not UTF-8), and ours.
+_UNREADABLE_BODY = "There was an error parsing the body"
+NOT_UTF8 = "the body is not UTF-8 (JSON bodies must be)"
+
+
 def _report_of_http_exception(exc: HTTPException) -> ErrorReport:
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    if status == 400 and message == _UNREADABLE_BODY:
+        message = NOT_UTF8
     return ErrorReport(status, code_of_status(status), message, headers=dict(exc.headers or {}))
 
 
@@ -126,7 +133,7 @@ def report_of(exc: Exception) -> ErrorReport:
     if isinstance(exc, HTTPException):
         return _report_of_http_exception(exc)
     if isinstance(exc, BrokerError):
-        return ErrorReport(UnavailableError.status, "broker_unavailable", BROKER_MESSAGE)
+        return ErrorReport(UnavailableError.status, "broker_unavailable", describe_broker(exc))
     return ErrorReport(500, INTERNAL_CODE, INTERNAL_MESSAGE)
 
 

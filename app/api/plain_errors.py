@@ -4,11 +4,15 @@ request is answered at once (`errors` in the one error shape), not only the firs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Where the request data a validation error points at lives; not part of the field name.
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+# Which member of a union a value failed ("gpus.constrained-int", "gpus.list[...]"): not
+# part of the field name either.
+_UNION_MEMBER = re.compile(r"^(constrained-|function-)|\[")
 
 _KINDS = {
     "int_parsing": "a whole number",
@@ -33,7 +37,11 @@ def _number(value: Any) -> str:
 
 
 def field_name(loc: Sequence[object]) -> str | None:
-    parts = [str(p) for p in loc if p not in _LOCATIONS]
+    parts = [
+        str(p)
+        for i, p in enumerate(loc)
+        if p not in _LOCATIONS and not (i > 1 and isinstance(p, str) and _UNION_MEMBER.search(p))
+    ]
     return ".".join(parts) or None
 
 
@@ -64,6 +72,13 @@ def plain_message(error: Mapping[str, Any]) -> str:
         return f"{subject} must be at most {_number(ctx.get('max_length'))} characters long"
     if kind == "string_too_short":
         return f"{subject} must be at least {_number(ctx.get('min_length'))} characters long"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return (
+            f"{subject} must not hold a NUL character"
+            if "\\x00" in pattern
+            else (f"{subject} must match {pattern}")
+        )
     if kind == "literal_error":
         return f"{subject} must be {ctx.get('expected', 'one of the allowed values')}"
     return f"{subject}: {error.get('msg', 'invalid')}"

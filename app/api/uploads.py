@@ -21,7 +21,7 @@ FILE_FIELD = "file"
 # A dropped folder can hold many files, each a temp file while the request streams; past
 # this many the client should send an archive.
 MAX_FILES = 10_000
-_MAX_TEXT_FIELD = 1024  # a "name" or "text_field" field; anything bigger is not one
+_MAX_TEXT_FIELD = 1024  # a "name" or "text_field" field; anything bigger is refused (413)
 _WRITE_BUFFER = 1 << 20
 
 
@@ -178,12 +178,22 @@ async def _receive_multipart(
             receiver.write(memoryview(data)[start:end])
         elif len(part["text"]) + end - start <= _MAX_TEXT_FIELD:
             part["text"].extend(data[start:end])
+        else:  # a form field is a name or a choice, never a document: refused, not cut
+            raise TooLargeError(
+                f"the form field {part['name']!r} is over {_MAX_TEXT_FIELD:,} bytes",
+                field=part["name"] or None,
+            )
 
     def on_part_end() -> None:
         if part["is_file"]:
             receiver.close()
         elif part["name"]:
-            fields[part["name"]] = bytes(part["text"]).decode("utf-8", "replace")
+            try:
+                fields[part["name"]] = bytes(part["text"]).decode("utf-8")
+            except UnicodeDecodeError:  # refused, not patched with U+FFFD
+                raise InvalidError(
+                    f"the form field {part['name']!r} is not UTF-8 text", field=part["name"]
+                ) from None
 
     parser = MultipartParser(
         boundary,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from app.planning.run_config import SERVICE_FIELDS, user_fields
 from app.store.errors import Problem, ProblemsError
 from app.store.models import Run
-from worker.engine.config.files import dump_toml, line_of, parse_config_text
+from worker.engine.config.files import KeyLines, dump_toml, parse_config_text
 from worker.engine.config.nanogpt_files import IgnoredLine
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.errors import EngineError
@@ -98,9 +98,10 @@ def read_config(text: str, name: str) -> LoadedConfig:
     known = set(TrainConfig.__dataclass_fields__)
     config: dict[str, Any] = {}
     problems: list[Problem] = []
+    lines = KeyLines(text)
 
     def skip(key: str, why: str) -> None:
-        where = line_of(text, key)
+        where = lines.line_of(key)
         ignored.append(IgnoredLine(where.line, where.text, why))
 
     for key, raw in parsed.values.items():

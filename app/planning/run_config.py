@@ -87,7 +87,7 @@ def build_config(*, preset: str | None, config: Mapping[str, Any]) -> TrainConfi
         if key in SERVICE_FIELDS:
             continue
         try:
-            TrainConfig.from_mapping({key: raw})
+            TrainConfig.from_mapping({key: raw}, strict=True)  # JSON: typed already
         except EngineError as exc:
             problems.append(Problem(exc.reason, exc.message, exc.field))
     if problems:

@@ -31,6 +31,7 @@ from worker.engine.checkpoints.hf_source import GPT2_VOCAB
 from worker.engine.config.derived import set_knobs, with_derived_schedule
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.config.verdict import judge
+from worker.engine.data.prepare import check_split
 
 
 def start_run(session: Session, *, plan: RunPlan) -> tuple[Run, Followup]:
@@ -132,6 +133,7 @@ def _checked(
     name: str,
     devices: dict[str, Any] | None,
 ) -> RunPlan:
+    check_split(dataset.characters, val_fraction)
     prep = find_preparation(
         session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
     )

@@ -54,6 +54,58 @@ class OutageLog:
             self._failures = 0
 
 
+class BrokerRefusesWritesError(redis.exceptions.ConnectionError):
+    """The broker answers but refuses writes: to a client, a connection that is not there
+    yet (kombu and Celery try again later)."""
+
+
+RefusalError = redis.exceptions.ResponseError  # what the broker answers a refused command
+
+
+PROBE_KEY = "studio:probe"
+NOT_ANSWERING = "the broker (Redis) is not answering; try again in a moment"
+
+
+# The broker answers but will not store anything, and what to do about it.
+_REFUSALS = {
+    "MISCONF": "free space where it keeps its data (a full disk) and it takes them again by itself",
+    "READONLY": "it is a read-only replica: point STUDIO_REDIS_URL at the primary",
+    "OOM": "it is at its maxmemory: raise it, or free memory",
+}
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    return isinstance(exc, RefusalError) and str(exc).split(" ", 1)[0] in _REFUSALS
+
+
+def describe(exc: BaseException) -> str:
+    """What a broker error means for a request that needed the broker."""
+    if refuses_writes(exc):
+        return f"the broker refuses writes ({exc}); {_REFUSALS[str(exc).split(' ', 1)[0]]}"
+    return NOT_ANSWERING
+
+
+def write_refusal(settings: Settings) -> str | None:
+    """Why the broker cannot take jobs though it answers (describe()), or None. A write
+    probes it; its own record of a failed write to disk (INFO persistence) counts too, since
+    valkey takes writes into memory for a moment before it says MISCONF. BrokerError when
+    it does not answer at all."""
+    conn = client(settings)
+    try:
+        try:
+            conn.set(PROBE_KEY, int(time.time()), ex=60)
+        except redis.exceptions.ResponseError as exc:
+            if refuses_writes(exc):
+                return describe(exc)
+            raise
+        info = conn.info("persistence")
+    finally:
+        conn.close()
+    if info.get("aof_enabled") and info.get("aof_last_write_status", "ok") != "ok":
+        return describe(redis.exceptions.ResponseError("MISCONF writing its append-only file"))
+    return None
+
+
 def run_channel(run_id: int) -> str:
     """Pub/sub channel of a run: its metric, log and state events (`app.store.event_wire`)."""
     return f"studio:run:{run_id}"
@@ -79,9 +131,9 @@ def require_url(settings: Settings) -> str:
 
 
 def client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        require_url(settings), socket_connect_timeout=CONNECT_TIMEOUT_S, health_check_interval=30
-    )
+    """A client for a few commands, closed after them: no health-check PING (a broker that
+    refuses writes refuses PING too, MISCONF, and would fail reads that it still serves)."""
+    return redis.Redis.from_url(require_url(settings), socket_connect_timeout=CONNECT_TIMEOUT_S)
 
 
 def async_client(app: object) -> AsyncClient:

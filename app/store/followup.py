@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.store import queues
-from app.store.broker import OutageLog, client, run_channel
+from app.store.broker import OutageLog, client, describe, run_channel
 from app.store.errors import UnavailableError
 from app.store.event_wire import RunEvent
 from app.store.queues import Task
@@ -65,10 +65,7 @@ class Followup:
                 elif isinstance(exc, UnavailableError):
                     raise
                 else:
-                    raise UnavailableError(
-                        "the broker is not answering; try again in a moment",
-                        code="broker_unavailable",
-                    ) from exc
+                    raise UnavailableError(describe(exc), code="broker_unavailable") from exc
         if not self.events:
             return
         try:

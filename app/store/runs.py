@@ -61,6 +61,16 @@ class Outcome:
     failure_reason: FailureReason | None = None
     failure_message: str | None = None
 
+    def cause(self) -> str:
+        """How the attempt ended, in words, for the run's log."""
+        if self.state == RunState.QUEUED:
+            return "the service is stopping; back on the queue, to resume from its checkpoint"
+        if self.state == RunState.FAILED:
+            reason = self.failure_reason.value if self.failure_reason else "failed"
+            return f"failed ({reason}): {self.failure_message or 'no message'}"
+        said = f": {self.failure_message}" if self.failure_message else ""
+        return f"{self.state.value}{said}"
+
     def values(self, now: datetime) -> dict[str, Any]:
         """The columns of a finished run (QUEUED is the lease's `put_back`)."""
         return {

@@ -67,6 +67,10 @@ async function refreshSystem() {
       ? waiting.map(([name, n]) => `${name}: ${compact(n)} waiting`).join(" · ")
       : "Nothing is waiting."
   );
+  // The broker answers but cannot take jobs (a full disk): say so, and why.
+  const problem = $("[data-broker-problem]");
+  setText(problem, system.broker_problem ? `Runs cannot start: ${system.broker_problem}.` : "");
+  problem.hidden = !system.broker_problem;
   const workers = $("[data-workers]");
   workers.replaceChildren(
     ...system.workers.map((w) =>

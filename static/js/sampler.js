@@ -27,7 +27,7 @@ function requestBody(form) {
     top_k: typed(f.top_k, Number),
     top_p: typed(f.top_p, Number),
     checkpoint: f.checkpoint.value,
-    // A seed past 2**53 would lose digits as a JS number: sent as typed, the server reads it.
+    // A seed past 2**53 would lose digits as a JS number: kept as its digits (see jsonBody).
     seed: typed(f.seed, (v) => (Number.isSafeInteger(Number(v)) ? Number(v) : v)),
     stop_at_eot: f.stop_at_eot.checked,
     stream: true,
@@ -35,6 +35,17 @@ function requestBody(form) {
   // Left empty, these take the server's defaults (the seed: a new random one).
   for (const key of ["max_new_tokens", "temperature", "seed"]) if (body[key] === null) delete body[key];
   return body;
+}
+
+/** The body as JSON, a seed kept as digits written as a JSON number (JSON bodies are strict:
+ * the server takes no "123" for 123); anything else typed stays a string, for the server to
+ * refuse naming the field. */
+function jsonBody(body) {
+  const { seed, ...rest } = body;
+  const text = JSON.stringify(rest);
+  if (seed === undefined) return text;
+  const written = typeof seed === "string" && /^\d+$/.test(seed) ? seed : JSON.stringify(seed);
+  return `${text.slice(0, -1)}${text.length > 2 ? "," : ""}"seed":${written}}`;
 }
 
 export function bindSampler(form, output, runId) {
@@ -91,7 +102,7 @@ export function bindSampler(form, output, runId) {
       response = await fetch(`/api/v1/runs/${runId}/samples`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify(body),
+        body: jsonBody(body),
         signal: controller.signal,
       });
     } catch (error) {
@@ -104,7 +115,8 @@ export function bindSampler(form, output, runId) {
     for await (const event of readEvents(response.body)) {
       const data = JSON.parse(event.data);
       if (event.event === "start") {
-        showSeed(data.seed);
+        // its digits as sent, not as a JS number: a seed past 2**53 would come back changed
+        showSeed(/"seed":\s*(\d+)/.exec(event.data)?.[1] ?? data.seed);
         setText(status, `Generating from ${data.checkpoint} (iteration ${number(data.iter)})…`);
       } else if (event.event === "token") {
         output.append(data.text);

@@ -10,7 +10,7 @@ from app.store.access import session_value
 def test_health_is_open(client):
     response = client.get("/api/v1/health", headers={"Authorization": ""})
     assert response.status_code in (200, 503)
-    assert set(response.json()) == {"status", "database", "broker", "workers"}
+    assert set(response.json()) == {"status", "database", "broker", "workers", "reason"}
 
 
 def test_bearer_token_opens_the_api(client):
@@ -30,6 +30,27 @@ def test_token_in_the_url_becomes_a_cookie_and_a_clean_redirect(client):
     client.cookies.set(COOKIE_NAME, value)
     assert client.get("/", follow_redirects=False).status_code == 200
     assert client.get("/api/v1/runs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("//evil.com/", "/evil.com/"),
+        ("///evil.com/x", "/evil.com/x"),
+        ("/\\evil.com/", "/%5Cevil.com/"),  # sent encoded: one path segment, not a host
+    ],
+)
+def test_the_token_link_redirects_only_to_this_sites_paths(client, path, expected):
+    """`//evil.com/` as a Location is another host to a browser: it stays a path here."""
+    client.headers.pop("Authorization")
+    response = client.get(f"http://testserver{path}?token={TOKEN}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == expected
+    wrong = client.get(
+        f"http://testserver{path}?token=wrong", headers=BROWSER, follow_redirects=False
+    )
+    login = wrong.headers["location"]
+    assert login.startswith("/login?next=/") and not login.startswith("/login?next=//")
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

@@ -66,3 +66,15 @@ def test_bundled_sample_is_created_once(client):
     again = client.post("/api/v1/datasets/sample")
     assert first.status_code == 201 and first.json()["id"] == again.json()["id"]
     assert first.json()["characters"] == 1_115_394 and len(first.json()["vocab"]) == 65
+
+
+def test_an_oversized_form_field_is_refused_not_dropped(client):
+    """A 1 MB `name` was once cut to nothing and the upload went on under another name."""
+    before = client.get("/api/v1/datasets").json()["total"]
+    files = {"file": ("a.txt", b"to be or not to be\n", "text/plain")}
+    response = client.post("/api/v1/datasets", data={"name": "n" * 1_000_000}, files=files)
+    assert_error(response, 413, "too_large", "name")
+    response = client.post("/api/v1/datasets", data={"name": b"caf\xe9"}, files=files)
+    assert_error(response, 422, "invalid", "name")  # not UTF-8: refused, not patched
+    assert leftovers() == []
+    assert client.get("/api/v1/datasets").json()["total"] == before

@@ -78,3 +78,16 @@ def test_top_p_keeps_only_the_nucleus() -> None:
     gen = torch.Generator().manual_seed(0)
     assert {pick_token(logits, Sampling(1.0, None, 0.5), gen) for _ in range(50)} == {0}
     assert {pick_token(logits, Sampling(1.0, None, 0.8), gen) for _ in range(200)} == {0, 1}
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-300, 5e-5, 1e-3, 100.0])
+@pytest.mark.parametrize(("top_k", "top_p"), [(None, None), (1, None), (1_000_000, 1e-6)])
+def test_every_allowed_extreme_picks_a_real_token(temperature, top_k, top_p) -> None:
+    """Tiny temperatures once overflowed logits / T to inf and softmax to NaN."""
+    logits = torch.tensor([[3.0, 80.0, -50.0, 79.99, float("-inf")]])
+    gen = torch.Generator().manual_seed(0)
+    sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p)
+    picks = {pick_token(logits, sampling, gen) for _ in range(20)}
+    assert picks <= {0, 1, 2, 3}
+    if temperature < 1e-2 or top_k == 1 or top_p == 1e-6:
+        assert picks == {1}  # that cold (or that narrow), only the most likely token

@@ -3,32 +3,19 @@ the previous checkpoint stays whole. The disks are real: small tmpfs mounts."""
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from engine_helpers import prepared, shakespeare, tiny_config
-from studio_stack import missing
+from small_disk import fill, mount_small_disk, unmount
 
 from worker.engine.checkpoints.files import LATEST, load_checkpoint, save_checkpoint
 from worker.engine.errors import DiskFullError
 from worker.engine.events import CheckpointEvent, TrainCallbacks
 from worker.engine.training.loop import train
-
-
-def mount_small_disk(where: Path, size: str) -> None:
-    where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        missing(f"a tmpfs mount (needs root): {done.stderr.strip()}")
 
 
 @pytest.fixture
@@ -38,7 +25,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield disk
     finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+        unmount(disk)
 
 
 class FillTheDiskAfterTheFirstCheckpoint(TrainCallbacks):
@@ -48,8 +35,7 @@ class FillTheDiskAfterTheFirstCheckpoint(TrainCallbacks):
     def on_checkpoint(self, event: CheckpointEvent) -> None:
         self.saved.append(event)
         if len(self.saved) == 1:  # someone else fills the disk, but for 200 kB
-            have = shutil.disk_usage(self.disk).free
-            (self.disk / "filler").write_bytes(b"\0" * max(0, have - 200_000))
+            fill(self.disk, leave=200_000)
 
 
 def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(
@@ -108,7 +94,10 @@ def test_the_training_process_records_disk_full(local_env, tmp_path: Path) -> No
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        subprocess.run(["umount", "-l", str(settings.run_dir(run_id))], check=False)
+        unmount(settings.run_dir(run_id))
     run = get_run(run_id)
     assert run.state == "failed" and run.failure_reason == "disk_full", run.failure_message
     assert "MB free" in run.failure_message
+    # No checkpoint was ever written: the message must not promise one.
+    assert "No checkpoint has been written yet" in run.failure_message
+    assert "previous checkpoint" not in run.failure_message

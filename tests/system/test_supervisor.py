@@ -83,7 +83,13 @@ def test_serve_starts_everything_and_stops_without_orphans(tmp_path):
             if health["workers"] == 2:
                 break
             time.sleep(0.5)
-        assert health == {"status": "ok", "database": True, "broker": True, "workers": 2}
+        assert health == {
+            "status": "ok",
+            "database": True,
+            "broker": True,
+            "workers": 2,
+            "reason": None,
+        }
         runs = httpx.get(base + "/runs", headers={"Authorization": f"Bearer {token}"})
         assert runs.status_code == 200
         assert (tmp_path / "studio.db").is_file()

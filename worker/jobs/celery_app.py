@@ -8,6 +8,7 @@ from celery import Celery
 
 from app.store.queues import APP_NAME, celery_config
 from app.store.settings import get_settings
+from worker.jobs.broker_transport import TRANSPORT
 
 TASK_MODULES = [
     "worker.jobs.tasks.inspect",
@@ -30,6 +31,10 @@ def make_celery() -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         worker_enable_remote_control=True,
+        # A broker that refuses writes (a full disk) is waited out, not crashed on; and
+        # however long it lasts, the worker waits (worker.jobs.broker_transport).
+        broker_transport=TRANSPORT,
+        broker_connection_max_retries=None,
     )
     return app
 

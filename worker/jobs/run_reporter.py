@@ -186,6 +186,10 @@ class RunReporter(TrainCallbacks):
             self._progress["iter"] = iter_num
         if self.lease_lost:
             outcome = None  # the reaper decides what becomes of the run
+        if outcome is not None:
+            self.on_message(f"this attempt ended: {outcome.cause()}")
+        else:
+            self.on_message("this attempt ended without an outcome; the reaper decides the rest")
         try:
             for attempt in range(FINAL_WRITE_TRIES):  # the end must land; the database may blink
                 try:

@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.params import DatasetId, Offset
-from app.api.schemas.common import ERROR_RESPONSES, StrictBody
+from app.api.schemas.common import ERROR_RESPONSES, NO_NUL, GivenName, StrictBody
 from app.api.schemas.datasets import (
     DEDUP,
     ON_BAD_RECORD,
@@ -38,6 +38,7 @@ from app.store.errors import ConflictError
 from app.store.preparations import request_preparation
 from app.store.settings import Settings
 from app.store.states import DatasetState
+from worker.engine.data.prepare import check_split
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERROR_RESPONSES)
 
@@ -56,9 +57,12 @@ def _store(settings: Settings, request: ingest.CorpusRequest) -> DatasetOut:
 
 
 class UploadOptions(StrictBody):
-    """An upload's options: multipart text fields, or query parameters (a raw body)."""
+    """An upload's options: multipart text fields, or query parameters (a raw body). Those
+    are text by nature, so "true" is read as a boolean here (not strict, unlike JSON bodies)."""
 
-    name: str | None = Field(default=None, max_length=200)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
+
+    name: GivenName | None = None
     text_field: str | None = TEXT_FIELD
     dedup: bool = DEDUP
     on_bad_record: BadRecords = ON_BAD_RECORD
@@ -100,9 +104,10 @@ def _display_name(upload: Upload, names: list[str]) -> str:
                             "file": {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},
+                                "minItems": 1,
                             },
-                            "name": {"type": "string"},
-                            "text_field": {"type": "string"},
+                            "name": {"type": "string", "maxLength": 200, "pattern": NO_NUL},
+                            "text_field": {"type": "string", "maxLength": 200},
                             "dedup": {"type": "boolean"},
                             "on_bad_record": {"type": "string", "enum": ["error", "skip"]},
                         },
@@ -117,7 +122,7 @@ def _display_name(upload: Upload, names: list[str]) -> str:
 async def upload_dataset(
     request: Request,
     settings: SettingsDep,
-    name: Annotated[str | None, Query(max_length=200)] = None,
+    name: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     text_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     dedup: Annotated[bool, Query()] = False,
     on_bad_record: Annotated[BadRecords, Query()] = "error",
@@ -230,6 +235,7 @@ def prepare_dataset(dataset_id: DatasetId, body: PrepareIn, session: SessionDep)
     dataset = datasets.get_dataset(session, dataset_id=dataset_id)
     if dataset.state == DatasetState.FAILED:
         raise ConflictError(f"dataset {dataset_id} is not usable: {dataset.error}")
+    check_split(dataset.characters, body.val_fraction)
     prep, followup = request_preparation(
         session, dataset=dataset, tokenizer=tokenizer, val_fraction=body.val_fraction
     )

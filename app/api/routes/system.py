@@ -9,20 +9,22 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import SessionDep, SettingsDep, require_api_access
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.system import Health, OccupyingRun, QueuedRun, SystemOut, WorkerOut
-from app.store.broker import queue_lengths, read_workers
+from app.store.broker import describe, queue_lengths, read_workers, write_refusal
 from app.store.db import ping
 from app.store.queues import QUEUES
 from app.store.run_queries import list_runs, queue_positions, running_placements
 from app.store.settings import Settings
 
 router = APIRouter(tags=["system"])
+DATABASE_DOWN = "the database is not answering"
 
 
-def _broker_and_workers(settings: Settings) -> tuple[bool, int]:
+def _broker_and_workers(settings: Settings) -> tuple[str | None, int]:
+    """Why the broker cannot take jobs (None: it can), and the workers it lists."""
     try:
-        return True, len(read_workers(settings))
-    except Exception:
-        return False, 0
+        return write_refusal(settings), len(read_workers(settings))
+    except Exception as exc:
+        return describe(exc), 0
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
@@ -30,10 +32,17 @@ async def health(request: Request) -> JSONResponse:
     """Database, broker and the number of live workers; 503 when a part is down."""
     settings = request.app.state.settings
     database = await run_in_threadpool(ping)
-    broker, workers = await run_in_threadpool(_broker_and_workers, settings)
+    problem, workers = await run_in_threadpool(_broker_and_workers, settings)
+    broker = problem is None
     ok = database and broker and workers > 0
+    reasons = [] if database else [DATABASE_DOWN]
+    reasons += [] if broker else [problem]
     body = Health(
-        status="ok" if ok else "degraded", database=database, broker=broker, workers=workers
+        status="ok" if ok else "degraded",
+        database=database,
+        broker=broker,
+        workers=workers,
+        reason="; ".join(r for r in reasons if r) or None,
     )
     return JSONResponse(body.model_dump(), status_code=200 if database and broker else 503)
 
@@ -92,4 +101,6 @@ def system(session: SessionDep, settings: SettingsDep) -> SystemOut:
         ),
         key=lambda q: q.position,
     )
-    return SystemOut(workers=workers, queues=lengths, queued_runs=runs)
+    return SystemOut(
+        workers=workers, queues=lengths, queued_runs=runs, broker_problem=write_refusal(settings)
+    )

@@ -8,13 +8,19 @@ MAX_ID = 2**63 - 1  # row ids: BIGINT on PostgreSQL, INTEGER on SQLite
 MAX_ITERS = 2**31 - 1  # iteration counts: INTEGER columns
 
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# A name a user gives (a run's, a dataset's): stored and shown, so no NUL (PostgreSQL
+# cannot store one, and no page can show it).
+NO_NUL = r"^[^\x00]*$"
+GivenName = Annotated[str, Field(max_length=200, pattern=NO_NUL)]
 
 
 class StrictBody(BaseModel):
-    """A request body that refuses fields it does not know (422 naming the field), and
-    numbers that are not finite (JSON's NaN and Infinity, which Python's parser accepts)."""
+    """A request body that refuses fields it does not know (422 naming the field), numbers
+    that are not finite (JSON's NaN and Infinity, which Python's parser accepts), and values
+    of another JSON type (pydantic's strict mode: no "1" or 1.0 for an id, no "yes" for a
+    boolean; an integer is still a number for a float field)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class FieldProblem(BaseModel):
@@ -48,9 +54,11 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
+        (400, "The body cannot be read: not UTF-8"),
         (401, "Missing or wrong token"),
         (404, "Not found"),
         (409, "Conflicts with the current state"),
+        (413, "The body is over its limit (1 MiB for JSON)"),
         (422, "Invalid request, naming the field"),
     )
 }

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from app.api.schemas.common import StrictBody
+from app.api.schemas.common import GivenName, StrictBody
 from worker.engine.tokenizers.names import (
     BPE_VOCAB_DEFAULT,
     BPE_VOCAB_MAX,
@@ -162,7 +162,7 @@ class ImportIn(StrictBody):
         description="A file, archive or directory under STUDIO_IMPORT_DIRS (absolute, or "
         "relative to the first one); links and '..' are resolved before it is judged",
     )
-    name: str | None = Field(default=None, max_length=200, description="Default: its name")
+    name: GivenName | None = Field(default=None, description="Default: its name")
     text_field: str | None = TEXT_FIELD
     dedup: bool = DEDUP
     on_bad_record: BadRecords = ON_BAD_RECORD

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import MAX_ITERS, RowId, StrictBody
+from app.api.schemas.common import MAX_ITERS, GivenName, RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.planning.routing import CPU_QUEUE, queue_for
 from app.planning.run_config import DEFAULT_PRESET, RunPlan, stored_config
@@ -83,7 +83,7 @@ class RunCreate(StrictBody):
         description="TrainConfig fields, applied over the preset. Floats must be finite; "
         "integers at most: " + ", ".join(f"{k} {v:,}" for k, v in INT_MAXIMA.items()),
     )
-    name: str | None = Field(default=None, max_length=200)
+    name: GivenName | None = None
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
     strict: bool = Field(default=False, description=STRICT)
@@ -104,7 +104,7 @@ class RunResume(StrictBody):
 
 
 class RunClone(StrictBody):
-    name: str | None = Field(default=None, max_length=200)
+    name: GivenName | None = None
     dataset_id: RowId | None = None
     tokenizer: Tokenizer | None = None
     vocab_size: int | None = VOCAB_SIZE

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,10 +13,14 @@ MAX_SEED = 2**63 - 1
 class SampleIn(StrictBody):
     prompt: str = Field(default="\n", max_length=100_000)
     max_new_tokens: int = Field(default=500, ge=1, le=10_000)
-    temperature: float = Field(default=0.8, ge=0.0, le=100.0, description="0 is greedy")
+    temperature: float = Field(
+        default=0.8, ge=0.0, le=100.0, description="0 (or below 1e-4) is greedy"
+    )
     top_k: int | None = Field(default=200, ge=1, le=1_000_000)
     top_p: float | None = Field(default=None, ge=1e-6, le=1.0)
-    checkpoint: str = Field(default="latest", description="latest, best, ckpt.pt or best.pt")
+    checkpoint: Literal["latest", "best", "ckpt.pt", "best.pt"] = Field(
+        default="latest", description="latest (ckpt.pt) or best (best.pt)"
+    )
     seed: int | None = Field(
         default=None,
         ge=0,

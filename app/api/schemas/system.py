@@ -10,6 +10,10 @@ class Health(BaseModel):
     database: bool
     broker: bool
     workers: int = Field(description="Workers that reported in the last minute")
+    reason: str | None = Field(
+        description="Why a part is down: the database, or the broker not answering or refusing "
+        "writes (MISCONF: the disk where it keeps its data is full); null when both are up"
+    )
 
 
 class OccupyingRun(BaseModel):
@@ -42,3 +46,7 @@ class SystemOut(BaseModel):
     workers: list[WorkerOut]
     queues: dict[str, int] = Field(description="Messages waiting per queue")
     queued_runs: list[QueuedRun]
+    broker_problem: str | None = Field(
+        description="Why the broker answers but cannot take jobs (MISCONF: the disk where it "
+        "keeps its data is full; READONLY; OOM): runs wait until it can; null when it can"
+    )

@@ -4,7 +4,6 @@ session cookie); without it, this form takes the token and sets the same cookie.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
@@ -15,6 +14,7 @@ from app.api.auth import (
     client_address,
     has_session,
     limiter,
+    safe_next,
     same_origin,
     set_session_cookie,
 )
@@ -23,16 +23,6 @@ from app.store.access import token_matches
 from app.web.templating import render
 
 router = APIRouter()
-
-
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: never `//host` or `https://host` (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return target
 
 
 # Why a redirect landed here (`?reason=`); anything else says nothing.

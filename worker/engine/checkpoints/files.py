@@ -54,10 +54,15 @@ def _is_disk_full(exc: BaseException) -> bool:
 def _disk_full(path: Path, needed: int | None) -> DiskFullError:
     free = shutil.disk_usage(path.parent).free
     wants = f"; it needs about {needed / 1e6:,.1f} MB" if needed else ""
+    if (path.parent / LATEST).is_file():  # the run's newest checkpoint, whichever file failed
+        kept = "The previous checkpoint is kept; free some space (old runs, exports, datasets) "
+        kept += "and resume"
+    else:
+        kept = "No checkpoint has been written yet; free some space (old runs, exports, "
+        kept += "datasets) and start the run again"
     return DiskFullError(
         f"no room for the checkpoint {path.name} in {path.parent}: "
-        f"{free / 1e6:,.1f} MB free{wants}. The previous checkpoint is kept; free some "
-        "space (old runs, exports, datasets) and resume",
+        f"{free / 1e6:,.1f} MB free{wants}. {kept}",
         field="out_dir",
     )
 

@@ -62,20 +62,33 @@ def parse_config_text(text: str, name: str) -> ParsedConfig:
         return ParsedConfig("nanogpt", parsed.values, parsed.ignored)
     try:
         data = json.loads(text) if kind == "json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+    # ValueError: their decode errors, and a number past Python's 4,300 digits
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{name} is not valid {kind.upper()}: {exc}", field="config") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{name} must hold a table of settings", field="config")
     return ParsedConfig(kind, data)
 
 
-def line_of(text: str, key: str) -> IgnoredLine:
-    """Where a TOML or JSON file sets `key` (for the list of what was ignored)."""
-    pattern = re.compile(rf'^\s*"?{re.escape(key)}"?\s*[=:]')
-    for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
-            return IgnoredLine(number, line.strip(), "")
-    return IgnoredLine(0, key, "")
+_KEY_LINE = re.compile(r'^\s*"?([^"=:\s]+)"?\s*[=:]')
+
+
+class KeyLines:
+    """Where a TOML or JSON file sets each key (for the list of what was ignored): the text
+    is read once, on the first question, however many keys are asked about."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lines: dict[str, IgnoredLine] | None = None
+
+    def line_of(self, key: str) -> IgnoredLine:
+        if self._lines is None:
+            self._lines = {}
+            for number, line in enumerate(self._text.splitlines(), start=1):
+                found = _KEY_LINE.match(line)
+                if found:
+                    self._lines.setdefault(found.group(1), IgnoredLine(number, line.strip(), ""))
+        return self._lines.get(key, IgnoredLine(0, key, ""))
 
 
 def dump_toml(values: Mapping[str, Any], header: str = "") -> str:

@@ -32,6 +32,7 @@ _NUMBER_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Pow: operator.pow,
 }
 _MAX_EXPONENT = 64  # keeps `10 ** 10 ** 10` from hanging the parser
+_MAX_INT_BITS = 1024  # and `(10**64)**64 * ...` chains: no knob needs a bigger number
 
 
 @dataclass
@@ -61,9 +62,11 @@ def parse_nanogpt_config(source: str, *, name: str = "config.py") -> NanoGPTConf
     known = {f.name for f in fields(TrainConfig)}
     result = NanoGPTConfig()
 
+    lines = source.splitlines()  # once: ast.get_source_segment would split per node
+
     def ignore(node: ast.stmt, why: str) -> None:
-        text = (ast.get_source_segment(source, node) or "").splitlines()[0:1]
-        result.ignored.append(IgnoredLine(node.lineno, text[0] if text else "", why))
+        line = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
+        result.ignored.append(IgnoredLine(node.lineno, line[node.col_offset :].rstrip(), why))
 
     for node in tree.body:
         if _is_docstring(node):
@@ -98,9 +101,12 @@ def literal_value(node: ast.expr) -> Any:
         if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
             raise ValueError("exponent too large")
         try:
-            return _NUMBER_OPS[type(node.op)](left, right)
+            value = _NUMBER_OPS[type(node.op)](left, right)
         except ArithmeticError as exc:
             raise ValueError(str(exc)) from exc
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise ValueError("number too large")
+        return value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         operand = literal_value(node.operand)
         if not _is_number(operand):

@@ -94,14 +94,19 @@ class TrainConfig:
 
     @classmethod
     def from_mapping(
-        cls, values: Mapping[str, Any], *, base: TrainConfig | None = None
+        cls, values: Mapping[str, Any], *, base: TrainConfig | None = None, strict: bool = False
     ) -> TrainConfig:
-        """Build a config from plain data, refusing unknown keys and values of the wrong type."""
+        """Build a config from plain data, refusing unknown keys and values of the wrong type.
+        `strict` (typed input: a JSON body) refuses text for a number or a boolean, and a
+        float for an integer; without it, "2" and "true" are read (the command line's
+        `--n_layer=2`)."""
         known = {f.name: f for f in fields(cls)}
         updates: dict[str, Any] = {}
         for key, raw in values.items():
             if key not in known:
                 raise ConfigError(f"unknown setting {key!r}", field=key)
+            if strict:
+                _check_json_type(key, str(known[key].type), raw)
             updates[key] = _coerce(key, known[key].type, raw)
         return dataclasses.replace(base or cls(), **updates)
 
@@ -140,6 +145,18 @@ def _shown(raw: Any) -> str:
     """A value as an error message quotes it: never a screenful."""
     text = repr(raw)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_JSON_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false"}
+
+
+def _check_json_type(name: str, type_name: str, raw: Any) -> None:
+    """A typed value must already be of its field's JSON type (see from_mapping)."""
+    kind = _JSON_KINDS.get(type_name)
+    if kind is None:
+        return
+    if isinstance(raw, str) or (type_name == "int" and isinstance(raw, float)):
+        raise ConfigError(f"{name} must be {kind}, got {_shown(raw)}", field=name)
 
 
 def _coerce(name: str, type_name: Any, raw: Any) -> Any:

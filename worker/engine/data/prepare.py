@@ -47,6 +47,7 @@ __all__ = [
     "Progress",
     "Split",
     "TextStats",
+    "check_split",
     "inspect_text",
     "prepare",
     "read_meta",
@@ -151,6 +152,23 @@ def prepare(
         write_meta(result, encoder.to_meta(), staging)
     report.done()
     return result
+
+
+def check_split(characters: int | None, val_fraction: float) -> None:
+    """Refuse a val_fraction that leaves a split of a corpus of `characters` (None: not
+    known yet) without a single character, before any work (1e-300 once failed the
+    preparation instead)."""
+    if characters is None:
+        return
+    val = characters * val_fraction
+    if val < 1 or characters - val < 1:
+        empty = "validation" if val < 1 else "training"
+        raise ConfigError(
+            f"val_fraction {val_fraction:g} of {characters:,} characters leaves the {empty} "
+            f"split empty; choose one between {1 / characters:.3g} and "
+            f"{1 - 1 / characters:.6g}",
+            field="val_fraction",
+        )
 
 
 def _check_options(tokenizer: str, val_fraction: float, bpe_train_chars: int | None) -> None:

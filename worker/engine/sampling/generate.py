@@ -21,10 +21,14 @@ from torch.nn import functional as F
 
 from worker.engine.model.build import AnyGPT
 
+# Below this temperature sampling is greedy: dividing logits by 1e-40 overflows float32 to
+# inf (and softmax to NaN); at 1e-4 a logit gap of 0.01 already weighs e^100 to 1.
+GREEDY_BELOW = 1e-4
+
 
 @dataclass(frozen=True)
 class Sampling:
-    temperature: float = 0.8  # 0 means greedy: always the most likely token
+    temperature: float = 0.8  # 0 (or below GREEDY_BELOW) is greedy: the most likely token
     top_k: int | None = 200
     top_p: float | None = None
     vocab_limit: int | None = None  # ids at or above this are never emitted (padding)
@@ -123,9 +127,11 @@ def pick_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Genera
     logits = logits.float()
     if sampling.vocab_limit is not None:
         logits = logits[:, : sampling.vocab_limit]
-    if sampling.temperature <= 0.0:
+    if sampling.temperature < GREEDY_BELOW:
         return int(torch.argmax(logits, dim=-1).item())
-    logits = logits / sampling.temperature
+    # Shifted so the largest logit is 0: dividing can only push the others toward -inf, and
+    # softmax always has one term of weight 1 (never inf/inf).
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / sampling.temperature
     if sampling.top_k is not None and sampling.top_k > 0:
         kth = torch.topk(logits, min(sampling.top_k, logits.size(-1))).values[:, [-1]]
         logits = logits.masked_fill(logits < kth, float("-inf"))

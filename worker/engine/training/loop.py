@@ -284,11 +284,10 @@ class _Loop:
 
     def _end(self, end: _Exit) -> TrainResult:
         self.steps.release()  # a logged step whose evaluation a stop cut short
-        if end.status == "stopped" and self.master:
-            it = self.state.iter_num
-            self.callbacks.on_message(f"stopping at iteration {it}; checkpoint saved")
         if end.keep_latest:
             self.checkpoints.keep_latest(self.rng_before_batch)
+        if end.status == "stopped" and self.master:
+            self.callbacks.on_message(self._stopped_message())
         return TrainResult(
             status=end.status,
             iter_num=self.state.iter_num,
@@ -297,6 +296,15 @@ class _Loop:
             checkpoint=self.checkpoints.latest,
             message=end.message,
         )
+
+    def _stopped_message(self) -> str:
+        """What a stop leaves behind, as it is: no "checkpoint saved" where none was."""
+        it, saved = self.state.iter_num, self.checkpoints.saved_iter
+        if saved == it:
+            return f"stopping at iteration {it}; checkpoint saved"
+        if self.checkpoints.latest is not None:
+            return f"stopping at iteration {it}; the checkpoint kept is an earlier one"
+        return f"stopping at iteration {it}; no checkpoint (none is written before iteration 1)"
 
     # --- step ---
     def _step(self) -> _Exit | None:
