@@ -21,16 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-from torch.nn import functional as F
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._machine import cpu_flags, machine
-from worker.engine.checkpoints.files import save_checkpoint
-from worker.engine.model.gpt import GPT, GPTConfig
-from worker.engine.sampling.completions import CompletionRequest, complete
-from worker.engine.sampling.sample import SampleOptions, load_sampler
+from worker.engine.wait_policy import choose_wait_policy
+
+choose_wait_policy()  # before torch loads, as `nanogpt-studio sample` does
+
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from bench._machine import cpu_flags, machine  # noqa: E402
+from worker.engine.checkpoints.files import save_checkpoint  # noqa: E402
+from worker.engine.model.gpt import GPT, GPTConfig  # noqa: E402
+from worker.engine.sampling.completions import CompletionRequest, complete  # noqa: E402
+from worker.engine.sampling.sample import SampleOptions, load_sampler  # noqa: E402
 
 CHARS = sorted(set("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
 
@@ -118,7 +122,10 @@ def main() -> None:
             for name, fn in paths.items():
                 times[name].append(timed(fn))
     print(f"{machine()}; CPU flags: {cpu_flags()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"torch threads: ours {ours} (one per small step), nanoGPT's generate {theirs}")
+    print(
+        f"torch threads: ours {ours} (one for a small model's decode), nanoGPT's generate "
+        f"{theirs}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'default')}"
+    )
     print(f"{args.tokens} new tokens, 4x128 char model, block_size 256, CPU fp32, T=0.8 top_k")
     print("wall s: median (rounds), tokens/s, speed-up | CPU s of the process: median, speed-up")
     base = [statistics.median(v[k] for v in times["nanoGPT generate (no cache)"]) for k in (0, 1)]

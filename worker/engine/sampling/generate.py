@@ -31,17 +31,18 @@ class Sampling:
     vocab_limit: int | None = None  # ids at or above this are never emitted (padding)
 
 
-# A forward pass of fewer FLOPs than this runs on one CPU thread: a small model's step is
-# too little work to split, and the threads' hand-offs cost more than they save (on a busy
-# host, many times more: docs/benchmarks.md, decode speed).
+# A model of fewer FLOPs a token than this decodes on one CPU thread: its step is too little
+# work to split, and the threads' hand-offs cost more than they save (on a busy host, many
+# times more: docs/benchmarks.md, decode speed). The whole decode, the window's re-reads
+# included: threads that wake for one pass in 64 spin or sleep between, and both cost.
 ONE_THREAD_FLOPS = 2**25
 
 
 @contextmanager
-def threads_for(flops: float, device: torch.device) -> Iterator[None]:
-    """One CPU thread for a forward pass of `flops` when that is small work."""
+def threads_for(flops_per_token: float, device: torch.device) -> Iterator[None]:
+    """One CPU thread for a forward pass of a model that is small work a token."""
     before = torch.get_num_threads()
-    if flops >= ONE_THREAD_FLOPS or before == 1 or device.type != "cpu":
+    if flops_per_token >= ONE_THREAD_FLOPS or before == 1 or device.type != "cpu":
         yield
         return
     torch.set_num_threads(1)
@@ -118,7 +119,7 @@ def _jumping_logits(
     flops_per_token = 2 * model.num_params()
 
     def forward(idx: torch.Tensor) -> torch.Tensor:
-        with threads_for(flops_per_token * idx.numel(), device):
+        with threads_for(flops_per_token, device):
             logits, _ = model(idx, cache=cache)
         return logits[:, -1, :].float()  # (rows, vocab_size)
 
@@ -155,7 +156,7 @@ def _sliding_logits(
     flops_per_token = 2 * model.num_params()
 
     def forward(idx: torch.Tensor, start: int) -> torch.Tensor:
-        with threads_for(flops_per_token * idx.numel(), device):
+        with threads_for(flops_per_token, device):
             logits, _ = model(idx, cache=cache, start=start)
         return logits[:, -1, :].float()  # (rows, vocab_size)
 
