@@ -1,5 +1,5 @@
-"""The FastAPI application: REST API under /api/v1 (OpenAPI at /openapi.json, read at /docs)
-plus the pages."""
+"""The FastAPI application: REST API under /api/v1 (OpenAPI at /openapi.json, read at /docs),
+OpenAI's completions API under /v1, plus the pages."""
 
 from __future__ import annotations
 
@@ -10,12 +10,21 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from app.api.auth import TokenExchangeMiddleware
 from app.api.deps import require_api_access
-from app.api.error_handlers import install_error_handlers
+from app.api.error_handlers import OPENAI_PREFIX, install_error_handlers
 from app.api.forwarded import ForwardedHeadersMiddleware
 from app.api.guesses import GuessLimiter
 from app.api.limits import RequestLimitsMiddleware
 from app.api.openapi import router as openapi_router
-from app.api.routes import configs, datasets, exports, metrics, runs, samples, system
+from app.api.routes import (
+    configs,
+    datasets,
+    exports,
+    metrics,
+    openai_compat,
+    runs,
+    samples,
+    system,
+)
 from app.store.access import load_or_create_token
 from app.store.settings import Settings, get_settings
 
@@ -70,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = None
     install_error_handlers(app)
     app.include_router(_api_router())
+    app.include_router(
+        openai_compat.router, prefix=OPENAI_PREFIX, dependencies=[Depends(require_api_access)]
+    )
     app.include_router(openapi_router)
     include_pages(app)
     app.add_middleware(TokenExchangeMiddleware, token=app.state.token)

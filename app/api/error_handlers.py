@@ -45,7 +45,9 @@ from worker.engine.errors import EngineError
 log = logging.getLogger(__name__)
 
 # Paths that are the API's (JSON errors, JSON 401s); everything else is a page.
-API_PATH_PREFIXES = ("/api/", "/openapi.json")
+API_PATH_PREFIXES = ("/api/", "/openapi.json", "/v1/")
+# The OpenAI-compatible API (app.api.routes.openai_compat): its errors in OpenAI's shape.
+OPENAI_PREFIX = "/v1"
 # The generic errors, one a status: the code of a framework's error with that status.
 GENERIC_ERRORS: tuple[type[StudioError], ...] = (
     StudioError,
@@ -63,7 +65,11 @@ INTERNAL_MESSAGE = "internal server error; see the server log"
 
 
 def is_api_path(path: str) -> bool:
-    return path == "/api" or path.startswith(API_PATH_PREFIXES)
+    return path in ("/api", OPENAI_PREFIX) or path.startswith(API_PATH_PREFIXES)
+
+
+def is_openai_path(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
 
 
 class LoginRequiredError(Exception):
@@ -170,8 +176,35 @@ def error_response(error: ErrorReport | StudioError) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=report.status, headers=dict(report.headers))
 
 
+def openai_error_response(error: ErrorReport | StudioError) -> JSONResponse:
+    """OpenAI's error shape, for /v1: {"error": {"message", "type", "param", "code"}}."""
+    report = error if isinstance(error, ErrorReport) else report_of(error)
+    body = {
+        "message": report.message,
+        "type": openai_error_type(report.status),
+        "param": report.field,
+        "code": report.code,
+    }
+    return JSONResponse({"error": body}, status_code=report.status, headers=dict(report.headers))
+
+
+def openai_error_type(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 429:
+        return "rate_limit_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def error_response_at(path: str, error: ErrorReport | StudioError) -> JSONResponse:
+    """The error shape of the path: OpenAI's under /v1, ours everywhere else."""
+    if is_openai_path(path):
+        return openai_error_response(error)
+    return error_response(error)
+
+
 async def _json_error(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(reported(request, exc))
+    return error_response_at(request.url.path, reported(request, exc))
 
 
 async def _login_required(_request: Request, exc: Exception) -> RedirectResponse:
@@ -194,6 +227,7 @@ __all__ = [
     "ErrorReport",
     "LoginRequiredError",
     "error_response",
+    "error_response_at",
     "install_error_handlers",
     "is_api_path",
     "report_of",

@@ -1,6 +1,6 @@
 """Limits on what a request may carry before any route sees it: the headers (431) and, for
 everything but an upload (which streams to disk under its own limit), the body (413), both
-in the one error shape. A body is read here, up to the limit, before the route runs, so a
+in the path's error shape. A body is read here, up to the limit, before the route runs, so a
 chunked one without a Content-Length is cut off too, and a route never meets a body it
 cannot hold. The server itself refuses headers past `MAX_HEADER_BYTES_HARD` (uvicorn's h11
 limit), where no answer in our shape is possible."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.error_handlers import error_response
+from app.api.error_handlers import error_response_at
 from app.store.errors import StudioError, TooLargeError
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -36,7 +36,8 @@ class RequestLimitsMiddleware:
             message = (
                 f"the request's headers are {header_bytes:,} bytes; at most {MAX_HEADER_BYTES:,}"
             )
-            await error_response(HeadersTooLargeError(message))(scope, receive, send)
+            too_large = error_response_at(scope["path"], HeadersTooLargeError(message))
+            await too_large(scope, receive, send)
             return
         if scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS:
             await self.app(scope, receive, send)
@@ -80,4 +81,4 @@ async def _read_body(receive: Receive) -> Message | None:
 
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     message = f"the request's body is over {MAX_BODY_BYTES:,} bytes (uploads go to POST /datasets)"
-    await error_response(TooLargeError(message))(scope, receive, send)
+    await error_response_at(scope["path"], TooLargeError(message))(scope, receive, send)

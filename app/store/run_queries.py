@@ -4,6 +4,7 @@ Every change of a run is in `app.store.runs`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, false, func, select
@@ -30,6 +31,12 @@ def find_runs(session: Session, *, run_ids: Iterable[int]) -> list[Run]:
         return []
     rows = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(wanted)))}
     return [rows[i] for i in wanted if i in rows]
+
+
+def run_names(session: Session) -> list[tuple[int, str, datetime]]:
+    """Every run's id, name and creation time, newest first (GET /v1/models)."""
+    rows = session.execute(select(Run.id, Run.name, Run.created_at).order_by(Run.id.desc()))
+    return [(run_id, name, created_at) for run_id, name, created_at in rows]
 
 
 def list_runs(

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from worker.engine.model.gpt import GPT, GPTConfig
-from worker.engine.sampling.generate import Sampling, generate_ids, pick_token, window_keep
+from worker.engine.sampling.generate import (
+    Sampling,
+    generate_ids,
+    generate_rows,
+    pick_token,
+    window_keep,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +97,35 @@ def test_every_allowed_extreme_picks_a_real_token(temperature, top_k, top_p) -> 
     assert picks <= {0, 1, 2, 3}
     if temperature < 1e-2 or top_k == 1 or top_p == 1e-6:
         assert picks == {1}  # that cold (or that narrow), only the most likely token
+
+
+def test_a_small_model_decodes_on_one_thread_and_gives_the_threads_back(model: GPT) -> None:
+    big = GPT(GPTConfig(block_size=8, vocab_size=30, n_layer=2, n_head=4, n_embd=1024)).eval()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for each, expected in ((model, 1), (big, 2)):
+            seen: list[int] = []
+            hook = each.register_forward_pre_hook(
+                lambda *_, seen=seen: seen.append(torch.get_num_threads())
+            )
+            try:
+                list(generate_ids(each, [1, 2], 20, Sampling(temperature=0.0)))
+            finally:
+                hook.remove()
+            assert len(seen) > 20 and set(seen) == {expected}  # a jump's re-read included
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_rows_of_a_batch_draw_as_they_would_alone(model: GPT) -> None:
+    sampling = Sampling(temperature=1.0, top_k=None)
+    alone = [
+        list(generate_ids(model, [3, 4], 30, sampling, torch.Generator().manual_seed(seed)))
+        for seed in (5, 6, 7)
+    ]
+    generators = [torch.Generator().manual_seed(seed) for seed in (5, 6, 7)]
+    steps = list(generate_rows(model, [3, 4], 30, sampling, generators))
+    assert [[tokens[row] for tokens, _ in steps] for row in range(3)] == alone
+    assert all(logits.shape == (3, model.config.vocab_size) for _, logits in steps)

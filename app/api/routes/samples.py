@@ -52,8 +52,9 @@ def _error(data: dict[str, Any]) -> StudioError:
     return SampleFailedError(data.get("message", "sampling failed"), field=data.get("field"))
 
 
-async def _messages(request: Request, pubsub: Any, timeout_s: float) -> AsyncIterator[dict]:
-    """Messages of one sample until `done` or `error`; 503 if the worker stays silent."""
+async def messages_of(request: Request, pubsub: Any, timeout_s: float) -> AsyncIterator[dict]:
+    """Messages of one sample (or completion) until `done` or `error`; 503 if the worker
+    stays silent."""
     deadline = time.monotonic() + timeout_s
     while True:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -106,7 +107,7 @@ async def create_sample(
     except BaseException:
         await pubsub.aclose()
         raise
-    messages = _messages(request, pubsub, settings.sample_timeout_s)
+    messages = messages_of(request, pubsub, settings.sample_timeout_s)
     keep = _Keeper(run_id=run_id, checkpoint=name, prompt=body.prompt, options=options)
     if body.stream:
         return StreamingResponse(

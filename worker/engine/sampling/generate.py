@@ -13,7 +13,8 @@ one token and its cache with it (`_generate_sliding`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -34,12 +35,32 @@ class Sampling:
     vocab_limit: int | None = None  # ids at or above this are never emitted (padding)
 
 
+# A model of fewer FLOPs a token than this decodes on one CPU thread: its step is too little
+# work to split, and the threads' hand-offs cost more than they save (on a busy host, many
+# times more: docs/benchmarks.md, decode speed). The whole decode, the window's re-reads
+# included: threads that wake for one pass in 64 spin or sleep between, and both cost.
+ONE_THREAD_FLOPS = 2**25
+
+
+@contextmanager
+def threads_for(flops_per_token: float, device: torch.device) -> Iterator[None]:
+    """One CPU thread for a forward pass of a model that is small work a token."""
+    before = torch.get_num_threads()
+    if flops_per_token >= ONE_THREAD_FLOPS or before == 1 or device.type != "cpu":
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def window_keep(block_size: int) -> int:
     """How many of the newest tokens stay in the window when it jumps forward."""
     return block_size - max(1, block_size // 4)
 
 
-@torch.no_grad()
 def generate_ids(
     model: AnyGPT,
     prompt: list[int],
@@ -50,44 +71,79 @@ def generate_ids(
     use_cache: bool = True,
 ) -> Iterator[int]:
     """Yield max_new_tokens new token ids, one at a time, continuing the prompt."""
+    for tokens, _ in generate_rows(
+        model, prompt, max_new_tokens, sampling, [generator], use_cache=use_cache
+    ):
+        yield tokens[0]
+
+
+@torch.inference_mode()
+def generate_rows(
+    model: AnyGPT,
+    prompt: list[int],
+    max_new_tokens: int,
+    sampling: Sampling,
+    generators: Sequence[torch.Generator | None],
+    *,
+    use_cache: bool = True,
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Continue the prompt in len(generators) rows at once, one batch per step (row i draws
+    from generators[i], so a row's text does not depend on how many run beside it).
+
+    Each step yields the rows' new tokens and the logits they were drawn from (rows, vocab):
+    float32, before temperature, for whoever wants log-probabilities."""
     assert prompt, "generation needs at least one token to start from"
     model.eval()
+    rows = len(generators)
+    device = model.lm_head.weight.device
     if model.slides_window:
-        yield from _generate_sliding(model, prompt, max_new_tokens, sampling, generator, use_cache)
-        return
+        steps = _sliding_logits(model, prompt, rows, device, use_cache)
+    else:
+        steps = _jumping_logits(model, prompt, rows, device, use_cache)
+    logits = next(steps)
+    for _ in range(max_new_tokens):
+        tokens = pick_tokens(logits, sampling, generators)
+        yield tokens.tolist(), logits
+        logits = steps.send(tokens)
+
+
+# A step function: yields the (rows, vocab) logits of the next token, then receives the
+# (rows,) tokens picked from them, and yields the logits after those.
+Steps = Generator[torch.Tensor, torch.Tensor, None]
+
+
+def _jumping_logits(
+    model: AnyGPT, prompt: list[int], rows: int, device: torch.device, use_cache: bool
+) -> Steps:
     block_size = model.config.block_size
     keep = window_keep(block_size)
-    device = model.lm_head.weight.device
-    context = prompt[-block_size:]
-    cache = model.new_cache(1, device, model.lm_head.weight.dtype) if use_cache else None
+    context = torch.tensor([prompt[-block_size:]], dtype=torch.long, device=device)
+    context = context.expand(rows, -1)
+    cache = model.new_cache(rows, device, model.lm_head.weight.dtype) if use_cache else None
+    flops_per_token = 2 * model.num_params()
 
-    def forward(tokens: list[int]) -> torch.Tensor:
-        logits, _ = model(torch.tensor([tokens], dtype=torch.long, device=device), cache=cache)
-        return logits[:, -1, :]  # (1, vocab_size)
+    def forward(idx: torch.Tensor) -> torch.Tensor:
+        with threads_for(flops_per_token, device):
+            logits, _ = model(idx, cache=cache)
+        return logits[:, -1, :].float()  # (rows, vocab_size)
 
     logits = forward(context)
-    for _ in range(max_new_tokens):
-        token = pick_token(logits, sampling, generator)
-        yield token
-        context.append(token)
-        if len(context) > block_size:
-            context = context[-keep:]
+    while True:
+        tokens = (yield logits).view(rows, 1)
+        context = torch.cat((context, tokens), dim=1)
+        if context.size(1) > block_size:
+            context = context[:, -keep:]
             if cache is not None:
                 cache.length = 0  # re-read the shortened window from scratch
                 logits = forward(context)
                 continue
         # the cache already holds the context: only the new token needs a forward pass
-        logits = forward(context) if cache is None else forward([token])
+        logits = forward(context if cache is None else tokens)
 
 
-def _generate_sliding(
-    model: AnyGPT,
-    prompt: list[int],
-    max_new_tokens: int,
-    sampling: Sampling,
-    generator: torch.Generator | None,
-    use_cache: bool,
-) -> Iterator[int]:
+def _sliding_logits(
+    model: AnyGPT, prompt: list[int], rows: int, device: torch.device, use_cache: bool
+) -> Steps:
     """A rotary model: the window slides by one token, and the cache with it.
 
     Each token attends to the block_size newest tokens (itself included), at every layer.
@@ -97,29 +153,39 @@ def _generate_sliding(
     compute the same thing.
     """
     block_size = model.config.block_size
-    device = model.lm_head.weight.device
-    sequence = prompt[-block_size:]  # the prompt's first window starts at position 0
+    sequence = torch.tensor([prompt[-block_size:]], dtype=torch.long, device=device)
+    sequence = sequence.expand(rows, -1)  # the prompt's first window starts at position 0
     reach = model.config.n_layer * (block_size - 1) + 1
-    cache = model.new_cache(1, device, model.lm_head.weight.dtype) if use_cache else None
+    cache = model.new_cache(rows, device, model.lm_head.weight.dtype) if use_cache else None
+    flops_per_token = 2 * model.num_params()
 
-    def forward(tokens: list[int], start: int) -> torch.Tensor:
-        idx = torch.tensor([tokens], dtype=torch.long, device=device)
-        logits, _ = model(idx, cache=cache, start=start)
-        return logits[:, -1, :]  # (1, vocab_size)
+    def forward(idx: torch.Tensor, start: int) -> torch.Tensor:
+        with threads_for(flops_per_token, device):
+            logits, _ = model(idx, cache=cache, start=start)
+        return logits[:, -1, :].float()  # (rows, vocab_size)
 
     logits = forward(sequence, 0)
-    offset = 0  # absolute position of sequence[0]
-    for _ in range(max_new_tokens):
-        token = pick_token(logits, sampling, generator)
-        yield token
+    offset = 0  # absolute position of sequence[:, 0]
+    while True:
+        tokens = (yield logits).view(rows, 1)
         if cache is not None:
-            logits = forward([token], 0)  # the cache knows the position
+            logits = forward(tokens, 0)  # the cache knows the position
             continue
-        sequence.append(token)
-        if len(sequence) > reach:
-            offset += len(sequence) - reach
-            del sequence[: len(sequence) - reach]
+        sequence = torch.cat((sequence, tokens), dim=1)
+        if sequence.size(1) > reach:
+            offset += sequence.size(1) - reach
+            sequence = sequence[:, -reach:]
         logits = forward(sequence, offset)
+
+
+def pick_tokens(
+    logits: torch.Tensor, sampling: Sampling, generators: Sequence[torch.Generator | None]
+) -> torch.Tensor:
+    """One token per row of (rows, vocab) logits, row i drawn with generators[i]."""
+    if len(generators) == 1:
+        return torch.tensor([pick_token(logits, sampling, generators[0])], device=logits.device)
+    picked = [pick_token(logits[i : i + 1], sampling, g) for i, g in enumerate(generators)]
+    return torch.tensor(picked, device=logits.device)
 
 
 def pick_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
@@ -132,8 +198,8 @@ def pick_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Genera
     # Shifted so the largest logit is 0: dividing can only push the others toward -inf, and
     # softmax always has one term of weight 1 (never inf/inf).
     logits = (logits - logits.max(dim=-1, keepdim=True).values) / sampling.temperature
-    if sampling.top_k is not None and sampling.top_k > 0:
-        kth = torch.topk(logits, min(sampling.top_k, logits.size(-1))).values[:, [-1]]
+    if sampling.top_k is not None and 0 < sampling.top_k < logits.size(-1):
+        kth = torch.topk(logits, sampling.top_k).values[:, [-1]]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if sampling.top_p is not None and 0.0 < sampling.top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True)

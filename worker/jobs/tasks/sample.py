@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 _cache: SamplerCache | None = None
 
 
-def _samplers() -> SamplerCache:
+def samplers() -> SamplerCache:
+    """This worker process's warm checkpoints, shared by samples and completions."""
     global _cache
     if _cache is None:
         _cache = SamplerCache(get_settings().sampler_cache_size)
@@ -33,7 +34,7 @@ def sample(request_id: str, run_id: int, payload: dict[str, Any]) -> None:
     channel = sample_channel(request_id)
     try:
         path = settings.run_dir(run_id) / payload["checkpoint"]
-        sampler = _samplers().get(path)
+        sampler = samplers().get(path)
         conn.publish(channel, samples.started(sampler.iter_num))
         options = SampleOptions(**payload["options"], num_samples=1)
         for piece in sampler.stream(payload["prompt"], options):

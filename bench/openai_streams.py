@@ -1,0 +1,91 @@
+"""Tokens/s through POST /v1/completions at 1, 4 and 16 concurrent streams, on the real API
+and one sample worker (concurrency 2, as `nanogpt-studio serve` starts it), CPU.
+
+    python bench/openai_streams.py [--tokens 200] [--streams 1 4 16]
+
+The model is the 4x128, block-256 char model of bench/decode_speed.py (random weights). A
+stream counts the tokens it is sent (usage, from stream_options.include_usage); tokens/s is
+all the streams' tokens over the wall time from the first request to the last [DONE].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._machine import cpu_flags
+from bench._stack import TOKEN, machine, service
+from bench.decode_speed import write_checkpoint
+
+
+def one_stream(base: str, tokens: int, seed: int) -> tuple[int, float]:
+    """Completion tokens of one stream, and the seconds to its first piece."""
+    body = {
+        "model": "run-1",
+        "prompt": "",
+        "max_tokens": tokens,
+        "seed": seed,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    started = time.perf_counter()
+    first: float | None = None
+    count = 0
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.stream("POST", base + "/completions", json=body, headers=headers, timeout=900) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[len("data: ") :])
+            if chunk["choices"] and first is None:
+                first = time.perf_counter() - started
+            if chunk.get("usage"):
+                count = chunk["usage"]["completion_tokens"]
+    return count, first or 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
+    args = parser.parse_args()
+    with service(workers=False) as svc:
+        write_checkpoint(_run_dir(svc.data_dir))
+        svc.spawn("sample", "worker", "--queues", "sample", "--concurrency", "2")
+        svc.wait_ready(1)
+        base = svc.url.removesuffix("/api/v1") + "/v1"
+        one_stream(base, 5, 0)  # each pool process loads the checkpoint once (warm cache)
+        one_stream(base, 5, 1)
+        print(f"{machine()}; CPU flags: {cpu_flags()}; load average {os.getloadavg()[0]:.1f}")
+        print(f"{args.tokens} tokens a stream, 4x128 char model, one sample worker (2 processes)")
+        for streams in args.streams:
+            started = time.perf_counter()
+            with ThreadPoolExecutor(streams) as pool:
+                results = list(pool.map(lambda s: one_stream(base, args.tokens, s), range(streams)))
+            wall = time.perf_counter() - started
+            total = sum(count for count, _ in results)
+            firsts = sorted(first for _, first in results)
+            print(
+                f"{streams:3d} streams: {total:6d} tokens in {wall:6.2f} s = {total / wall:7.0f} "
+                f"tok/s; first piece after {firsts[0]:.2f}-{firsts[-1]:.2f} s"
+            )
+
+
+def _run_dir(data_dir: Path) -> Path:
+    folder = data_dir / "runs" / "1"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+if __name__ == "__main__":
+    main()
