@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="processes (DDP ranks): one per GPU, or gloo on the CPU; started through torchrun",
     )
+    train.add_argument(
+        "--budget",
+        help='a wall time ("90s", "20m", "2h" or seconds): the planner sizes the model, batch '
+        "and iterations for it (knobs set by --config or --key=value are kept)",
+    )
+    train.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --budget: time a few steps on this device first instead of its cached speed",
+    )
     train.set_defaults(handler=_train, takes_overrides=True)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint")
@@ -219,12 +229,24 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from worker.engine.events import TrainCallbacks
 
     cfg = preset_config(args.preset) if args.preset else TrainConfig()
+    values: dict[str, object] = {}
     if args.config:
         values = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
         cfg = TrainConfig.from_mapping(values, base=cfg)
+    overrides = parse_overrides(extra)
     cfg = TrainConfig.from_mapping(
-        {**parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}, base=cfg
+        {**overrides, "data_dir": args.data, "out_dir": args.out}, base=cfg
     )
+    if args.budget is not None:
+        from worker.engine.training.calibration import plan_here
+
+        cfg = plan_here(
+            args.budget,
+            cfg,
+            fixed={*values, *overrides},
+            calibrate=args.calibrate,
+            report=lambda line: print(f"budget: {line}", file=sys.stderr),
+        )
     from worker.engine.config.warnings import schedule_warnings
 
     for warning in schedule_warnings(cfg):  # allowed, so said and not refused, as nanoGPT would

@@ -155,3 +155,24 @@ def test_prepare_reads_files_folders_and_archives_as_documents(tmp_path: Path) -
     meta = read_meta(out)
     assert meta["documents"] == 17 and meta["split"] == "documents" and meta["eot_id"] == 50256
     assert [p.name for p in out.parent.iterdir()] == ["data"]  # the scratch corpus is gone
+
+
+def test_a_budget_run_is_planned_on_this_machine_keeping_the_knobs_set(
+    data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    done = cli("train", "--data", data, "--out", out, "--budget", "10s", "--calibrate",
+               "--n_layer=1", "--device=cpu")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "budget: speed: measured on CPU" in done.stderr
+    assert "budget: 1 layers ×" in done.stderr
+    saved = load_checkpoint(out / LATEST)["config"]
+    assert saved["n_layer"] == 1 and saved["lr_schedule"] == "wsd"
+    assert 0 < saved["time_budget_s"] < 10
+    assert done.stdout.strip().splitlines()[-1].startswith("completed at iteration")
+
+
+def test_a_bad_budget_names_the_field(data: Path, tmp_path: Path) -> None:
+    done = cli("train", "--data", data, "--out", tmp_path, "--budget", "10y")
+    assert done.returncode == 2
+    assert "budget" in done.stderr
