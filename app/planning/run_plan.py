@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.planning.budget_run import data_vocab, plan_for_budget
 from app.planning.routing import checked_devices, queue_for
 from app.planning.run_config import (
     RunPlan,
@@ -28,7 +29,7 @@ from app.store.models import Dataset, Run
 from app.store.preparations import find_preparation, prepared_meta, request_preparation
 from app.store.settings import get_settings
 from app.store.states import DatasetState, PrepState
-from worker.engine.checkpoints.hf_source import GPT2_VOCAB
+from worker.engine.config.budget import BudgetPlan
 from worker.engine.config.memory_guard import check_memory
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.config.warnings import schedule_warnings
@@ -55,9 +56,26 @@ def plan_new(
     name: str | None,
     gpus: int | list[int] | None = None,
     processes: int | None = None,
+    budget: object = None,
 ) -> RunPlan:
+    """A new run from `preset` and `config`; with a `budget` (a wall time), the planner
+    chooses every knob `config` does not set."""
     dataset = get_dataset(session, dataset_id=dataset_id)
-    cfg = build_config(preset=preset, config=config)
+    budget_plan = None
+    if budget is None:
+        cfg = build_config(preset=preset, config=config)
+    else:
+        require_ready(dataset)  # the plan needs the data's size
+        budget_plan = plan_for_budget(
+            session,
+            dataset=dataset,
+            tokenizer=tokenizer,
+            val_fraction=val_fraction,
+            preset=preset,
+            config=config,
+            budget=budget,
+        )
+        cfg = budget_plan.config
     require_ready(dataset)
     return _checked(
         session,
@@ -67,8 +85,15 @@ def plan_new(
         val_fraction=val_fraction,
         preset=preset,
         cfg=cfg,
-        name=name or f"{dataset.name} · {preset or 'custom'}",
+        name=name or f"{dataset.name} · {_label(preset, budget_plan)}",
+        budget=budget_plan,
     )
+
+
+def _label(preset: str | None, budget: BudgetPlan | None) -> str:
+    if budget is not None:
+        return f"{budget.budget_s:g} s budget"
+    return preset or "custom"
 
 
 def plan_clone(
@@ -130,6 +155,7 @@ def _checked(
     cfg: TrainConfig,
     name: str,
     devices: dict[str, Any] | None,
+    budget: BudgetPlan | None = None,
 ) -> RunPlan:
     prep = find_preparation(
         session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
@@ -138,9 +164,7 @@ def _checked(
     problems = config_problems(cfg, meta)
     memory = None
     if not problems:  # a config with errors has no meaningful size yet
-        char_vocab = len(dataset.vocab or ()) if tokenizer == "char" else None
-        bpe_vocab = int(tokenizer.split("-")[1]) if tokenizer.startswith("bpe-") else None
-        vocab = meta.get("vocab_size") or char_vocab or bpe_vocab or GPT2_VOCAB
+        vocab = data_vocab(dataset, tokenizer, meta)
         settings = get_settings()
         device = train_device(settings, cfg.device) if settings.memory_guard else None
         memory = check_memory(cfg, int(vocab), device)
@@ -161,6 +185,7 @@ def _checked(
         devices=devices,
         warnings=[*schedule_warnings(cfg), *memory.warnings],
         memory=memory,
+        budget=budget,
     )
 
 

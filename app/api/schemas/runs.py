@@ -58,6 +58,15 @@ ACCEPT_WARNINGS = (
 )
 
 
+BUDGET_DOC = (
+    'A wall time for the whole run ("90s", "20m", "2h", "1d" or seconds; 10 s to '
+    "30 days): the planner chooses the arch, depth and width, batch, block and iterations "
+    "from the device's speed and the data's size, and a warmup-stable-decay schedule that "
+    "ends at the deadline. Every knob set in config is kept; the dry run shows the plan "
+    "and why"
+)
+
+
 class RunCreate(StrictBody):
     dataset_id: RowId
     tokenizer: Tokenizer = "char"
@@ -78,6 +87,14 @@ class RunCreate(StrictBody):
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
     accept_warnings: bool = Field(default=False, description=ACCEPT_WARNINGS)
+    # checked by the planner (one message for every wrong value, as the CLI and the form
+    # get it), so typed here only for the schema
+    budget: Any = Field(
+        default=None,
+        description=BUDGET_DOC,
+        examples=["90s", "20m", "2h", 600],
+        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]},
+    )
 
 
 class RunResume(StrictBody):
@@ -204,6 +221,20 @@ class MemoryOut(BaseModel):
     )
 
 
+class BudgetOut(BaseModel):
+    """What a budget buys (worker.engine.config.budget), as the dry run and the form show it."""
+
+    budget_s: float = Field(description="The whole run's wall time, in seconds")
+    params: int = Field(description="The model's parameters as the rule counts them")
+    tokens: int = Field(description="Tokens trained on in the expected iterations")
+    epochs: float = Field(description="Passes over the train split")
+    tokens_per_param: float
+    expected_iters: int = Field(description="Iterations the deadline should allow")
+    seconds_per_iter: float = Field(description="Predicted from the device's speed")
+    speed: str = Field(description="Where the speed comes from")
+    reasons: list[str] = Field(description="Why the plan is what it is, in order")
+
+
 class RunPlanOut(BaseModel):
     """What `?dry_run=true` answers: the run as it would be stored, nothing stored."""
 
@@ -224,6 +255,7 @@ class RunPlanOut(BaseModel):
         description="To accept (accept_warnings: true) before the run starts"
     )
     memory: MemoryOut | None
+    budget: BudgetOut | None = Field(description="A budget run's plan, and why; else null")
 
 
 def present_memory(check: MemoryCheck | None) -> MemoryOut | None:
@@ -266,6 +298,7 @@ def present_plan(plan: RunPlan) -> RunPlanOut:
         epochs=tokens * plan.cfg.max_iters / train_tokens if train_tokens else None,
         warnings=[PlanWarning(**w.to_dict()) for w in plan.warnings],
         memory=present_memory(plan.memory),
+        budget=BudgetOut(**plan.budget.summary()) if plan.budget else None,
     )
 
 

@@ -96,7 +96,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_budget(raw: str | float | int) -> float:
+def parse_budget(raw: object) -> float:
     """Seconds from "90s", "20m", "2h", "1d" or a number of seconds; refused outside
     MIN_BUDGET_S .. MAX_TIME_BUDGET_S, naming the field `budget`."""
     if isinstance(raw, bool):
@@ -104,7 +104,7 @@ def parse_budget(raw: str | float | int) -> float:
     if isinstance(raw, int | float):
         seconds = float(raw)
     else:
-        match = _DURATION.match(str(raw))
+        match = _DURATION.match(raw) if isinstance(raw, str) else None
         if match is None:
             raise ConfigError(
                 f"budget must be a duration such as 90s, 20m or 2h, got {str(raw)[:40]!r}",

@@ -84,7 +84,7 @@ def _time_steps(cfg: TrainConfig, runtime: Runtime, steps: int) -> float:
 
 
 def plan_here(
-    budget: str | float,
+    budget: object,
     cfg: TrainConfig,
     *,
     fixed: Set[str],
