@@ -46,7 +46,7 @@ class Placement(BaseModel):
     processes: int
 
 
-State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
+State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled", "pruned"]
 Phase = Literal["starting", "compiling", "evaluating", "training"]
 Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
