@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast fuzz lint format bench browser-deps proxy-deps clean
+.PHONY: run test test-fast fuzz lint format bench bench-budget browser-deps proxy-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# issue 22's figures: 5-minute budget runs against the CPU presets on two corpora, and an
+# 8-trial pruned sweep against a 12-rate grid (about 1.5 hours on a quiet 2-core box)
+bench-budget: $(STAMP)
+	$(BIN)/python bench/budget.py --seconds 300 --corpora shakespeare,code --sweep --calibrate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -248,6 +248,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(health, address=True)
     health.set_defaults(handler=_healthcheck)
 
+    from app.sweep_command import register_sweep
+
+    register_sweep(subparsers)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.commands")

@@ -23,6 +23,7 @@ from app.api.routes import (
     openai_compat,
     runs,
     samples,
+    sweeps,
     system,
 )
 from app.store.access import load_or_create_token
@@ -35,7 +36,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.router)  # /health is open; /system checks access itself
     guarded = APIRouter(dependencies=[Depends(require_api_access)])
-    for module in (datasets, runs, metrics, samples, exports, configs):
+    for module in (datasets, runs, metrics, samples, exports, configs, sweeps):
         guarded.include_router(module.router)
     guarded.include_router(runs.presets_router)
     api.include_router(guarded)

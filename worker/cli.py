@@ -112,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the config against the data and this machine's memory, print every error "
         "and warning and the run's size, and train nothing (the API's ?dry_run=true)",
     )
+    train.add_argument(
+        "--budget",
+        help='a wall time ("90s", "20m", "2h" or seconds): the planner sizes the model, batch '
+        "and iterations for it (knobs set by --config or --key=value are kept)",
+    )
+    train.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --budget: time a few steps on this device first instead of its cached speed",
+    )
     train.set_defaults(handler=_train, takes_overrides=True)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint")
@@ -233,8 +243,19 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     given: dict[str, Any] = {}
     if args.config:
         given = load_config_file(args.config, report=lambda line: print(line, file=sys.stderr))
+    set_by_user = {*given, *parse_overrides(extra)}
     given = {**given, **parse_overrides(extra), "data_dir": args.data, "out_dir": args.out}
     cfg = with_derived_schedule(base, given)
+    if args.budget is not None:
+        from worker.engine.training.calibration import plan_here
+
+        cfg = plan_here(
+            args.budget,
+            cfg,
+            fixed=set_by_user,
+            calibrate=args.calibrate,
+            report=lambda line: print(f"budget: {line}", file=sys.stderr),
+        )
     if args.dry_run:
         return _dry_run(cfg)
     if _said_verdict(cfg, device=None):  # every error at once, then the loop's own preflight

@@ -13,6 +13,7 @@ from app.store.models import Dataset
 from app.store.runs import NewRun
 from app.store.settings import get_settings
 from worker.engine.checkpoints.hf_source import GPT2_SIZES
+from worker.engine.config.budget import BudgetPlan
 from worker.engine.config.memory_guard import MemoryCheck
 from worker.engine.config.presets import PRESETS, preset_config
 from worker.engine.config.train_config import TrainConfig
@@ -42,6 +43,7 @@ class RunPlan:
     devices: dict[str, Any] | None = None  # GPUs / processes asked for (app.planning.routing)
     warnings: list[ConfigWarning] = field(default_factory=list)  # to accept before it starts
     memory: MemoryCheck | None = None  # the estimate, and the device it was compared with
+    budget: BudgetPlan | None = None  # a budget run's plan, and why
 
     def new_run(self) -> NewRun:
         """The plan as the store keeps it."""

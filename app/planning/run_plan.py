@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.planning.budget_run import plan_for_budget
 from app.planning.routing import checked_devices, queue_for
 from app.planning.run_config import (
     RunPlan,
@@ -28,6 +29,7 @@ from app.store.preparations import find_preparation, prepared_meta, request_prep
 from app.store.settings import get_settings
 from app.store.states import DatasetState, PrepState
 from worker.engine.checkpoints.hf_source import GPT2_VOCAB
+from worker.engine.config.budget import BudgetPlan
 from worker.engine.config.derived import set_knobs, with_derived_schedule
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.config.verdict import judge
@@ -55,9 +57,26 @@ def plan_new(
     name: str | None,
     gpus: int | list[int] | None = None,
     processes: int | None = None,
+    budget: object = None,
 ) -> RunPlan:
+    """A new run from `preset` and `config`; with a `budget` (a wall time), the planner
+    chooses every knob `config` does not set."""
     dataset = get_dataset(session, dataset_id=dataset_id)
-    cfg = build_config(preset=preset, config=config)
+    budget_plan = None
+    if budget is None:
+        cfg = build_config(preset=preset, config=config)
+    else:
+        require_ready(dataset)  # the plan needs the data's size
+        budget_plan = plan_for_budget(
+            session,
+            dataset=dataset,
+            tokenizer=tokenizer,
+            val_fraction=val_fraction,
+            preset=preset,
+            config=config,
+            budget=budget,
+        )
+        cfg = budget_plan.config
     require_ready(dataset)
     return _checked(
         session,
@@ -67,8 +86,15 @@ def plan_new(
         val_fraction=val_fraction,
         preset=preset,
         cfg=cfg,
-        name=name or f"{dataset.name} · {preset or 'custom'}",
+        name=name or f"{dataset.name} · {_label(preset, budget_plan)}",
+        budget=budget_plan,
     )
+
+
+def _label(preset: str | None, budget: BudgetPlan | None) -> str:
+    if budget is not None:
+        return f"{budget.budget_s:g} s budget"
+    return preset or "custom"
 
 
 def plan_clone(
@@ -132,6 +158,7 @@ def _checked(
     cfg: TrainConfig,
     name: str,
     devices: dict[str, Any] | None,
+    budget: BudgetPlan | None = None,
 ) -> RunPlan:
     check_split(dataset.characters, val_fraction)
     prep = find_preparation(
@@ -160,6 +187,7 @@ def _checked(
         devices=devices,
         warnings=verdict.warnings,
         memory=verdict.memory,
+        budget=budget,
     )
 
 

@@ -176,6 +176,8 @@ class Run(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(16))
     failure_message: Mapped[str | None] = mapped_column(NulFreeText)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a sweep's pruner asked it to stop: its stop ends it `pruned` (checkpoint kept)
+    prune_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     iter: Mapped[int] = mapped_column(Integer, default=0)
     max_iters: Mapped[int] = mapped_column(Integer)
     best_val_loss: Mapped[float | None] = mapped_column(Float)
@@ -206,6 +208,50 @@ class Run(Base):
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class Sweep(Base):
+    """A search over knobs: its trials are ordinary runs (SweepTrial), suggested and pruned
+    by Optuna from what the database holds (worker/jobs/sweeper.py)."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (Index("ix_sweeps_state", "state"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(NulFreeString(200))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    tokenizer: Mapped[str] = mapped_column(String(16))
+    val_fraction: Mapped[float] = mapped_column(Float)
+    preset: Mapped[str | None] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]  # the base config: the user's knobs, under each trial's
+    space: Mapped[dict[str, Any]]  # knob -> {"choices": [...]} | {"low", "high", "log"}
+    budget_s: Mapped[float | None] = mapped_column(Float)  # each trial's, or max_iters
+    trials: Mapped[int] = mapped_column(Integer)
+    parallel: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    failure_message: Mapped[str | None] = mapped_column(NulFreeText)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class SweepTrial(Base):
+    """One trial: the knobs Optuna asked for, the run that tries them, and how it ended."""
+
+    __tablename__ = "sweep_trials"
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "number", name="uq_sweep_trial_number"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))  # a TrialState
+    value: Mapped[float | None] = mapped_column(Float)  # its best val bits per character
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Metric(Base):

@@ -1,11 +1,12 @@
 """A run's state machine: every change of a run's state, lease (worker, heartbeat, attempts)
 or cancel flag is a function here, and nowhere else.
 
-    preparing ─▶ queued ─▶ running ─▶ succeeded | failed | cancelled
+    preparing ─▶ queued ─▶ running ─▶ succeeded | failed | cancelled | pruned
     running ─▶ queued                  the service stopping, or a lost worker (reaped), keeping
                                        its place on the queue; cancelled if a cancel was asked
     preparing | queued ─▶ cancelled    cancel; preparing ─▶ failed: its preparation failed
-    succeeded | failed | cancelled ─▶ queued                                      resume
+    running ─▶ pruned                  a sweep's pruner stopped it (checkpoint kept)
+    succeeded | failed | cancelled | pruned ─▶ queued                             resume
 
 Each change is a conditional UPDATE naming the state it leaves (and, for a worker, the lease
 it must still hold: `app.store.lease`, the same for every job), so a duplicate message, a
@@ -15,7 +16,7 @@ in `app.store.run_queries`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -23,6 +24,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.store import lease
+from app.store.db import get_db
 from app.store.errors import ConflictError
 from app.store.event_wire import RunEvent, run_state
 from app.store.followup import Followup
@@ -367,10 +369,40 @@ def finish(
     QUEUED, its return to the queue, keeping its place, as the service stops)."""
     then = _rows(run_id, batch, chain)
     values: dict[str, Any] = dict(progress or {})
+    if outcome.state == RunState.CANCELLED and _prune_requested(run_id):
+        outcome = replace(outcome, state=RunState.PRUNED)
     if outcome.state == RunState.QUEUED:
         return lease.put_back(RUNS, run_id, owner, values=values, then=then)
     values.update(outcome.values(utcnow()))
     return lease.finish(RUNS, run_id, owner, values=values, then=then)
+
+
+def _prune_requested(run_id: int) -> bool:
+    """Was the stop its process obeyed a sweep's prune? (Set with the cancel flag, before.)"""
+    with get_db().session() as session:
+        return bool(session.scalar(select(Run.prune_requested).where(Run.id == run_id)))
+
+
+def prune_run(session: Session, *, run_id: int) -> Followup:
+    """A sweep's pruner stops a running trial: its process stops as for a cancel, and its
+    end is `pruned`; a trial still waiting is ended pruned at once. Nothing for a finished
+    run."""
+    ended = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state.in_(WAITING))
+        .values(state=RunState.PRUNED, finished_at=utcnow(), prune_requested=True)
+    ).rowcount
+    if not ended:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == RunState.RUNNING)
+            .values(cancel_requested=True, prune_requested=True)
+        )
+    session.flush()
+    followup = Followup()
+    if ended:
+        _moved(followup, _reread(session, run_id))
+    return followup
 
 
 def _rows(run_id: int, batch: Batch | None, chain: Chain | None) -> Then:

@@ -12,10 +12,27 @@ class RunState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a sweep's trial its pruner stopped; its checkpoint is kept
 
 
 ACTIVE_RUN_STATES = (RunState.PREPARING, RunState.QUEUED, RunState.RUNNING)
-FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.PRUNED)
+
+
+class SweepState(StrEnum):
+    RUNNING = "running"  # trials are queued, running or still to ask for
+    SUCCEEDED = "succeeded"  # every trial ended, and at least one was scored
+    FAILED = "failed"  # every trial ended and none was scored
+    CANCELLED = "cancelled"
+
+
+class TrialState(StrEnum):
+    """A sweep trial as Optuna knows it, from its run's state."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
 
 
 class RunPhase(StrEnum):

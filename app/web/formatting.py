@@ -19,6 +19,7 @@ STATE_TONES: dict[str, str] = {
     RunState.QUEUED: "waiting",
     RunState.FAILED: "bad",
     RunState.CANCELLED: "quiet",
+    RunState.PRUNED: "quiet",
 }
 assert set(STATE_TONES) >= {*RunState, *DatasetState, *PrepState}, "a state without a tone"
 

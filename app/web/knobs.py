@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from worker.engine.config.train_config import INT_MAXIMA
+from worker.engine.config.train_config import INT_MAXIMA, LR_SCHEDULE_CHOICES, MAX_TIME_BUDGET_S
 
 Kind = Literal["int", "float", "bool", "choice", "text"]
 
@@ -75,6 +75,12 @@ GROUPS: tuple[Group, ...] = (
         Knob("warmup_iters", "Warmup", "int", "Steps of linear warmup.", min=0),
         Knob("lr_decay_iters", "Decay until", "int", "Step where it reaches the minimum.", min=0),
         Knob("min_lr", "Minimum learning rate", "float", "Where the decay ends.", min=0),
+        Knob("lr_schedule", "Schedule shape", "choice",
+             "cosine (nanoGPT's) or wsd: stable, then a linear warmdown over the last 30%.",
+             choices=LR_SCHEDULE_CHOICES),
+        Knob("time_budget_s", "Training time limit (s)", "float",
+             "Seconds the training loop may run; 0: none. A time budget sets it.", 0,
+             MAX_TIME_BUDGET_S),
     )),
     Group("evaluation", "Evaluation & checkpoints", (
         Knob("eval_interval", "Evaluate every", "int", "Steps between evaluations.", min=1),

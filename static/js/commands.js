@@ -26,8 +26,8 @@ export const slug = (text) =>
 
 const cliValue = (value) => String(value);
 
-/** `prepare` into a local folder, then `train` on it with the preset and the changed knobs. */
-export function cliCommand({ inputPath, datasetName, tokenizer, valFraction, preset, overrides, runName }) {
+/** `prepare` into a local folder, then `train` on it with the preset, the budget and the changed knobs. */
+export function cliCommand({ inputPath, datasetName, tokenizer, valFraction, preset, overrides, runName, budget }) {
   const data = `data/${slug(datasetName)}-${tokenizer}`;
   const prepare = [
     "nanogpt-studio prepare",
@@ -38,6 +38,7 @@ export function cliCommand({ inputPath, datasetName, tokenizer, valFraction, pre
   ].join(" ");
   const train = ["nanogpt-studio train", `--data ${shellQuote(data)}`, `--out ${shellQuote(`out/${slug(runName)}`)}`];
   if (preset) train.push(`--preset ${preset}`);
+  if (budget != null) train.push(`--budget ${shellQuote(String(budget))}`);
   for (const [key, value] of Object.entries(overrides)) train.push(shellQuote(`--${key}=${cliValue(value)}`));
   return `${prepare} && \\\n${train.join(" \\\n  ")}`;
 }

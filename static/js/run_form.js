@@ -124,7 +124,9 @@ function request() {
     if (source.tokenizer !== tokenizerName()) Object.assign(body, tokenizerFields());
     return [`/runs/${source.id}/clone`, body];
   }
-  return ["/runs", { ...data, ...tokenizerFields(), preset: presetSelect.value || null, config, name, ...devices, ...accepted }];
+  const budget = form.elements.budget?.value.trim();
+  const planned = budget ? { budget: /^\d+(\.\d+)?$/.test(budget) ? Number(budget) : budget } : {};
+  return ["/runs", { ...data, ...tokenizerFields(), preset: presetSelect.value || null, config, name, ...devices, ...accepted, ...planned }];
 }
 
 /** The figures of the last dry run's plan (the server's: the same code that checks and
@@ -137,6 +139,7 @@ function showDerived() {
     setText(cell(name), "—");
     cell(name).title = "";
   }
+  showBudget(plan?.budget);
   if (!plan) {
     setText(cell("note"), d ? "The figures follow once the server has checked this config." : "Pick a dataset to see what this run would be.");
     return;
@@ -150,12 +153,28 @@ function showDerived() {
     cell("memory").title = `weights, gradients and AdamW state ${bytes(memory.state_bytes)} + activations of one micro-batch ${bytes(memory.activation_bytes)} + the process ${bytes(memory.runtime_bytes)}${memory.device ? "" : "; no train worker has reported its device yet"}`;
   }
   setText(cell("tokens_per_iter"), number(plan.tokens_per_iter));
-  const e = plan.epochs;
+  const e = plan.budget ? plan.budget.epochs : plan.epochs;
   setText(cell("epochs"), e == null ? "—" : `${approx}${e < 10 ? e.toFixed(2) : number(Math.round(e))}`);
   const tokens = plan.data.train_tokens;
   const vocab = memory ? memory.vocab_size : plan.data.vocab_size;
   const where = `${d ? d.name : `dataset ${plan.dataset_id}`}: ${tokens == null ? "size unknown" : `${approx}${number(tokens)} training tokens`}, vocabulary ${vocab == null ? "unknown" : number(vocab)}`;
   setText(cell("note"), `${where}${plan.data.exact ? "" : " (estimated until prepared)"}. Memory is the memory guard's estimate of the peak, against the free memory of the device a train worker reports; hover a figure for its parts.`);
+}
+
+/** A budget run's plan: its expected iterations, tokens per parameter, and why. */
+function showBudget(budget) {
+  for (const row of document.querySelectorAll("[data-budget-only]")) row.hidden = !budget;
+  const reasons = $("[data-budget-reasons]");
+  reasons.hidden = !budget;
+  reasons.replaceChildren();
+  if (!budget) return;
+  setText($('[data-derived="expected_iters"]'), `≈ ${number(budget.expected_iters)}`);
+  setText($('[data-derived="tokens_per_param"]'), String(budget.tokens_per_param));
+  for (const reason of budget.reasons) {
+    const item = document.createElement("li");
+    item.textContent = reason;
+    reasons.append(item);
+  }
 }
 
 function showCommands() {
@@ -174,6 +193,7 @@ function showCommands() {
       preset: preset || null,
       overrides: userChanges(presetConfig(preset)),
       runName: body.name || `${slug(d.name)}-${preset || "custom"}`,
+      budget: body.budget,
     })
   );
 }

@@ -30,6 +30,7 @@ export function showRun(run, preparation = null) {
   bar.value = run.progress;
   bar.dataset.tone = toneOf(run.state);
   setText(fig("eta"), run.state === "running" ? duration(run.eta_s) : "—");
+  showBudget(run);
   if (run.tokens_per_sec != null) setText(fig("tokens_per_sec"), number(Math.round(run.tokens_per_sec)));
   if (run.mfu != null) setText(fig("mfu"), `${(run.mfu * 100).toFixed(1)}%`);
   setText(fig("device"), run.device || "—");
@@ -53,6 +54,19 @@ function showBest(valLoss, valBpc) {
   if (best.loss == null || valLoss <= best.loss) best = { loss: valLoss, bpc: valBpc ?? best.bpc };
   setText(fig("best_val_loss"), loss(best.loss));
   setText(fig("best_val_bpc"), bpc(best.bpc));
+}
+
+/** A budget run: its time left against the budget while it runs, the time it took after. */
+function showBudget(run) {
+  const cell = fig("budget");
+  const budget = Number(run.config.tags?.budget_s);
+  if (!cell || !budget) return;
+  const began = run.started_at ? Date.parse(run.started_at) : null;
+  const ended = run.finished_at ? Date.parse(run.finished_at) : Date.now();
+  if (began == null) return setText(cell, duration(budget));
+  const used = Math.max(0, (ended - began) / 1000);
+  const text = run.state === "running" ? `${duration(Math.max(0, budget - used))} left of ${duration(budget)}` : `${duration(used)} of ${duration(budget)}`;
+  setText(cell, text);
 }
 
 /** The figures a metric point carries, between two polls of the run. */

@@ -25,7 +25,7 @@ def body(dataset, **changes):
     [
         ({"dataset_id": "1"}, "dataset_id"),
         ({"dataset_id": 1.0}, "dataset_id"),
-        ({"accept_warnings": "yes"}, "accept_warnings"),
+        ({"strict": "yes"}, "strict"),
         ({"val_fraction": "0.1"}, "val_fraction"),
         ({"gpus": "1"}, "gpus"),
         ({"config": {**TINY, "n_layer": "2"}}, "n_layer"),
@@ -48,7 +48,7 @@ def test_a_run_of_the_wrong_types_is_refused_naming_the_field(
 
 
 def test_the_same_values_typed_are_taken(client, dataset):
-    good = body(dataset, dataset_id=dataset["id"], accept_warnings=True, val_fraction=0.1)
+    good = body(dataset, dataset_id=dataset["id"], strict=False, val_fraction=0.1)
     good["config"] = {**TINY, "n_layer": 2, "learning_rate": 1e-3, "dropout": 0}  # int as float
     response = client.post("/api/v1/runs", json=good, params={"dry_run": "true"})
     assert response.status_code == 200, response.text

@@ -166,3 +166,24 @@ def test_train_says_every_error_at_once(data: Path, tmp_path: Path) -> None:
     ]
     assert said == ["n_embd", "dropout", "block_size"]
     assert not any(tmp_path.iterdir())  # nothing started
+
+
+def test_a_budget_run_is_planned_on_this_machine_keeping_the_knobs_set(
+    data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    done = cli("train", "--data", data, "--out", out, "--budget", "10s", "--calibrate",
+               "--n_layer=1", "--device=cpu")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "budget: speed: measured on CPU" in done.stderr
+    assert "budget: 1 layers ×" in done.stderr
+    saved = load_checkpoint(out / LATEST)["config"]
+    assert saved["n_layer"] == 1 and saved["lr_schedule"] == "wsd"
+    assert 0 < saved["time_budget_s"] < 10
+    assert done.stdout.strip().splitlines()[-1].startswith("completed at iteration")
+
+
+def test_a_bad_budget_names_the_field(data: Path, tmp_path: Path) -> None:
+    done = cli("train", "--data", data, "--out", tmp_path, "--budget", "10y")
+    assert done.returncode == 2
+    assert "budget" in done.stderr

@@ -431,3 +431,32 @@ def test_nothing_is_loaded_from_another_host():
     assert REMOTE_SOURCE.search('<script src="https://cdn.example/x.js">')  # the check bites
     assert REMOTE_SOURCE.search("@import url(//fonts.example/a.css);")
     assert REMOTE_SOURCE.search('import x from "https://esm.example/x.js"')
+
+
+def test_the_new_run_form_takes_a_time_budget_and_a_clone_does_not(web, dataset, run):
+    html = assert_page(web.get(f"/runs/new?dataset={dataset['id']}"))
+    assert 'name="budget"' in html and 'for="budget"' in html
+    assert 'data-error-for="budget"' in html  # a refused budget is shown beside its field
+    assert "data-budget-reasons" in html
+    clone = assert_page(web.get(f"/runs/new?from={run['id']}"))
+    assert 'name="budget"' not in clone
+
+
+def test_a_budget_run_s_page_shows_its_budget(web, dataset):
+    body = {"dataset_id": dataset["id"], "tokenizer": "char", "budget": "2m"}
+    created = web.post("/api/v1/runs", json=body, headers=BEARER)
+    assert created.status_code == 201, created.text
+    html = assert_page(web.get(f"/runs/{created.json()['id']}"))
+    assert re.search(r'<dt>Budget</dt><dd data-fig="budget">2 min 00 s<', html), html
+
+
+def test_a_sweep_s_page_lists_its_trials_and_best(web, dataset):
+    body = {"dataset_id": dataset["id"], "name": EVIL, "trials": 3,
+            "space": {"learning_rate": {"choices": [1e-3, 3e-3]}}}  # fmt: skip
+    created = web.post("/api/v1/sweeps", json=body, headers=BEARER)
+    assert created.status_code == 201, created.text
+    html = assert_page(web.get(f"/sweeps/{created.json()['id']}"))
+    assert EVIL not in html and "&lt;script&gt;" in html  # the name, escaped
+    assert "0 of 3 trials started" in html and "none scored yet" in html
+    assert 'data-action="cancel"' in html and "/static/js/sweep_page.js" in html
+    assert web.get("/sweeps/999999").status_code == 404

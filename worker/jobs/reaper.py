@@ -4,7 +4,7 @@ run resumes from its newest checkpoint) up to max_attempts, then failed; a run w
 was asked ends cancelled. And the wake-up of every row queued and not claimed within
 resend_after_s is sent again, whatever the broker says it delivered. The lease's writes and
 claims are conditional, so several reapers may run at once, and a wake-up sent twice is
-harmless."""
+harmless. Then the sweeps' next steps (`worker.jobs.sweeper`), from the database alike."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import logging
 from app.store import datasets, exports, lease, preparations, runs
 from app.store.lease import Lease, Reaped
 from app.store.settings import Settings
+from worker.jobs.sweeper import drive_sweeps
 
 log = logging.getLogger(__name__)
 
@@ -37,4 +38,5 @@ def reap(settings: Settings) -> dict[str, Reaped]:
     done = {name: reaped for name, reaped in out.items() if reaped}
     if done:
         log.warning("reaper: %s", done)
+    drive_sweeps()
     return out

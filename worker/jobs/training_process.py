@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import logging
 import os
@@ -19,7 +20,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from app.store.models import Run
+from app.planning.budget_run import BUDGET_TAG
+from app.store.models import Run, utcnow
 from app.store.run_queries import load_claimed_run
 from app.store.runs import Outcome
 from app.store.settings import Settings, get_settings
@@ -47,6 +49,21 @@ def build_config(run: Run, settings: Settings) -> TrainConfig:
     if values.get("wandb_run_name") in (None, "", "run"):
         values["wandb_run_name"] = run.name
     return TrainConfig.from_mapping(values)
+
+
+# What a budget run keeps for after its loop: the last checkpoint and the process's exit
+FINISH_RESERVE_S = 2.0
+
+
+def within_budget(cfg: TrainConfig, run: Run) -> TrainConfig:
+    """A budget run's loop gets what is left of the budget since the run started (its
+    process's start, torch's import among it, can take longer than the planner reserved on
+    a loaded machine); a resumed run keeps what its checkpoint says it spent."""
+    budget = cfg.tags.get(BUDGET_TAG)
+    if not budget or cfg.init_from == "resume" or run.started_at is None:
+        return cfg
+    left = float(budget) - (utcnow() - run.started_at).total_seconds() - FINISH_RESERVE_S
+    return dataclasses.replace(cfg, time_budget_s=max(1.0, min(cfg.time_budget_s, left)))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -127,7 +144,7 @@ def main(run_id: int, owner: str) -> int:
     try:
         from worker.engine.training.loop import train
 
-        result = train(cfg, callbacks)
+        result = train(within_budget(cfg, run), callbacks)
         iter_num = result.iter_num
         outcome = _ended(result, reporter)
     except (DivergedError, DiskFullError) as exc:

@@ -102,6 +102,7 @@ def create_run(
         name=body.name,
         gpus=body.gpus,
         processes=body.processes,
+        budget=body.budget,
     )
     if dry_run:
         return _dry_run(plan, settings)

@@ -49,7 +49,7 @@ class Placement(BaseModel):
     processes: int
 
 
-State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled"]
+State = Literal["preparing", "queued", "running", "succeeded", "failed", "cancelled", "pruned"]
 Phase = Literal["starting", "compiling", "evaluating", "training"]
 Reason = Literal["config", "data", "oom", "diverged", "disk_full", "worker_lost", "internal"]
 
@@ -65,6 +65,15 @@ class PlanWarning(BaseModel):
     code: str = Field(description="schedule or memory; no_worker on a created run")
     field: str
     message: str
+
+
+BUDGET_DOC = (
+    'A wall time for the whole run ("90s", "20m", "2h", "1d" or seconds; 10 s to '
+    "30 days): the planner chooses the arch, depth and width, batch, block and iterations "
+    "from the device's speed and the data's size, and a warmup-stable-decay schedule that "
+    "ends at the deadline. Every knob set in config is kept; the dry run shows the plan "
+    "and why"
+)
 
 
 class RunCreate(StrictBody):
@@ -87,6 +96,14 @@ class RunCreate(StrictBody):
     gpus: GpuCount | list[GpuIndex] | None = Field(default=None, description=GPUS_DOC)
     processes: GpuCount | None = Field(default=None, description=PROCESSES_DOC)
     strict: bool = Field(default=False, description=STRICT)
+    # checked by the planner (one message for every wrong value, as the CLI and the form
+    # get it), so typed here only for the schema
+    budget: Any = Field(
+        default=None,
+        description=BUDGET_DOC,
+        examples=["90s", "20m", "2h", 600],
+        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]},
+    )
 
 
 class RunResume(StrictBody):
@@ -270,6 +287,20 @@ class MemoryOut(BaseModel):
     )
 
 
+class BudgetOut(BaseModel):
+    """What a budget buys (worker.engine.config.budget), as the dry run and the form show it."""
+
+    budget_s: float = Field(description="The whole run's wall time, in seconds")
+    params: int = Field(description="The model's parameters as the rule counts them")
+    tokens: int = Field(description="Tokens trained on in the expected iterations")
+    epochs: float = Field(description="Passes over the train split")
+    tokens_per_param: float
+    expected_iters: int = Field(description="Iterations the deadline should allow")
+    seconds_per_iter: float = Field(description="Predicted from the device's speed")
+    speed: str = Field(description="Where the speed comes from")
+    reasons: list[str] = Field(description="Why the plan is what it is, in order")
+
+
 class RunPlanOut(BaseModel):
     """What `?dry_run=true` answers: the run as it would be stored, nothing stored."""
 
@@ -295,6 +326,7 @@ class RunPlanOut(BaseModel):
         "(not a warning to accept: a worker may join later); as RunOut's"
     )
     memory: MemoryOut | None
+    budget: BudgetOut | None = Field(description="A budget run's plan, and why; else null")
 
 
 def present_memory(check: MemoryCheck | None) -> MemoryOut | None:
@@ -338,6 +370,7 @@ def present_plan(plan: RunPlan, waiting_for: str | None) -> RunPlanOut:
         warnings=[PlanWarning(**w.to_dict()) for w in plan.warnings],
         waiting_for=waiting_for,
         memory=present_memory(plan.memory),
+        budget=BudgetOut(**plan.budget.summary()) if plan.budget else None,
     )
 
 

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.web.pages import compare, datasets, docs, home, login, runs
+from app.web.pages import compare, datasets, docs, home, login, runs, sweeps
 
 router = APIRouter(include_in_schema=False)
-for _module in (login, home, datasets, runs, compare, docs):
+for _module in (login, home, datasets, runs, compare, sweeps, docs):
     router.include_router(_module.router)

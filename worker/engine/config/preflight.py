@@ -13,6 +13,8 @@ from worker.engine.checkpoints.hf_source import check_folder, is_pretrained, kno
 from worker.engine.config.train_config import (
     INIT_FROM_CHOICES,
     INT_MAXIMA,
+    LR_SCHEDULE_CHOICES,
+    MAX_TIME_BUDGET_S,
     OPTIMIZER_CHOICES,
     TrainConfig,
 )
@@ -94,7 +96,8 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
         )
     if cfg.warmup_iters < 0:
         out.append(ConfigError("warmup_iters must not be negative", field="warmup_iters"))
-    if cfg.decay_lr and cfg.lr_decay_iters <= cfg.warmup_iters:
+    out.extend(_schedule_problems(cfg))
+    if cfg.decay_lr and cfg.lr_schedule == "cosine" and cfg.lr_decay_iters <= cfg.warmup_iters:
         out.append(
             ConfigError(
                 f"lr_decay_iters ({cfg.lr_decay_iters}) must be greater than warmup_iters "
@@ -117,6 +120,22 @@ def _config_problems(cfg: TrainConfig) -> list[EngineError]:
     if cfg.dtype not in ("auto", "float32", "bfloat16", "float16"):
         out.append(ConfigError("dtype must be auto, float32, bfloat16 or float16", field="dtype"))
     out.extend(_arch_problems(cfg))
+    return out
+
+
+def _schedule_problems(cfg: TrainConfig) -> list[EngineError]:
+    out: list[EngineError] = []
+    if cfg.lr_schedule not in LR_SCHEDULE_CHOICES:
+        choices = " or ".join(LR_SCHEDULE_CHOICES)
+        message = f"lr_schedule must be {choices}, got {cfg.lr_schedule!r}"
+        out.append(ConfigError(message, field="lr_schedule"))
+    if not 0.0 <= cfg.time_budget_s <= MAX_TIME_BUDGET_S:
+        out.append(
+            ConfigError(
+                f"time_budget_s must be between 0 (none) and {MAX_TIME_BUDGET_S:,.0f} seconds",
+                field="time_budget_s",
+            )
+        )
     return out
 
 

@@ -20,6 +20,11 @@ INIT_FROM_CHOICES = ("scratch", "resume", "gpt2", "gpt2-medium", "gpt2-large", "
 
 OPTIMIZER_CHOICES = ("auto", "adamw", "muon")  # auto: muon for modern, adamw for gpt2
 
+# cosine: nanoGPT's warmup + cosine decay to lr_decay_iters; wsd: warmup, stable, then a
+# linear warmdown over the last part of the run (by iterations, or by time with a time budget)
+LR_SCHEDULE_CHOICES = ("cosine", "wsd")
+MAX_TIME_BUDGET_S = 30 * 24 * 3600.0  # a month: longer is surely a mistake
+
 INT32_MAX = 2**31 - 1  # iteration counts are stored in 32-bit database columns
 # The largest value of each integer knob: what the engine and the database can hold, and loop
 # counts a run can still be stopped in the middle of (checked by preflight, with the rest).
@@ -84,6 +89,11 @@ class TrainConfig:
     warmup_iters: int = 2000
     lr_decay_iters: int = 600000
     min_lr: float = 6e-5
+    lr_schedule: str = "cosine"
+    # Wall-time budget of the training loop in seconds (0: none). The run ends when it is
+    # spent (or at max_iters), and a wsd schedule's progress is the larger of the iteration's
+    # and the time's, so the warmdown ends at the deadline even if the speed drifts.
+    time_budget_s: float = 0.0
     # system
     seed: int = 1337
     device: str = "auto"

@@ -34,7 +34,7 @@ def schedule_warnings(cfg: TrainConfig) -> list[ConfigWarning]:
             f"warmup_iters ({cfg.warmup_iters:,}) is not below max_iters ({cfg.max_iters:,}): "
             "the learning rate never reaches its peak; lower warmup_iters",
         )
-    if cfg.decay_lr and cfg.lr_decay_iters != cfg.max_iters:
+    if cfg.decay_lr and cfg.lr_schedule == "cosine" and cfg.lr_decay_iters != cfg.max_iters:
         if cfg.lr_decay_iters > cfg.max_iters:
             what = "the learning rate stops before it has decayed to min_lr"
         else:

@@ -144,6 +144,7 @@ class _Loop:
         self.micro_stops = micro_steps > 1
         self.step_loss: torch.Tensor | None = None  # the last step's, still on the device
         self.evaluation_cut_short = False  # by a stop: the run ends at this iteration
+        self._out_of_time = False  # the time budget is spent: evaluate and end
         # The state before drawing a batch is what a checkpoint must store, because the
         # batch for the next step is drawn (prefetched) before the checkpoint is written.
         self.rng_before_batch = state.data_rng.get_state()
@@ -152,7 +153,9 @@ class _Loop:
     def run(self) -> TrainResult:
         self._announce()
         self.clock = StepClock()  # started after on_start, which may write to a database
+        spent_before = self.state.budget_spent_s  # by the run's earlier starts
         while True:
+            self._out_of_time = self._spend_budget(spent_before)
             lr = self._set_learning_rate()
             end = (
                 self._evaluate_if_due(lr)
@@ -190,8 +193,25 @@ class _Loop:
             + (f"; resuming at iteration {start_iter}" if start_iter else "")
         )
 
+    def _spend_budget(self, spent_before: float) -> bool:
+        """With a time budget: count the seconds spent, and say whether the budget is out.
+        The spent time counts the final evaluation ahead (as long as the last one took), so
+        the run ends in time for it."""
+        if self.cfg.time_budget_s <= 0:
+            return False
+        elapsed = time.perf_counter() - self.clock.started
+        self.state.budget_spent_s = spent_before + elapsed
+        if not self.group.agree(self._budget_spent() >= self.cfg.time_budget_s):
+            return False
+        # spent, with the final evaluation: a resume of this checkpoint has nothing left
+        self.state.budget_spent_s = max(self.state.budget_spent_s, self.cfg.time_budget_s)
+        return True
+
+    def _budget_spent(self) -> float:
+        return self.state.budget_spent_s + self.clock.eval_s
+
     def _set_learning_rate(self) -> float:
-        lr = learning_rate_at(self.state.iter_num, self.cfg)
+        lr = learning_rate_at(self.state.iter_num, self.cfg, self._budget_spent())
         for group in self.state.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # Muon + AdamW: per-role rates
         return lr
@@ -199,7 +219,7 @@ class _Loop:
     # --- evaluate ---
     def _eval_due(self, it: int) -> bool:
         cfg = self.cfg
-        due = it % cfg.eval_interval == 0 or it == cfg.max_iters
+        due = it % cfg.eval_interval == 0 or it == cfg.max_iters or self._out_of_time
         return due and self.state.last_eval_iter != it
 
     def _evaluate_if_due(self, lr: float) -> _Exit | None:
@@ -266,7 +286,7 @@ class _Loop:
         signal may reach any); with one process this is the callback's answer."""
         it = self.state.iter_num
         asked = self.evaluation_cut_short or (
-            it < self.cfg.max_iters and self.callbacks.should_stop()
+            it < self.cfg.max_iters and not self._out_of_time and self.callbacks.should_stop()
         )
         if not self.group.agree(asked):
             return None
@@ -275,7 +295,9 @@ class _Loop:
         return _Exit("stopped")
 
     def _end_at_max_iters(self) -> _Exit | None:
-        return _Exit("completed") if self.state.iter_num >= self.cfg.max_iters else None
+        """The run is complete at max_iters, or when its time budget is spent."""
+        done = self.state.iter_num >= self.cfg.max_iters or self._out_of_time
+        return _Exit("completed") if done else None
 
     def _long_since(self, began: float) -> bool:
         """In a phase that has run STOP_POLL_AFTER_S already: is a stop asked for? Short
@@ -393,6 +415,9 @@ class _Loop:
             mfu = self.flops_per_iter / lap.dt_avg / (self.runtime.peak_flops * self.world_size)
         remaining = cfg.max_iters - it
         evals_left = remaining // cfg.eval_interval + 1
+        eta_s = remaining * lap.dt_avg + evals_left * lap.eval_s
+        if cfg.time_budget_s > 0:  # the deadline comes first, or the last iteration does
+            eta_s = min(eta_s, max(0.0, cfg.time_budget_s - self.state.budget_spent_s))
         event = StepEvent(
             iter=it,
             lr=lr,
@@ -400,7 +425,7 @@ class _Loop:
             tokens_per_sec=cfg.tokens_per_iter / lap.dt,
             mfu=mfu,
             elapsed_s=lap.elapsed_s,
-            eta_s=remaining * lap.dt_avg + evals_left * lap.eval_s,
+            eta_s=eta_s,
             memory_bytes=memory_in_use(self.runtime.device),
             dt_ms=lap.dt * 1000,
         )

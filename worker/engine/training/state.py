@@ -33,6 +33,7 @@ class TrainingState:
     # early stopping: the val loss to beat (by early_stop_min_delta), and evaluations since
     early_stop_best: float = math.inf
     evals_without_improvement: int = 0
+    budget_spent_s: float = 0.0  # seconds of the time budget (time_budget_s) spent so far
 
 
 def build_training_state(cfg: TrainConfig, runtime: Runtime, vocab_size: int) -> TrainingState:
@@ -98,6 +99,7 @@ def _restore(state: TrainingState, checkpoint: dict[str, Any], runtime: Runtime)
     state.last_eval_iter = saved.get("last_eval_iter")
     state.early_stop_best = float(saved.get("early_stop_best", math.inf))
     state.evals_without_improvement = int(saved.get("evals_without_improvement", 0))
+    state.budget_spent_s = float(saved.get("budget_spent_s", 0.0))
 
 
 def checkpoint_payload(
@@ -139,5 +141,6 @@ def checkpoint_payload(
             "last_eval_iter": state.last_eval_iter,
             "early_stop_best": float(state.early_stop_best),
             "evals_without_improvement": state.evals_without_improvement,
+            "budget_spent_s": float(state.budget_spent_s),
         },
     }
