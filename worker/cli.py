@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from worker.engine.checkpoints.export_formats import FORMATS
 from worker.engine.errors import EngineError
 
 
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a checkpoint in another tool's format")
     export.add_argument("--ckpt", required=True, help="a run folder (its ckpt.pt) or a .pt file")
-    export.add_argument("--format", required=True, choices=("hf", "safetensors", "nanogpt"))
+    export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--out", type=Path, required=True, help="folder to write")
     export.set_defaults(handler=_export)
 

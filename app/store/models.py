@@ -266,7 +266,7 @@ class Export(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    format: Mapped[str] = mapped_column(String(16))  # hf, safetensors, nanogpt
+    format: Mapped[str] = mapped_column(String(16))  # export_formats.FORMATS
     checkpoint: Mapped[str] = mapped_column(String(16))  # latest (ckpt.pt) or best (best.pt)
     state: Mapped[str] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(String(16))
