@@ -15,7 +15,16 @@ from app.api.forwarded import ForwardedHeadersMiddleware
 from app.api.guesses import GuessLimiter
 from app.api.limits import RequestLimitsMiddleware
 from app.api.openapi import router as openapi_router
-from app.api.routes import configs, datasets, exports, metrics, runs, samples, system
+from app.api.routes import (
+    configs,
+    datasets,
+    evaluations,
+    exports,
+    metrics,
+    runs,
+    samples,
+    system,
+)
 from app.store.access import load_or_create_token
 from app.store.settings import Settings, get_settings
 
@@ -26,7 +35,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.router)  # /health is open; /system checks access itself
     guarded = APIRouter(dependencies=[Depends(require_api_access)])
-    for module in (datasets, runs, metrics, samples, exports, configs):
+    for module in (datasets, runs, metrics, samples, exports, evaluations, configs):
         guarded.include_router(module.router)
     guarded.include_router(runs.presets_router)
     api.include_router(guarded)

@@ -30,8 +30,9 @@ PREPARE = Task("studio.prepare", "prepare")  # tokenize a dataset
 TRAIN = Task("studio.train", "train")  # train a run in a child process
 SAMPLE = Task("studio.sample", "sample", durable=False)  # generate from a checkpoint
 EXPORT = Task("studio.export", "prepare")  # pack a checkpoint in another tool's format
+EVALUATE = Task("studio.evaluate", "prepare")  # score a checkpoint on a text of the user's
 
-TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE, EXPORT)
+TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE, EXPORT, EVALUATE)
 QUEUES = ("prepare", "train", "sample")
 ROUTES = {task.name: {"queue": task.queue} for task in TASKS}
 APP_NAME = "nanogpt_studio"

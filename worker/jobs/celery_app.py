@@ -15,6 +15,7 @@ TASK_MODULES = [
     "worker.jobs.tasks.train",
     "worker.jobs.tasks.sample",
     "worker.jobs.tasks.export",
+    "worker.jobs.tasks.evaluate",
 ]
 
 

@@ -43,10 +43,11 @@ class TextScore:
 
 @torch.no_grad()
 def score_text(
-    sampler: Sampler, text: str, *, progress: Callable[[float], None] | None = None
+    sampler: Sampler, text: str, *, progress: Callable[[int, int], None] | None = None
 ) -> TextScore:
     """The checkpoint's loss on `text`; DataError for an empty text or one the tokenizer
-    cannot read (a char model and a character it never saw)."""
+    cannot read (a char model and a character it never saw). `progress(done, total)` after
+    each batch of windows."""
     if not text:
         raise DataError("the text to evaluate on is empty", field="text")
     model, tokenizer = sampler.model, sampler.tokenizer
@@ -76,7 +77,7 @@ def score_text(
             reduction="sum",
         ).item()
         if progress is not None:
-            progress(min(1.0, (done + 1) * BATCH_WINDOWS / len(starts)))
+            progress(min(len(starts), (done + 1) * BATCH_WINDOWS), len(starts))
     loss = total / tokens
     return TextScore(
         loss=loss,
