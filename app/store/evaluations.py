@@ -53,20 +53,23 @@ def get_evaluation(session: Session, *, run_id: int, evaluation_id: int) -> Eval
     return evaluation
 
 
-def latest_ready_on_dataset(
-    session: Session, *, run_ids: list[int], dataset_id: int
-) -> dict[int, Evaluation]:
-    """Each run's newest ready evaluation on the dataset (runs without one are left out)."""
+def ready_on_datasets(session: Session, *, run_ids: list[int]) -> dict[int, dict[int, Evaluation]]:
+    """dataset id -> run id -> that run's newest ready evaluation on the dataset, for the
+    runs' evaluations on datasets (pasted text compares with nothing)."""
     query = (
         select(Evaluation)
         .where(
             Evaluation.run_id.in_(run_ids),
-            Evaluation.dataset_id == dataset_id,
+            Evaluation.dataset_id.is_not(None),
             Evaluation.state == EvaluationState.READY,
         )
         .order_by(Evaluation.id)
     )
-    return {e.run_id: e for e in session.scalars(query)}  # the newest wins
+    out: dict[int, dict[int, Evaluation]] = {}
+    for evaluation in session.scalars(query):
+        assert evaluation.dataset_id is not None
+        out.setdefault(evaluation.dataset_id, {})[evaluation.run_id] = evaluation  # newest wins
+    return out
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 // sampling; the charts' x axis, CSV and PNG.
 import { api, poll } from "./api.js";
 import { Checkpoints, firstCheckpointIter } from "./checkpoints.js";
+import "./evaluations.js";
 import "./exports.js";
 import { onReconnect } from "./connection.js";
 import { $, el, pageData, setText } from "./dom.js";

@@ -12,6 +12,7 @@ from app.api.schemas.runs import present_presets
 from app.planning.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
 from app.store.datasets import dataset_names, list_datasets
 from app.store.run_queries import get_run
+from app.store.states import DatasetState
 from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json
@@ -96,6 +97,7 @@ def _devices_fields(source: dict | None) -> dict[str, str]:
 def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
     run = runs_json(session, [get_run(session, run_id=run_id)])[0]
     names = dataset_names(session, dataset_ids=[run["dataset_id"]])
+    datasets, _ = list_datasets(session, limit=200, offset=0)
     return render(
         request,
         "run.html",
@@ -103,6 +105,8 @@ def run_page(request: Request, run_id: int, session: SessionDep) -> Response:
         run=run,
         dataset_name=names.get(run["dataset_id"]) if run["dataset_id"] else None,
         config_rows=_config_rows(run["config"]),
+        # (id, name) of the datasets an evaluation can read
+        eval_datasets=[(d.id, d.name) for d in datasets if d.state == DatasetState.READY],
     )
 
 
