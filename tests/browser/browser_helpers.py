@@ -4,6 +4,7 @@ screenshots and the label check (imported by conftest.py and by the tests)."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,3 +115,32 @@ _UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
 def assert_labelled(page: object) -> None:
     """Every input on the page has a label (or an aria-label)."""
     assert page.evaluate(_UNLABELLED) == []
+
+
+LONG = 120_000  # ms
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,
+        "max_iters": 4, "lr_decay_iters": 4, "warmup_iters": 1, "eval_interval": 4,
+        "eval_iters": 1, "log_interval": 1}  # fmt: skip
+
+
+def a_run_with_a_checkpoint(page, studio: Studio) -> int:
+    """The run test_dashboard.py trained when it ran first (it has a ckpt.pt by then);
+    alone, a tiny one trained through the API."""
+    made = studio.handoffs.get("run")
+    if made is not None:
+        return made
+    api = studio.base + "/api/v1"
+    dataset = page.request.post(f"{api}/datasets/sample")
+    assert dataset.ok, dataset.text()
+    body = {"dataset_id": dataset.json()["id"], "config": TINY}
+    run = page.request.post(f"{api}/runs", data=body)
+    assert run.ok, run.text()
+    run_id = run.json()["id"]
+    deadline = time.monotonic() + LONG / 1000
+    while time.monotonic() < deadline:
+        state = page.request.get(f"{api}/runs/{run_id}").json()["state"]
+        if state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.5)
+    assert state == "succeeded", state
+    return run_id

@@ -6,38 +6,11 @@ it trains a tiny one through the API."""
 
 from __future__ import annotations
 
-import time
 import zipfile
 from pathlib import Path
 
-from browser_helpers import Studio, assert_labelled, screenshot
+from browser_helpers import LONG, Studio, a_run_with_a_checkpoint, assert_labelled, screenshot
 from playwright.sync_api import expect
-
-LONG = 120_000  # ms
-TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,
-        "max_iters": 4, "lr_decay_iters": 4, "warmup_iters": 1, "eval_interval": 4,
-        "eval_iters": 1, "log_interval": 1}  # fmt: skip
-
-
-def a_run_with_a_checkpoint(page, studio: Studio) -> int:
-    made = studio.handoffs.get("run")
-    if made is not None:
-        return made
-    api = studio.base + "/api/v1"
-    dataset = page.request.post(f"{api}/datasets/sample")
-    assert dataset.ok, dataset.text()
-    body = {"dataset_id": dataset.json()["id"], "config": TINY}
-    run = page.request.post(f"{api}/runs", data=body)
-    assert run.ok, run.text()
-    run_id = run.json()["id"]
-    deadline = time.monotonic() + LONG / 1000
-    while time.monotonic() < deadline:
-        state = page.request.get(f"{api}/runs/{run_id}").json()["state"]
-        if state in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.5)
-    assert state == "succeeded", state
-    return run_id
 
 
 def test_export_from_the_page_downloads_an_archive_transformers_loads(
