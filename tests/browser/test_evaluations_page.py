@@ -16,7 +16,7 @@ def test_evaluate_from_the_page_shows_the_figures(page, studio: Studio):
     assert_labelled(page)
 
     panel.get_by_role("button", name="Evaluate").click()  # no dataset, no text: refused
-    expect(panel.locator("[data-error-for='dataset_id']")).to_contain_text("either dataset_id")
+    expect(panel.locator("[data-error-for='text']")).to_contain_text("is empty")
 
     panel.get_by_label("Or paste text").fill("ROMEO: What say you?")
     panel.get_by_role("button", name="Evaluate").click()
