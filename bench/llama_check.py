@@ -100,7 +100,10 @@ def main() -> int:
                 # llama-simple stops at an end-of-text token, where ours writes it out
                 same = bool(got) and want.startswith(got)
                 verdict = "same" if same else "DIFFERENT"
-                print(f"{tokenizer:5} {fmt:10} {verdict}: llama.cpp {got!r} / ours {want!r}")
+                print(
+                    f"{tokenizer:5} {fmt:10} {verdict}: llama.cpp {got!r} / ours {want!r}",
+                    flush=True,
+                )
                 if fmt == "gguf" and not same:
                     failed.append(f"{tokenizer} {fmt}")
     if failed:
