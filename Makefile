@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast fuzz lint format bench bench-budget browser-deps proxy-deps clean
+.PHONY: run test test-fast fuzz lint format bench bench-budget llama-check browser-deps proxy-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,5 +75,26 @@ bench: $(STAMP)
 bench-budget: $(STAMP)
 	$(BIN)/python bench/budget.py --seconds 300 --corpora shakespeare,code --sweep --calibrate
 
+# llama.cpp loads our GGUF exports and continues a prompt as our sampler does
+# (bench/llama_check.py; docs/benchmarks.md). llama.cpp's source comes from the
+# llama-cpp-python sdist (PyPI: no other download), and only its llama-simple is built.
+LLAMA_CPP_PYTHON ?= 0.3.36
+LLAMA_DIR := .llama-check
+LLAMA_SRC := $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp
+
+$(LLAMA_SRC):
+	mkdir -p $(LLAMA_DIR)
+	$(PIP) download -q --no-deps --no-binary llama-cpp-python -d $(LLAMA_DIR) llama-cpp-python==$(LLAMA_CPP_PYTHON)
+	tar -xzf $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_DIR)
+
+$(LLAMA_DIR)/build/bin/llama-simple: | $(LLAMA_SRC)
+	cmake -S $(LLAMA_SRC) -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=ON \
+		-DBUILD_SHARED_LIBS=OFF -DGGML_OPENMP=OFF
+	cmake --build $(LLAMA_DIR)/build --target llama-simple -j $$(nproc)
+
+llama-check: $(STAMP) $(LLAMA_DIR)/build/bin/llama-simple
+	$(BIN)/python bench/llama_check.py --llama-simple $(LLAMA_DIR)/build/bin/llama-simple $(LLAMA_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(LLAMA_DIR)

@@ -18,6 +18,7 @@ from app.api.openapi import router as openapi_router
 from app.api.routes import (
     configs,
     datasets,
+    evaluations,
     exports,
     metrics,
     openai_compat,
@@ -36,7 +37,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.router)  # /health is open; /system checks access itself
     guarded = APIRouter(dependencies=[Depends(require_api_access)])
-    for module in (datasets, runs, metrics, samples, exports, configs, sweeps):
+    for module in (datasets, runs, metrics, samples, exports, evaluations, configs, sweeps):
         guarded.include_router(module.router)
     guarded.include_router(runs.presets_router)
     api.include_router(guarded)

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from worker.engine.checkpoints.export_formats import FORMATS
 from worker.engine.errors import EngineError
 
 
@@ -131,9 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a checkpoint in another tool's format")
     export.add_argument("--ckpt", required=True, help="a run folder (its ckpt.pt) or a .pt file")
-    export.add_argument("--format", required=True, choices=("hf", "safetensors", "nanogpt"))
+    export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--out", type=Path, required=True, help="folder to write")
     export.set_defaults(handler=_export)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="a checkpoint's loss, perplexity and bits per character on a text file"
+    )
+    evaluate.add_argument("--ckpt", required=True, help="a run folder (its ckpt.pt) or a .pt file")
+    evaluate.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    evaluate.add_argument("file", type=Path, help='UTF-8 text ("\\0" between documents)')
+    evaluate.set_defaults(handler=_evaluate)
 
     imp = commands.add_parser("import-nanogpt", help="make a nanoGPT ckpt.pt into a run folder")
     imp.add_argument("ckpt", type=Path, help="nanoGPT's ckpt.pt")
@@ -412,6 +421,28 @@ def _export(args: argparse.Namespace, _extra: list[str]) -> int:
 
     for path in export_checkpoint(args.ckpt, args.format, args.out):
         print(path)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, _extra: list[str]) -> int:
+    """Prints the evaluation as JSON, with the API's names (docs/api.md, evaluations)."""
+    import dataclasses
+    import json
+
+    from worker.engine.wait_policy import choose_wait_policy
+
+    choose_wait_policy()  # before torch loads
+    from worker.engine.errors import DataError
+    from worker.engine.sampling.sample import load_sampler
+    from worker.engine.sampling.score import score_text
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {args.file}: {exc}", field="file") from None
+    sampler = load_sampler(args.ckpt, device=args.device)
+    score = score_text(sampler, text)
+    print(json.dumps({"iter": sampler.iter_num, **dataclasses.asdict(score)}))
     return 0
 
 

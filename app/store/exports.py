@@ -127,9 +127,7 @@ def request_export(
     refusal = arch_refusal(str(run.config.get("arch", "gpt2")), fmt)
     if refusal:  # before any job, in the words the engine would use
         raise InvalidError(f"run {run_id}: {refusal}", field="format")
-    name = CHECKPOINT_FILES[checkpoint]
-    if not (settings.run_dir(run_id) / name).is_file():
-        raise ConflictError(_no_checkpoint(run, name), field="checkpoint", code="no_checkpoint")
+    require_checkpoint(settings, run, checkpoint)
     export = Export(
         run_id=run_id,
         format=fmt,
@@ -142,6 +140,14 @@ def request_export(
     followup = Followup()
     followup.enqueue(EXPORT, export.id)
     return export, followup
+
+
+def require_checkpoint(settings: Settings, run: Run, checkpoint: str) -> None:
+    """409 `no_checkpoint` when the run's `latest` or `best` checkpoint is not written yet
+    (for an export, and for an evaluation: app.store.evaluations)."""
+    name = CHECKPOINT_FILES[checkpoint]
+    if not (settings.run_dir(run.id) / name).is_file():
+        raise ConflictError(_no_checkpoint(run, name), field="checkpoint", code="no_checkpoint")
 
 
 def _no_checkpoint(run: Run, name: str) -> str:

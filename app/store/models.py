@@ -315,13 +315,50 @@ class Export(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    format: Mapped[str] = mapped_column(String(16))  # hf, safetensors, nanogpt
+    format: Mapped[str] = mapped_column(String(16))  # export_formats.FORMATS
     checkpoint: Mapped[str] = mapped_column(String(16))  # latest (ckpt.pt) or best (best.pt)
     state: Mapped[str] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(String(16))
     failure_message: Mapped[str | None] = mapped_column(NulFreeText)
     iter: Mapped[int | None] = mapped_column(Integer)  # the exported checkpoint's iteration
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None]
+    woken_at: Mapped[datetime | None]  # the lease's last wake-up (app.store.lease)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Evaluation(Base):
+    """A checkpoint of a run scored on a text of the user's: a dataset's corpus, or pasted
+    text (kept here, so the job reads it). A deleted dataset leaves its evaluations."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_run_id_id", "run_id", "id"),
+        Index("ix_evaluations_state", "state"),
+        Index("ix_evaluations_dataset_id", "dataset_id"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_name: Mapped[str | None] = mapped_column(NulFreeString(200))  # kept when deleted
+    text: Mapped[str | None] = mapped_column(NulFreeText)  # pasted text (no dataset)
+    checkpoint: Mapped[str] = mapped_column(String(16))  # latest (ckpt.pt) or best (best.pt)
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    failure_reason: Mapped[str | None] = mapped_column(String(16))
+    failure_message: Mapped[str | None] = mapped_column(NulFreeText)
+    iter: Mapped[int | None] = mapped_column(Integer)  # the scored checkpoint's iteration
+    loss: Mapped[float | None] = mapped_column(Float)  # nats per token
+    perplexity: Mapped[float | None] = mapped_column(Float)
+    bits_per_char: Mapped[float | None] = mapped_column(Float)
+    tokens: Mapped[int | None] = mapped_column(BigInteger)  # tokens predicted
+    characters: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]

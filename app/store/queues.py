@@ -31,8 +31,9 @@ TRAIN = Task("studio.train", "train")  # train a run in a child process
 SAMPLE = Task("studio.sample", "sample", durable=False)  # generate from a checkpoint
 EXPORT = Task("studio.export", "prepare")  # pack a checkpoint in another tool's format
 COMPLETE = Task("studio.complete", "sample", durable=False)  # POST /v1/completions
+EVALUATE = Task("studio.evaluate", "prepare")  # score a checkpoint on a text of the user's
 
-TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE, EXPORT, COMPLETE)
+TASKS = (INSPECT, PREPARE, TRAIN, SAMPLE, EXPORT, COMPLETE, EVALUATE)
 QUEUES = ("prepare", "train", "sample")
 ROUTES = {task.name: {"queue": task.queue} for task in TASKS}
 APP_NAME = "nanogpt_studio"

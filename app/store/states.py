@@ -64,6 +64,13 @@ class ExportState(StrEnum):
     FAILED = "failed"  # failure_reason and failure_message say why
 
 
+class EvaluationState(StrEnum):
+    QUEUED = "queued"  # on the prepare queue
+    RUNNING = "running"  # claimed by a worker, which heartbeats with its progress
+    READY = "ready"  # loss, perplexity and bits per character are there
+    FAILED = "failed"  # failure_reason and failure_message say why
+
+
 class FailureReason(StrEnum):
     CONFIG = "config"
     DATA = "data"

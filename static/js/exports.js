@@ -8,7 +8,14 @@ import { bytes, number } from "./format.js";
 
 const POLL_MS = 1000;
 const UNFINISHED = new Set(["queued", "running"]);
-const FORMATS = { hf: "Hugging Face", safetensors: "safetensors", nanogpt: "nanoGPT" };
+const FORMATS = {
+  hf: "Hugging Face",
+  safetensors: "safetensors",
+  nanogpt: "nanoGPT",
+  gguf: "GGUF (f32)",
+  "gguf-f16": "GGUF (f16)",
+  "gguf-q8_0": "GGUF (q8_0)",
+};
 
 class ExportPanel {
   constructor(root) {

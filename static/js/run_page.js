@@ -4,6 +4,7 @@
 import { api, poll } from "./api.js";
 import { chartPng } from "./chart_png.js";
 import { Checkpoints, firstCheckpointIter } from "./checkpoints.js";
+import "./evaluations.js";
 import "./exports.js";
 import { onReconnect } from "./connection.js";
 import { $, el, pageData, setText } from "./dom.js";

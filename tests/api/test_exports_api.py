@@ -136,6 +136,21 @@ def test_nanogpt_and_safetensors_archives_hold_their_layouts(client, trained, tm
         assert "transformer.wte.weight" in f.keys()  # noqa: SIM118
 
 
+def test_a_gguf_archive_holds_one_model_gguf(client, trained, tmp_path):
+    import gguf
+
+    run_id = finished_run(trained, "ckpt.pt")
+    made = client.post(f"/api/v1/runs/{run_id}/exports", json={"format": "gguf-f16"}).json()
+    assert made["format"] == "gguf-f16" and export_now(made["id"]) == "done"
+    ready = client.get(f"/api/v1/runs/{run_id}/exports/{made['id']}").json()
+    folder = unpacked(client, ready, tmp_path)
+    assert [p.name for p in folder.iterdir()] == ["model.gguf"]
+    reader = gguf.GGUFReader(folder / "model.gguf")
+    chars = load_checkpoint(trained / "ckpt.pt")["tokenizer"]["chars"]
+    assert len(reader.fields["tokenizer.ggml.tokens"].contents()) == len(chars)
+    assert reader.fields["general.architecture"].contents() == "gpt2"
+
+
 def test_refusals_name_the_problem(client, trained):
     run_id = finished_run(trained, "ckpt.pt")
     exports = f"/api/v1/runs/{run_id}/exports"
@@ -170,9 +185,9 @@ def test_refusals_name_the_problem(client, trained):
     other = client.post(exports, json={"format": "hf"}).json()
     assert_error(client.get(f"/api/v1/runs/{empty}/exports/{other['id']}"), 404, None, "export_id")
 
-    # a modern-arch model has no GPT-2 or nanoGPT form: refused before any job
+    # a modern-arch model has no nanoGPT or GGUF form: refused before any job
     modern = make_run(state="succeeded", config={"arch": "modern"})
-    for fmt in ("hf", "nanogpt"):
+    for fmt in ("nanogpt", "gguf", "gguf-q8_0"):
         refused = assert_error(
             client.post(f"/api/v1/runs/{modern}/exports", json={"format": fmt}),
             422,

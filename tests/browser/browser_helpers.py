@@ -118,6 +118,7 @@ def assert_labelled(page: object) -> None:
     assert page.evaluate(_UNLABELLED) == []
 
 
+LONG = 120_000  # ms
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,
         "max_iters": 4, "lr_decay_iters": 4, "warmup_iters": 1, "eval_interval": 4,
         "eval_iters": 1, "log_interval": 1}  # fmt: skip

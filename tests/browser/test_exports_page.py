@@ -9,10 +9,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from browser_helpers import Studio, a_run_with_a_checkpoint, assert_labelled, screenshot
+from browser_helpers import LONG, Studio, a_run_with_a_checkpoint, assert_labelled, screenshot
 from playwright.sync_api import expect
-
-LONG = 120_000  # ms
 
 
 def test_export_from_the_page_downloads_an_archive_transformers_loads(

@@ -231,6 +231,7 @@ def test_run_page(web, run):
         "data-log",
         "data-smoothing",
         'data-fig="attempts"',  # a run resumed after a crash says which attempt it is on
+        "data-evaluation-form",
     ):
         assert marker in html
     assert f'href="/runs/new?from={run["id"]}"' in html
@@ -301,6 +302,43 @@ def test_compare_shows_differences(web, dataset, run):
     assert "<code>n_layer</code>" not in html  # equal settings are left out
     assert "No run 999999" in html
     assert_page(web.get("/compare"))
+
+
+def test_compare_ranks_runs_by_bits_per_char_on_one_dataset(web, dataset, run):
+    from app.store.db import get_db
+    from app.store.models import Evaluation
+
+    other = web.post(
+        f"/api/v1/runs/{run['id']}/clone",
+        json={"name": "bpe run", "tokenizer": "gpt2", "accept_warnings": True},
+        headers=BEARER,
+    ).json()
+    third = web.post(
+        f"/api/v1/runs/{run['id']}/clone",
+        json={"name": "not evaluated", "accept_warnings": True},
+        headers=BEARER,
+    ).json()
+
+    def ready(run_id: int, dataset_id: int | None, bpc: float) -> None:
+        with get_db().transaction() as session:
+            session.add(Evaluation(run_id=run_id, dataset_id=dataset_id, dataset_name="held",
+                                   checkpoint="latest", state="ready", progress=1.0, iter=50,
+                                   loss=bpc / 2, perplexity=3.0, bits_per_char=bpc, tokens=9,
+                                   characters=9, attempts=1))  # fmt: skip
+
+    ready(run["id"], dataset["id"], 2.5)
+    ready(other["id"], dataset["id"], 3.5)
+    ready(other["id"], dataset["id"], 1.5)  # the newest on the dataset counts
+    ready(run["id"], None, 0.1)  # pasted text compares with nothing
+    ids = (run["id"], other["id"], third["id"])
+    html = assert_page(web.get("/compare?" + "&".join(f"run={i}" for i in ids)))
+    assert "data-eval-ranking" in html
+    order = [int(m) for m in re.findall(r'data-ranked-run="(\d+)"', html)]
+    assert order == [other["id"], run["id"], third["id"]]
+    assert "1.5000" in row_of(html, f'data-ranked-run="{other["id"]}"')
+    assert "not evaluated on this dataset" in row_of(html, f'data-ranked-run="{third["id"]}"')
+    plain = assert_page(web.get(f"/compare?run={third['id']}"))
+    assert "data-eval-ranking" not in plain
 
 
 @pytest.mark.parametrize("path", ["/runs/999999", "/datasets/999999", "/no/such/page"])

@@ -17,6 +17,7 @@ TASK_MODULES = [
     "worker.jobs.tasks.sample",
     "worker.jobs.tasks.complete",
     "worker.jobs.tasks.export",
+    "worker.jobs.tasks.evaluate",
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from app.store import datasets, exports, lease, preparations, runs
+from app.store import datasets, evaluations, exports, lease, preparations, runs
 from app.store.lease import Lease, Reaped
 from app.store.settings import Settings
 from worker.jobs.sweeper import drive_sweeps
@@ -22,11 +22,13 @@ LEASES: tuple[Lease, ...] = (
     preparations.PREPARATIONS,
     datasets.INSPECTIONS,
     exports.EXPORTS,
+    evaluations.EVALUATIONS,
 )
 
 
 def reap(settings: Settings) -> dict[str, Reaped]:
-    """What this pass did, by kind of job (runs, preparations, inspections, exports)."""
+    """What this pass did, by kind of job (runs, preparations, inspections, exports,
+    evaluations)."""
     out: dict[str, Reaped] = {}
     for kind in LEASES:
         reaped = lease.reap(

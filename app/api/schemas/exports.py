@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from app.api.schemas.common import StrictBody
 from app.store.exports import download_name
 from app.store.models import Export
+from worker.engine.checkpoints.export_formats import Format
 
-Format = Literal["hf", "safetensors", "nanogpt"]
 CheckpointChoice = Literal["latest", "best"]
 ExportState = Literal["queued", "running", "ready", "failed"]
 Reason = Literal["config", "data", "disk_full", "worker_lost", "internal"]
@@ -19,9 +19,11 @@ Reason = Literal["config", "data", "disk_full", "worker_lost", "internal"]
 
 class ExportIn(StrictBody):
     format: Format = Field(
-        description="hf: Hugging Face GPT-2 (config.json, model.safetensors, tokenizer files "
-        "for GPT-2-token models); safetensors: one file, nanoGPT's tensor names; nanogpt: "
-        "nanoGPT's out_dir (ckpt.pt, plus meta.pkl for character-level models)"
+        description="hf: Hugging Face (config.json, model.safetensors, tokenizer files; GPT-2 "
+        "for gpt2-arch models, our own modeling code for modern-arch ones); safetensors: one "
+        "file, nanoGPT's tensor names; nanogpt: nanoGPT's out_dir (ckpt.pt, plus meta.pkl for "
+        "character-level models); gguf, gguf-f16, gguf-q8_0: one model.gguf for llama.cpp "
+        "(gpt2-arch models) in f32, f16 or 8-bit"
     )
     checkpoint: CheckpointChoice = Field(
         default="latest", description="latest (ckpt.pt) or best (best.pt, the best val loss)"

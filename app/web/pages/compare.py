@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.api.deps import PageAccess, SessionDep
+from app.store.evaluations import ready_on_datasets
+from app.store.models import Evaluation
 from app.store.run_queries import find_runs, list_runs
 from app.web.formatting import loss_unit
 from app.web.templating import render
@@ -36,11 +38,35 @@ def differences(runs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
+def evaluation_ranking(
+    by_dataset: dict[int, dict[int, Evaluation]], runs: list[dict[str, Any]], wanted: int | None
+) -> dict[str, Any] | None:
+    """The selected runs ranked by bits per character on one evaluation dataset (`wanted`,
+    else the one most of them were evaluated on): the same measure whatever the tokenizer.
+    Runs not evaluated on it come last, without a rank. None: no evaluation on a dataset."""
+    if not by_dataset:
+        return None
+    datasets = sorted(by_dataset, key=lambda d: (-len(by_dataset[d]), d))
+    dataset_id = wanted if wanted in by_dataset else datasets[0]
+    evaluated = by_dataset[dataset_id]
+    ranked = sorted(
+        (r for r in runs if r["id"] in evaluated),
+        key=lambda r: evaluated[r["id"]].bits_per_char or 0.0,
+    )
+    rows = [
+        {"rank": i + 1, "run": r, "evaluation": evaluated[r["id"]]} for i, r in enumerate(ranked)
+    ]
+    rows += [{"rank": None, "run": r, "evaluation": None} for r in runs if r["id"] not in evaluated]
+    names = {d: next(iter(by_dataset[d].values())).dataset_name for d in datasets}
+    return {"dataset_id": dataset_id, "datasets": [(d, names[d]) for d in datasets], "rows": rows}
+
+
 @router.get("/compare")
 def compare_page(
     request: Request,
     session: SessionDep,
     run: Annotated[list[int] | None, Query()] = None,
+    eval_dataset: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     wanted = list(dict.fromkeys(run or []))[:MAX_RUNS]
     picked = find_runs(session, run_ids=wanted)
@@ -61,4 +87,7 @@ def compare_page(
         choices_unit=loss_unit(choices),
         max_runs=MAX_RUNS,
         missing=[i for i in wanted if i not in chosen_ids],
+        ranking=evaluation_ranking(
+            ready_on_datasets(session, run_ids=list(chosen_ids)), selected, eval_dataset
+        ),
     )

@@ -13,6 +13,7 @@ from app.planning.run_config import DEFAULT_PRESET, SERVICE_FIELDS, user_fields
 from app.planning.waiting import live_workers
 from app.store.datasets import get_dataset, list_datasets
 from app.store.run_queries import get_run
+from app.store.states import DatasetState
 from app.web.knobs import GROUPS, advanced_groups, basic_knobs, form_groups, knob_meta
 from app.web.templating import render
 from app.web.views import dataset_summary, runs_json
@@ -105,6 +106,7 @@ def _devices_fields(source: dict | None) -> dict[str, str]:
 def run_page(request: Request, run_id: int, session: SessionDep, settings: SettingsDep) -> Response:
     run = runs_json(session, [get_run(session, run_id=run_id)], settings)[0]
     dataset = get_dataset(session, dataset_id=run["dataset_id"]) if run["dataset_id"] else None
+    datasets, _ = list_datasets(session, limit=200, offset=0)
     return render(
         request,
         "run.html",
@@ -113,6 +115,8 @@ def run_page(request: Request, run_id: int, session: SessionDep, settings: Setti
         dataset_name=dataset.name if dataset else None,
         prompt=default_prompt(dataset.preview_documents if dataset else None),
         config_rows=_config_rows(run["config"]),
+        # (id, name) of the datasets an evaluation can read
+        eval_datasets=[(d.id, d.name) for d in datasets if d.state == DatasetState.READY],
     )
 
 

@@ -1,4 +1,4 @@
-"""A studio checkpoint out to other tools: Hugging Face GPT-2, bare safetensors, or nanoGPT.
+"""A studio checkpoint out to other tools: Hugging Face, bare safetensors, nanoGPT or GGUF.
 
     export_checkpoint("out/x", "hf", "export/x")
 
@@ -9,7 +9,9 @@ failed export leaves nothing half-written behind.
   model_args and the tokenizer ride in the file's string metadata as JSON. For the gpt2 arch
   lm_head.weight is left out: it is the same tensor as transformer.wte.weight (tied); the
   modern arch's head is its own tensor and is written.
-- The modern arch exports to safetensors only: HF GPT-2 and nanoGPT have no place for it.
+- The modern arch exports to hf (its own modeling code inside) and safetensors; nanoGPT and
+  GGUF have no place for it (export_formats.py).
+- "gguf", "gguf-f16", "gguf-q8_0": one model.gguf for llama.cpp (gguf_export.py).
 - "nanogpt": ckpt.pt with nanoGPT's keys only (plus `tokenizer`, plain data), and meta.pkl
   for a char model as nanoGPT's prepare.py writes it, so nanoGPT's sample.py runs on it.
 """
@@ -20,19 +22,19 @@ import json
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from worker.engine.checkpoints.export_formats import FORMATS, arch_refusal
+from worker.engine.checkpoints.export_formats import FORMATS, GGUF_FORMATS, arch_refusal
 from worker.engine.checkpoints.files import clean_state_dict, load_checkpoint
+from worker.engine.checkpoints.gguf_export import write_gguf
 from worker.engine.checkpoints.hf_export import write_hf
 from worker.engine.errors import ConfigError, DataError
 from worker.engine.staging import staged_directory
 
-Format = Literal["hf", "safetensors", "nanogpt"]
 SAFETENSORS_FILE = "model.safetensors"
 TIED = ("lm_head.weight", "transformer.wte.weight")  # (left out, kept)
 NANOGPT_KEYS = ("model", "optimizer", "model_args", "iter_num", "best_val_loss", "config")
@@ -83,6 +85,10 @@ def write_export(
         "hf": lambda ckpt, folder, _final: write_hf(ckpt, folder),
         "safetensors": lambda ckpt, folder, _final: write_safetensors(ckpt, folder),
         "nanogpt": write_nanogpt,
+        **{
+            name: lambda ckpt, folder, _final, name=name: write_gguf(ckpt, folder, name)
+            for name in GGUF_FORMATS
+        },
     }
     with staged_directory(out_dir) as staging:
         names = writers[fmt](checkpoint, staging, shown)
