@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--target", choices=["test", "test-fast"], default="test-fast")
     parser.add_argument("--ref", default="HEAD", help="the commit to clone (default HEAD)")
     parser.add_argument("--ci", action="store_true", help="run .ci/run's way (CI=1)")
+    parser.add_argument("--log", type=Path, help="write the whole output here")
     args = parser.parse_args()
 
     print(f"machine: {machine()}; flags: {cpu_flags()}")
@@ -55,6 +56,8 @@ def main() -> int:
         done = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True)
         wall = time.monotonic() - started
     output = done.stdout + done.stderr
+    if args.log:
+        args.log.write_text(output)
     summary = [line for line in output.splitlines() if re.search(r" in [0-9.]+s", line)]
     print(f"load after: {load()}")
     print(f"wall, install included: {wall:.0f} s ({wall / 60:.1f} min)")
