@@ -1,32 +1,17 @@
 // The run page's Evaluate panel: queue an evaluation (POST /runs/{id}/evaluations) on a
 // dataset or pasted text, list the run's evaluations with their state and figures, and
 // follow the unfinished ones. Self-starting: run_page.js only imports it.
-import { api, poll } from "./api.js";
-import { $, el, setText, stateBadge } from "./dom.js";
-import { clearErrors, showApiError } from "./field_errors.js";
+import { $, el } from "./dom.js";
+import { JobPanel } from "./job_panel.js";
 import { number } from "./format.js";
-
-const POLL_MS = 1000;
-const UNFINISHED = new Set(["queued", "running"]);
 
 function figure(value, digits) {
   return value == null ? "—" : value.toFixed(digits);
 }
 
-class EvaluationPanel {
+class EvaluationPanel extends JobPanel {
   constructor(root) {
-    this.root = root;
-    this.runId = Number(root.dataset.runId);
-    this.form = $("[data-evaluation-form]", root);
-    this.table = $("[data-evaluation-list]", root);
-    this.empty = $("[data-evaluation-empty]", root);
-    this.status = $("[data-evaluation-status]", root);
-    this.list = [];
-    this.stopPolling = null;
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.create();
-    });
+    super(root, "evaluations", "evaluation", "Evaluation");
   }
 
   body() {
@@ -37,57 +22,8 @@ class EvaluationPanel {
     return body;
   }
 
-  async create() {
-    clearErrors(this.form);
-    const button = $("[data-evaluation-go]", this.form);
-    button.disabled = true;
-    try {
-      const made = await api(`/runs/${this.runId}/evaluations`, { method: "POST", body: this.body() });
-      setText(this.status, `Evaluation ${made.id} queued.`);
-      this.show([made, ...this.list.filter((e) => e.id !== made.id)]);
-      this.follow();
-    } catch (error) {
-      showApiError(this.form, error);
-      setText(this.status, "");
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  async refresh() {
-    this.show(await api(`/runs/${this.runId}/evaluations`));
-    if (!this.list.some((e) => UNFINISHED.has(e.state))) setText(this.status, "");
-  }
-
-  /** Poll while any evaluation is unfinished. */
-  follow() {
-    if (this.stopPolling) return;
-    this.stopPolling = poll(
-      () => this.refresh(),
-      POLL_MS,
-      () => {
-        const going = this.list.some((e) => UNFINISHED.has(e.state));
-        if (!going) this.stopPolling = null;
-        return going;
-      }
-    );
-  }
-
-  show(list) {
-    this.list = list;
-    $("tbody", this.table).replaceChildren(...list.map((e) => this.row(e)));
-    this.table.closest(".table-wrap").hidden = list.length === 0;
-    this.empty.hidden = list.length > 0;
-  }
-
   row(e) {
-    const state = el("td", {}, stateBadge(e.state));
-    if (e.state === "running") {
-      state.append(el("span", { className: "sub", text: `${Math.round(e.progress * 100)}%` }));
-    }
-    if (e.state === "failed" && e.failure_message) {
-      state.append(el("span", { className: "sub", text: e.failure_message }));
-    }
+    const state = this.stateCell(e, true);
     const source = e.dataset_id == null ? "pasted text" : e.dataset_name || `dataset ${e.dataset_id}`;
     return el(
       "tr",
@@ -105,10 +41,4 @@ class EvaluationPanel {
 }
 
 const root = $("[data-evaluations]");
-if (root) {
-  const panel = new EvaluationPanel(root);
-  panel
-    .refresh()
-    .then(() => panel.follow())
-    .catch((error) => setText(panel.status, `The evaluations could not be loaded: ${error.message}`));
-}
+if (root) new EvaluationPanel(root).start();
