@@ -165,7 +165,18 @@ def test_every_page_and_static_file_is_served(installed_api) -> None:
         body = {"dataset_id": dataset["id"], "tokenizer": "char", "preset": "tiny-cpu"}
         created = browser.post("/api/v1/runs", json=body, headers=bearer)
         assert created.status_code == 201, created.text
-        ids = {"dataset_id": dataset["id"], "run_id": created.json()["id"]}
+        space = {"learning_rate": {"choices": [1e-3, 3e-3]}}
+        sweep = browser.post(
+            "/api/v1/sweeps",
+            json={"dataset_id": dataset["id"], "space": space, "trials": 2},
+            headers=bearer,
+        )
+        assert sweep.status_code == 201, sweep.text
+        ids = {
+            "dataset_id": dataset["id"],
+            "run_id": created.json()["id"],
+            "sweep_id": sweep.json()["id"],
+        }
         assert browser.get("/login").status_code == 200  # before the cookie
         assert browser.get(f"/?token={TOKEN}").status_code == 200  # cookie, then home
         paths = [

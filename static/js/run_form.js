@@ -244,6 +244,8 @@ function showWaitingFor(waitingFor) {
   const line = $("[data-waiting-for]", form);
   line.hidden = !waitingFor;
   setText(line, waitingFor ? `No live worker can take this run now: it would wait for ${waitingFor}.` : "");
+}
+
 /** The derived knobs the user left alone, as the server derived them for this config. */
 function showDerivedKnobs(config) {
   for (const knob of page.knobs) {

@@ -259,7 +259,10 @@ def test_a_killed_rank_ends_the_group_and_the_run_resumes(api, dataset, backend)
     again = _wait(api, run["id"], lambda r: r["attempts"] == 2 and r["state"] == "running")
     assert not any(Path(f"/proc/{pid}").exists() for pid in ranks.values()), "an orphan rank"
     logs = [x["line"] for x in api.get(f"/runs/{run['id']}/logs").json()["items"]]
-    assert any(line.startswith("attempt 1 ended: the training process exited") for line in logs)
+    # the cause is in the log: said by the store when torchrun exits, or by rank 0's own
+    # reporter when it sees its peer gone first (which comes first is a race)
+    ended = ("attempt 1 ended: the training process exited", "this attempt ended:")
+    assert any(line.startswith(ended) for line in logs), logs
     assert again["placement"]["processes"] == 2
     api.post(f"/runs/{run['id']}/cancel")
     assert _wait(api, run["id"], _finished)["state"] == "cancelled"

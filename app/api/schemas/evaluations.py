@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import MAX_ID, StrictBody
 from app.api.schemas.exports import CheckpointChoice, Reason
@@ -16,6 +16,16 @@ MAX_TEXT_CHARS = 1_000_000  # the body is at most 1 MiB anyway (app.api.limits)
 
 
 class EvaluationIn(StrictBody):
+    # exactly one of the two sources, as the schema says it (and Schemathesis checks)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["dataset_id"], "properties": {"dataset_id": {"type": "integer"}}},
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+            ]
+        }
+    )
+
     dataset_id: int | None = Field(
         default=None, ge=1, le=MAX_ID, description="Evaluate on this ready dataset's text"
     )
