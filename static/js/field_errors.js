@@ -34,7 +34,9 @@ export function showFieldError(form, fieldName, message, { focus = true } = {}) 
   const name = fieldName.split(".").pop();
   const slot = $(`[data-error-for="${CSS.escape(name)}"]`, form);
   if (!slot) return false;
-  slot.textContent = message;
+  // a field can have several problems at once (a width not divisible by n_head that is
+  // also too big for memory): each is said, in the server's order
+  slot.textContent = slot.hidden || !slot.textContent ? message : `${slot.textContent} ${message}`;
   slot.hidden = false;
   unfold(slot);
   const input = form.elements.namedItem(name);

@@ -8,7 +8,7 @@ import "./evaluations.js";
 import "./exports.js";
 import { onReconnect } from "./connection.js";
 import { $, el, pageData, setText } from "./dom.js";
-import { showApiError } from "./field_errors.js";
+import { clearErrors, showApiError } from "./field_errors.js";
 import { FINISHED, number } from "./format.js";
 import { LogView } from "./logs.js";
 import { LossChart } from "./loss_chart.js";
@@ -151,8 +151,10 @@ async function act(path, options = {}) {
     showRun(run);
     return true;
   } catch (error) {
-    if (options.form) showApiError(options.form, error);
-    else {
+    if (options.form) {
+      clearErrors(options.form);
+      showApiError(options.form, error);
+    } else {
       actionError.textContent = error.message;
       actionError.hidden = false;
     }

@@ -21,7 +21,10 @@ class EvaluationIn(StrictBody):
         json_schema_extra={
             "oneOf": [
                 {"required": ["dataset_id"], "properties": {"dataset_id": {"type": "integer"}}},
-                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string", "pattern": "\\S"}},
+                },
             ]
         }
     )
