@@ -133,8 +133,10 @@ class OpenAIErrorBody(BaseModel):
 OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": OpenAIErrorBody, "description": description}
     for status, description in (
+        (400, "The body cannot be read: not UTF-8"),
         (401, "Missing or wrong token"),
         (404, "No such model"),
+        (413, "The body is over its limit (1 MiB)"),
         (422, "Invalid request, naming the parameter"),
         (503, "No sample worker answered"),
     )

@@ -161,7 +161,8 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
         cause = _oom_advice(config)
     else:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        cause = f"the training process {how}\n{_tail(stderr_path)}".strip()[-STDERR_TAIL:]
+        head = f"the training process {how}"  # kept whole: the tail is cut, not what happened
+        cause = f"{head}\n{_tail(stderr_path)[-(STDERR_TAIL - len(head) - 1) :]}".strip()
     runs.lose(
         run_id,
         owner,
