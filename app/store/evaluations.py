@@ -14,7 +14,6 @@ its name."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -160,22 +159,13 @@ def request_evaluation(
 # --- the evaluation job's side: the lease with an evaluation's own writes ---
 
 
-def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
-    return {
-        "state": EvaluationState.FAILED,
-        "failure_reason": reason,
-        "failure_message": message[:4000],
-        "finished_at": now,
-    }
-
-
 EVALUATIONS = Lease(
     name="evaluations",
     model=Evaluation,
     queued=EvaluationState.QUEUED,
     running=EvaluationState.RUNNING,
     wake=EVALUATE,
-    failed=_failed,
+    failed=lease.failed_with_reason(EvaluationState.FAILED),
     queued_since=(Evaluation.heartbeat_at, Evaluation.created_at),
     requeued=lambda now: {"progress": 0.0},
 )

@@ -14,9 +14,7 @@ with its folder."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -164,22 +162,13 @@ def _no_checkpoint(run: Run, name: str) -> str:
 # --- the export job's side: the lease (app.store.lease) with an export's own writes ---
 
 
-def _failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
-    return {
-        "state": ExportState.FAILED,
-        "failure_reason": reason,
-        "failure_message": message[:4000],
-        "finished_at": now,
-    }
-
-
 EXPORTS = Lease(
     name="exports",
     model=Export,
     queued=ExportState.QUEUED,
     running=ExportState.RUNNING,
     wake=EXPORT,
-    failed=_failed,
+    failed=lease.failed_with_reason(ExportState.FAILED),
     queued_since=(Export.heartbeat_at, Export.created_at),
 )
 

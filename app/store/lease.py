@@ -46,6 +46,20 @@ from app.store.states import FailureReason
 LOST_WORKER = "the worker stopped answering"
 
 
+def failed_with_reason(state: str) -> Callable[[FailureReason, str, datetime], dict[str, Any]]:
+    """`Lease.failed` for a table with failure_reason, failure_message and finished_at."""
+
+    def failed(reason: FailureReason, message: str, now: datetime) -> dict[str, Any]:
+        return {
+            "state": state,
+            "failure_reason": reason,
+            "failure_message": message[:4000],
+            "finished_at": now,
+        }
+
+    return failed
+
+
 @dataclass(frozen=True)
 class Change:
     """What a lease write did to a row's state, for the job's `changed` hook."""
