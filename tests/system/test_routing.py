@@ -263,7 +263,8 @@ def test_a_killed_rank_ends_the_group_and_the_run_resumes(api, dataset, backend)
     # the cause is in the log: said by the store when torchrun exits, or by rank 0's own
     # reporter when it sees its peer gone first (which comes first is a race)
     ended = ("attempt 1 ended: the training process exited", "this attempt ended:")
-    assert any(line.startswith(ended) for line in logs), [x for x in logs if not x.startswith("iter ")]
+    told = [line for line in logs if not line.startswith("iter ")]
+    assert any(line.startswith(ended) for line in logs), told
     assert again["placement"]["processes"] == 2
     api.post(f"/runs/{run['id']}/cancel")
     assert _wait(api, run["id"], _finished)["state"] == "cancelled"
