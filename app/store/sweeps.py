@@ -87,6 +87,14 @@ def trial_runs(session: Session, trials: list[SweepTrial]) -> dict[int, Run]:
     return {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(ids)))}
 
 
+def trials_of_runs(session: Session, *, run_ids: list[int]) -> dict[int, SweepTrial]:
+    """The sweep trial each of these runs is (runs that are not trials are left out)."""
+    if not run_ids:
+        return {}
+    query = select(SweepTrial).where(SweepTrial.run_id.in_(run_ids))
+    return {int(t.run_id or 0): t for t in session.scalars(query)}
+
+
 def evaluations(session: Session, *, run_id: int) -> dict[int, float]:
     """A run's evaluations so far: iteration -> val bits per character."""
     query = (

@@ -1,6 +1,10 @@
-// A sweep's page: its trials and the best so far, polled while it runs; cancel.
+// A sweep's page: its trials, the best so far and each knob's effect, polled while it runs;
+// a link to Compare with the best trials' curves; cancel.
 import { api, poll } from "./api.js";
 import { $, el, field, setState, setText } from "./dom.js";
+import { showEffects } from "./knob_effects.js";
+
+const COMPARE_MAX = 8; // Compare's limit
 
 const page = JSON.parse($("#page-data").textContent);
 let state = page.state;
@@ -20,6 +24,12 @@ function show(sweep) {
     return el("tr", {}, el("td", { text: String(t.number) }), el("td", {}, link), el("td", { className: "mono", text: JSON.stringify(t.params) }), el("td", {}, badge), el("td", { className: "num", text: bpc(t.val_bpc) }));
   });
   $("[data-trials]").replaceChildren(...rows);
+  showEffects($("[data-effects]"), sweep.effects, sweep.space);
+  // the best trials first (scored ones by val bpc), then the rest by number
+  const ranked = sweep.trials.filter((t) => t.run_id).sort((a, b) => (a.val_bpc ?? Infinity) - (b.val_bpc ?? Infinity) || a.number - b.number);
+  const compare = field(document, "compare");
+  compare.hidden = ranked.length < 2;
+  compare.href = `/compare?${ranked.slice(0, COMPARE_MAX).map((t) => `run=${t.run_id}`).join("&")}`;
   const cancel = $('[data-action="cancel"]');
   if (cancel) cancel.hidden = sweep.state !== "running";
 }

@@ -57,6 +57,13 @@ def test_a_sweep_prunes_a_trial_and_reports_the_best_through_a_restart(api, stac
         assert checkpoints, "a pruned trial keeps its checkpoint"
     complete = [t for t in trials if t["state"] == "complete"]
     assert done["best"] == min(complete, key=lambda t: t["val_bpc"])
+    # the knob's effect: every scored trial's point, the pruned ones marked as not counted
+    (effect,) = done["effects"]
+    assert effect["knob"] == "learning_rate" and effect["kind"] == "number"
+    scored = sorted((t["params"]["learning_rate"], t["val_bpc"], t["state"] == "complete")
+                    for t in trials if t["val_bpc"] is not None)  # fmt: skip
+    assert [(p["value"], p["val_bpc"], p["complete"]) for p in effect["points"]] == scored
+    assert effect["correlation"] is None  # fewer than three complete trials
 
 
 def test_a_cancelled_sweep_stops_its_trials_and_starts_no_more(api):

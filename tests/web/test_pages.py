@@ -498,4 +498,22 @@ def test_a_sweep_s_page_lists_its_trials_and_best(web, dataset):
     assert EVIL not in html and "&lt;script&gt;" in html  # the name, escaped
     assert "0 of 3 trials started" in html and "none scored yet" in html
     assert 'data-action="cancel"' in html and "/static/js/sweep_page.js" in html
+    assert "data-effects" in html and 'data-field="compare"' in html
     assert web.get("/sweeps/999999").status_code == 404
+
+
+def test_compare_names_the_sweep_trial_each_run_is(web, dataset, run):
+    from app.store.db import get_db
+    from app.store.sweeps import add_trial
+
+    body = {"dataset_id": dataset["id"], "space": {"learning_rate": {"choices": [1e-3, 3e-3]}}}
+    sweep = web.post("/api/v1/sweeps", json=body, headers=BEARER).json()
+    other = web.post(f"/api/v1/runs/{run['id']}/clone", json={}, headers=BEARER).json()
+    with get_db().transaction() as session:
+        add_trial(session, sweep_id=sweep["id"], number=4, run_id=run["id"],
+                  params={"learning_rate": 1e-3})  # fmt: skip
+    html = assert_page(web.get(f"/compare?run={run['id']}&run={other['id']}"))
+    cells = re.findall(r"<td>(.*?)</td>", row_of(html, "data-trial-row"))
+    assert cells == [f'<a href="/sweeps/{sweep["id"]}">sweep {sweep["id"]}</a> #4', "—"]
+    plain = assert_page(web.get(f"/compare?run={other['id']}"))
+    assert "data-trial-row" not in plain

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from app.api.schemas.common import RowId, StrictBody
 from app.api.schemas.datasets import TOKENIZER_NAME, VOCAB_SIZE, Tokenizer
 from app.api.schemas.runs import BUDGET_DOC
+from app.planning.knob_effects import ScoredTrial, knob_effects
 from app.store.models import Run, Sweep, SweepTrial
 
 SweepStateName = Literal["running", "succeeded", "failed", "cancelled"]
@@ -49,6 +50,35 @@ class TrialOut(BaseModel):
     val_bpc: float | None = Field(description="Its best val bits per character")
 
 
+class EffectPoint(BaseModel):
+    value: float
+    val_bpc: float
+    complete: bool = Field(description="Ran to the end (false: pruned, not counted)")
+
+
+class ChoiceEffect(BaseModel):
+    value: Any
+    trials: int
+    best: float
+    mean: float
+
+
+class KnobEffect(BaseModel):
+    """What one knob did to val bits per character, over the trials that ran to the end."""
+
+    knob: str
+    kind: Literal["number", "choices"]
+    correlation: float | None = Field(
+        default=None,
+        description="number knobs: Spearman's rank correlation of the knob with val bpc "
+        "(-1: higher is better; null under 3 complete trials)",
+    )
+    points: list[EffectPoint] = Field(default_factory=list, description="number knobs")
+    choices: list[ChoiceEffect] = Field(
+        default_factory=list, description="choice knobs: each one tried, best first"
+    )
+
+
 class SweepOut(BaseModel):
     id: int
     name: str
@@ -65,6 +95,7 @@ class SweepOut(BaseModel):
     failure_message: str | None
     trials: list[TrialOut] = Field(description="The trials started so far, by number")
     best: TrialOut | None = Field(description="The best scored trial so far")
+    effects: list[KnobEffect] = Field(description="Each knob's effect on val bpc so far")
     created_at: datetime
     finished_at: datetime | None
 
@@ -99,6 +130,13 @@ def present_sweep(sweep: Sweep, trials: list[SweepTrial], runs: dict[int, Run]) 
         failure_message=sweep.failure_message,
         trials=shown,
         best=min(scored, key=lambda t: t.val_bpc or 0.0, default=None),
+        effects=[
+            KnobEffect.model_validate(e)
+            for e in knob_effects(
+                sweep.space,
+                (ScoredTrial(t.params, t.val_bpc, t.state == "complete") for t in shown),
+            )
+        ],
         created_at=sweep.created_at,
         finished_at=sweep.finished_at,
     )

@@ -11,6 +11,7 @@ from app.api.deps import PageAccess, SessionDep
 from app.store.evaluations import ready_on_datasets
 from app.store.models import Evaluation
 from app.store.run_queries import find_runs, list_runs
+from app.store.sweeps import trials_of_runs
 from app.web.formatting import loss_unit
 from app.web.templating import render
 from app.web.views import runs_json, with_dataset_names
@@ -74,6 +75,7 @@ def compare_page(
     recent, _ = list_runs(session, limit=100)
     choices = with_dataset_names(session, runs_json(session, recent))
     chosen_ids = {r["id"] for r in selected}
+    trials = trials_of_runs(session, run_ids=list(chosen_ids))
     choices += [r for r in selected if r["id"] not in {c["id"] for c in choices}]
     return render(
         request,
@@ -83,6 +85,7 @@ def compare_page(
         choices=choices,
         chosen_ids=chosen_ids,
         differences=differences(selected) if len(selected) > 1 else [],
+        trials=trials,
         unit=loss_unit(selected),
         choices_unit=loss_unit(choices),
         max_runs=MAX_RUNS,
