@@ -1,7 +1,8 @@
 """A budget run's config: the engine's budget planner (`worker.engine.config.budget`) fed with
 what the service knows: the data's token count (exact once prepared, else estimated from the
-upload), its vocabulary and the device a train worker reports. The knobs the user sets in
-`config` are kept; the preset (or the default) gives the rest the plan does not choose."""
+upload), its vocabulary and the device a train worker reports, with the speed it measured.
+The knobs the user sets in `config` are kept; the preset (or the default) gives the rest the
+plan does not choose."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.planning.run_config import as_problem, build_config
-from app.planning.worker_devices import train_device
+from app.planning.worker_devices import train_device, train_speed
 from app.store.db import Session
 from app.store.errors import ProblemsError
 from app.store.models import Dataset
@@ -44,7 +45,8 @@ def plan_for_budget(
         session, dataset_id=dataset.id, tokenizer=tokenizer, val_fraction=val_fraction
     )
     meta = prepared_meta(dataset, prep, tokenizer=tokenizer, val_fraction=val_fraction)
-    device = train_device(get_settings(), base.device)
+    settings = get_settings()
+    device = train_device(settings, base.device)
     try:
         plan = plan_budget(
             budget_s,
@@ -53,6 +55,7 @@ def plan_for_budget(
             train_tokens=int(meta.get("train_tokens") or 0),
             vocab_size=data_vocab(dataset, tokenizer, meta),
             device=device,
+            speed=train_speed(settings, base.device),
         )
     except ConfigError as exc:
         raise ProblemsError([as_problem(exc)]) from None

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Refuse a run whose estimated memory exceeds the free memory of the train workers'
     # device (off: for hardware where the estimate is known to be wrong).
     memory_guard: bool = True
+    # Train workers measure their device's speed once (a few seconds; kept in data_dir) for
+    # the budget planner; off: budget runs plan with the engine's cached figure per kind.
+    calibrate: bool = True
     log_level: str = "info"
 
     @field_validator("database_url", "redis_url", "token", mode="before")

@@ -73,6 +73,31 @@ def test_the_device_the_workers_report_sizes_the_plan(client, dataset):
     assert gpu_plan["budget"]["expected_iters"] > cpu_plan["budget"]["expected_iters"]
 
 
+def test_the_speed_a_train_worker_measured_plans_the_run(client, dataset):
+    """Of the train workers that could take the run, the slowest figure sizes it (any of
+    them may get it); the plan says whose figure it used."""
+    settings = get_settings()
+    fast, slow = ({"flops_per_s": f, "overhead_s": 0.01} for f in (4e11, 1e10))
+    gpus = {name: {"kind": "cuda", "index": 0, "name": name, "memory_total": 80 * GiB,
+                   "memory_free": 80 * GiB, "speed": speed}
+            for name, speed in (("fast GPU", fast), ("slow GPU", slow))}  # fmt: skip
+    for name, gpu in gpus.items():
+        record = {"name": name, "queues": ["train"], "pid": 1, "devices": [gpu],
+                  "started_at": 0, "seen_at": 0}  # fmt: skip
+        report_worker(settings, name, record, 60)
+    try:
+        both = post(client, dataset, "20m", {"device": "cuda"}, dry_run=True).json()
+        forget_worker(settings, "slow GPU")
+        fast_only = post(client, dataset, "20m", {"device": "cuda"}, dry_run=True).json()
+    finally:
+        for name in gpus:
+            forget_worker(settings, name)
+    assert both["budget"]["speed"] == "measured by a train worker on slow GPU"
+    assert fast_only["budget"]["speed"] == "measured by a train worker on fast GPU"
+    assert any("10.0 GFLOP/s" in reason for reason in both["budget"]["reasons"])
+    assert fast_only["budget"]["expected_iters"] > both["budget"]["expected_iters"]
+
+
 @pytest.mark.parametrize("budget", [0, "0s", "3650d", "10 years", -5, 1e12, "5s"])
 def test_a_bad_budget_is_refused_naming_it(client, dataset, budget):
     for dry_run in (True, False):

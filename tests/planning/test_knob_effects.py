@@ -24,8 +24,8 @@ def test_spearman_reads_ranks_with_ties_and_says_nothing_of_a_constant():
 
 
 def test_a_number_knob_counts_complete_trials_and_keeps_every_point():
-    trials = [trial(1e-3, 1, 2.0), trial(1e-2, 2, 1.5), trial(3e-2, 2, 1.4),
-              trial(1e-1, 4, 3.0, complete=False), trial(5e-2, 1, None, complete=False)]  # fmt: skip
+    pruned = [trial(1e-1, 4, 3.0, complete=False), trial(5e-2, 1, None, complete=False)]
+    trials = [trial(1e-3, 1, 2.0), trial(1e-2, 2, 1.5), trial(3e-2, 2, 1.4), *pruned]
     lr, layers = knob_effects(SPACE, trials)
     assert lr["knob"] == "learning_rate" and lr["kind"] == "number"
     assert lr["correlation"] == -1.0  # with the pruned trial's 3.0 it would read 0.2

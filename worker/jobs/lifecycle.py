@@ -15,7 +15,7 @@ from kombu.exceptions import OperationalError
 
 from app.store.broker import BrokerError, OutageLog, forget_worker, report_worker
 from app.store.db import get_db
-from app.store.settings import get_settings
+from app.store.settings import Settings, get_settings
 from worker.jobs import stopping
 from worker.jobs.identity import worker_id
 
@@ -38,30 +38,47 @@ def _queues(sender: Any) -> list[str]:
 
 
 def _registry_loop(queues: list[str]) -> None:
+    from app.planning.routing import is_train_queue
     from worker.jobs.device_probe import probe
+    from worker.jobs.speed_probe import with_speed
 
     settings = get_settings()
     started = time.time()
     devices: list[dict[str, Any]] = []
     probed_at = 0.0
+    # a train worker reports its device's speed (budget runs): measured after its first report
+    measures = settings.calibrate and any(is_train_queue(q) for q in queues)
+    first = True
     while not _stop.is_set():
         if time.monotonic() - probed_at > DEVICES_EVERY_S or not devices:
             devices = probe()
             probed_at = time.monotonic()
-        record = {
-            "name": _name,
-            "queues": queues,
-            "pid": os.getpid(),
-            "devices": devices,
-            "started_at": started,
-            "seen_at": time.time(),
-        }
-        try:
-            report_worker(settings, _name, record, REGISTRY_TTL_S)
-            _registry_outage.ok()
-        except Exception as exc:
-            _registry_outage.failed(exc)
+            if measures and not first:
+                devices = with_speed(devices, settings.data_dir)  # the figure kept on disk
+        _report(settings, queues, devices, started)
+        if measures and first:
+            first = False
+            devices = with_speed(devices, settings.data_dir)  # seconds, the first time here
+            continue  # report it at once
         _stop.wait(REGISTRY_EVERY_S)
+
+
+def _report(
+    settings: Settings, queues: list[str], devices: list[dict[str, Any]], started: float
+) -> None:
+    record = {
+        "name": _name,
+        "queues": queues,
+        "pid": os.getpid(),
+        "devices": devices,
+        "started_at": started,
+        "seen_at": time.time(),
+    }
+    try:
+        report_worker(settings, _name, record, REGISTRY_TTL_S)
+        _registry_outage.ok()
+    except Exception as exc:
+        _registry_outage.failed(exc)
 
 
 def _reaper_loop() -> None:
