@@ -1,6 +1,6 @@
 """A run's history: metric points, log lines and checkpoint rows. The training process
 writes them in batches (`write_batch`, inside the transaction of its heartbeat,
-`app.store.runs.heartbeat`); the API reads them back as the events of `app.store.event_wire`:
+`app.store.run_lease.heartbeat`); the API reads them back as the events of `app.store.event_wire`:
 points (optionally downsampled), and log lines forward from an id or backward from the end
 or an id."""
 

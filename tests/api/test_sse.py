@@ -12,7 +12,7 @@ from sse_client import parse
 from studio_rows import make_run
 
 from app.store.history import Batch, Chain, metric_row
-from app.store.runs import Outcome, claim, finish, heartbeat
+from app.store.run_lease import Outcome, claim, finish, heartbeat
 from app.store.states import RunState
 from worker.engine.events import StepEvent
 

@@ -14,7 +14,7 @@ from app.store.broker import run_channel
 from app.store.db import get_db
 from app.store.event_wire import METRIC_FIELDS, RunEvent, metric_point, utc_text
 from app.store.history import Batch, log_row, metric_row
-from app.store.runs import claim, heartbeat
+from app.store.run_lease import claim, heartbeat
 from app.store.settings import get_settings
 from worker.engine.events import StepEvent
 

@@ -26,7 +26,7 @@ from studio_stack import (
     use_environment,
 )
 
-from app.store import datasets, exports, lease, preparations, run_queries, runs
+from app.store import datasets, exports, lease, preparations, run_lease, run_queries
 from app.store.db import get_db
 from app.store.lease import Lease
 from app.store.models import Dataset, Export, LogLine, Preparation, Run
@@ -120,7 +120,7 @@ class Kind:
 
 
 def _finish_run(run_id: int, owner: str) -> lease.Held:
-    return runs.finish(run_id, owner, runs.Outcome(RunState.SUCCEEDED))
+    return run_lease.finish(run_id, owner, run_lease.Outcome(RunState.SUCCEEDED))
 
 
 def _finish_preparation(prep_id: int, owner: str) -> lease.Held:
@@ -134,12 +134,12 @@ STATS = {"characters": 1, "lines": 1, "sha256": "0" * 64, "vocab": ["a"], "gpt2_
 
 KINDS = {
     "runs": Kind(
-        runs.RUNS,
+        run_lease.RUNS,
         _queued_run,
-        runs.claim,
-        lambda i, owner: runs.heartbeat(i, owner, progress={"iter": 1}),
+        run_lease.claim,
+        lambda i, owner: run_lease.heartbeat(i, owner, progress={"iter": 1}),
         _finish_run,
-        lambda i, owner: lease.fail(runs.RUNS, i, owner, FailureReason.DATA, "bad"),
+        lambda i, owner: lease.fail(run_lease.RUNS, i, owner, FailureReason.DATA, "bad"),
     ),
     "preparations": Kind(
         preparations.PREPARATIONS,
@@ -297,34 +297,34 @@ def _log(run_id: int) -> list[str]:
 
 def test_a_cancelled_run_that_loses_its_worker_ends_cancelled(quiet) -> None:
     run_id = make_run()
-    assert runs.claim(run_id, "w:1").held
+    assert run_lease.claim(run_id, "w:1").held
     _ask_cancel(run_id)
     make_stale(KINDS["runs"], run_id)
     reaped = reap(KINDS["runs"])
     assert reaped.cancelled == [run_id] and reaped.requeued == reaped.failed == []
-    assert job_ids(reaped.followup, runs.RUNS.wake) == []  # never woken again
+    assert job_ids(reaped.followup, run_lease.RUNS.wake) == []  # never woken again
     run = get_run(run_id)
     assert run.state == "cancelled" and run.finished_at is not None
     assert _log(run_id) == ["attempt 1 ended: the worker stopped answering; cancelled, as asked"]
-    assert not runs.claim(run_id, "w:2").held  # never trained again
+    assert not run_lease.claim(run_id, "w:2").held  # never trained again
 
 
 def test_a_cancelled_run_whose_process_dies_ends_cancelled(quiet) -> None:
     run_id = make_run()
-    runs.claim(run_id, "w:1")
+    run_lease.claim(run_id, "w:1")
     _ask_cancel(run_id)
     cause = "the training process was killed by signal 9"
-    lost = runs.lose(run_id, "w:1", cause=cause, out_of_memory=False, max_attempts=3)
-    assert lost.held and job_ids(lost.followup, runs.RUNS.wake) == []
+    lost = run_lease.lose(run_id, "w:1", cause=cause, out_of_memory=False, max_attempts=3)
+    assert lost.held and job_ids(lost.followup, run_lease.RUNS.wake) == []
     assert get_run(run_id).state == "cancelled"
 
 
 def test_a_cancelled_run_handed_back_by_a_stopping_service_ends_cancelled(quiet) -> None:
     run_id = make_run()
-    runs.claim(run_id, "w:1")
+    run_lease.claim(run_id, "w:1")
     _ask_cancel(run_id)
-    back = runs.finish(run_id, "w:1", runs.Outcome(RunState.QUEUED))
-    assert back.held and job_ids(back.followup, runs.RUNS.wake) == []
+    back = run_lease.finish(run_id, "w:1", run_lease.Outcome(RunState.QUEUED))
+    assert back.held and job_ids(back.followup, run_lease.RUNS.wake) == []
     assert get_run(run_id).state == "cancelled"
 
 
@@ -332,7 +332,7 @@ def test_a_claim_never_takes_or_clears_a_cancel(quiet) -> None:
     """A queued run with the flag (put back as the cancel came) is never claimed, and the
     reaper ends it cancelled."""
     run_id = make_run(cancel_requested=True)
-    assert not runs.claim(run_id, "w:1").held
+    assert not run_lease.claim(run_id, "w:1").held
     assert get_run(run_id).cancel_requested
     assert reap(KINDS["runs"]).cancelled == [run_id]
     assert get_run(run_id).state == "cancelled"
@@ -375,7 +375,9 @@ def test_a_wake_up_delivered_to_a_lost_worker_is_resent(quiet) -> None:
     gone, and Celery's Redis transport would give the message back only after hours."""
     conn = redis.Redis.from_url(get_settings().redis_url)
     queue = "lease-test-unacked"
-    private = dataclasses.replace(runs.RUNS, queue=None, wake=Task(runs.RUNS.wake.name, queue))
+    private = dataclasses.replace(
+        run_lease.RUNS, queue=None, wake=Task(run_lease.RUNS.wake.name, queue)
+    )
     run_id = make_run(queued_at=ago(60))
     assert lease.resend(private, get_settings(), after_s=30) == [run_id]
     message = conn.lpop(queue)  # a worker takes it, as kombu does, then dies
@@ -390,7 +392,7 @@ def test_a_run_put_back_keeps_its_place(quiet) -> None:
     queue = "train.cuda.7"  # a queue of this test's own
     first = make_run(queue=queue, queued_at=ago(30))
     second = make_run(queue=queue, queued_at=ago(20))
-    assert runs.claim(first, "w:1").held
+    assert run_lease.claim(first, "w:1").held
     make_stale(KINDS["runs"], first)
     assert reap(KINDS["runs"]).requeued == [first]
     third = make_run(queue=queue, queued_at=ago(10))

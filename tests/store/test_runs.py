@@ -10,7 +10,7 @@ from app.store.db import get_db
 from app.store.history import Batch, log_row
 from app.store.models import LogLine, utcnow
 from app.store.queues import TRAIN
-from app.store.runs import Outcome, claim, finish, heartbeat, lose
+from app.store.run_lease import Outcome, claim, finish, heartbeat, lose
 from app.store.states import FailureReason, RunState
 
 

@@ -14,7 +14,7 @@ from studio_rows import make_run
 from studio_stack import TOKEN, assert_error, use_environment
 
 from app.store.history import Batch, metric_row
-from app.store.runs import Outcome, claim, finish, heartbeat
+from app.store.run_lease import Outcome, claim, finish, heartbeat
 from app.store.states import RunState
 from worker.engine.events import StepEvent
 

@@ -72,7 +72,7 @@ def test_the_training_process_records_disk_full(local_env, tmp_path: Path) -> No
 
     from app.store.db import get_db
     from app.store.models import Preparation
-    from app.store.runs import claim
+    from app.store.run_lease import claim
     from app.store.settings import get_settings
     from worker.engine.data.prepare import prepare
     from worker.jobs import training_process

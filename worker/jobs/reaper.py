@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from app.store import datasets, evaluations, exports, lease, preparations, runs
+from app.store import datasets, evaluations, exports, lease, preparations, run_lease
 from app.store.lease import Lease, Reaped
 from app.store.settings import Settings
 from worker.jobs.sweeper import drive_sweeps
@@ -18,7 +18,7 @@ from worker.jobs.sweeper import drive_sweeps
 log = logging.getLogger(__name__)
 
 LEASES: tuple[Lease, ...] = (
-    runs.RUNS,
+    run_lease.RUNS,
     preparations.PREPARATIONS,
     datasets.INSPECTIONS,
     exports.EXPORTS,

@@ -1,6 +1,6 @@
 """The training process's callbacks: buffer → insert → publish. The training loop only
 appends rows to a buffer; a background thread writes them every flush interval in one
-transaction with the run's progress and heartbeat (`app.store.runs.heartbeat`, and `finish`
+transaction with the run's progress and heartbeat (`app.store.run_lease.heartbeat`, and `finish`
 at the end: nothing is written once the lease is gone), then publishes each row's event, so
 an SSE client replaying the database and following the channel never misses a point. The
 same thread watches the cancel flag and notices a dead parent."""
@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from app.store import history, run_queries, runs
+from app.store import history, run_lease, run_queries
 from app.store.lease import Held
 from app.store.models import utcnow
-from app.store.runs import Outcome, Progress
+from app.store.run_lease import Outcome, Progress
 from app.store.settings import Settings
 from app.store.states import RunPhase
 from worker.engine.events import CheckpointEvent, StartInfo, StepEvent, TrainCallbacks
@@ -152,11 +152,11 @@ class RunReporter(TrainCallbacks):
             chain = dataclasses.replace(self._chain)
             try:
                 if outcome is None:
-                    report = runs.heartbeat(
+                    report = run_lease.heartbeat(
                         self.run_id, self.owner, batch=batch, progress=self._progress, chain=chain
                     )
                 else:
-                    report = runs.finish(
+                    report = run_lease.finish(
                         self.run_id,
                         self.owner,
                         outcome,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from app.planning.budget_run import BUDGET_TAG
 from app.store.models import Run, utcnow
+from app.store.run_lease import Outcome
 from app.store.run_queries import load_claimed_run
-from app.store.runs import Outcome
 from app.store.settings import Settings, get_settings
 from app.store.states import FailureReason, RunState
 from worker.engine.config.train_config import TrainConfig

@@ -16,7 +16,7 @@ from typing import Any
 from celery.exceptions import Reject
 
 from app.planning.routing import processes_of
-from app.store import runs
+from app.store import run_lease
 from app.store.deployment_id import database_id
 from app.store.queues import TRAIN
 from app.store.run_queries import load_claimed_run, queue_of, queued_in_order
@@ -87,14 +87,14 @@ def take(run_id: int, owner: str) -> tuple[int, Placement] | None:
         if placement is None:
             busy = True
             continue
-        claimed = runs.claim(candidate, owner, placement=placement.record())
+        claimed = run_lease.claim(candidate, owner, placement=placement.record())
         if claimed.held:
             claimed.followup.send()
             return candidate, placement
         placement.close()  # another worker took it meanwhile: the next one
     if not busy:
         return None
-    runs.woken(run_id)  # its wake-up is in a live worker's hands: the reaper waits
+    run_lease.woken(run_id)  # its wake-up is in a live worker's hands: the reaper waits
     log.info("queue %s waits for free GPUs; the wake-up of run %s goes back", queue, run_id)
     time.sleep(BUSY_RETRY_S)
     raise Reject(f"queue {queue}: no free GPUs here", requeue=True)
@@ -163,7 +163,7 @@ def _train(run_id: int, owner: str, placement: Placement) -> str:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         head = f"the training process {how}"  # kept whole: the tail is cut, not what happened
         cause = f"{head}\n{_tail(stderr_path)[-(STDERR_TAIL - len(head) - 1) :]}".strip()
-    runs.lose(
+    run_lease.lose(
         run_id,
         owner,
         cause=cause,
@@ -182,7 +182,7 @@ def _wait_renewing(child: subprocess.Popen, run_id: int, owner: str, interval: f
         except subprocess.TimeoutExpired:
             pass
         try:
-            if not runs.heartbeat(run_id, owner).held:
+            if not run_lease.heartbeat(run_id, owner).held:
                 break  # ended, or no longer ours: nothing to renew
         except Exception as exc:  # the database blinked; the next turn tries again
             log.warning("run %s: renewing the lease failed: %s", run_id, exc)
