@@ -33,8 +33,9 @@ from torch.nn import functional as F  # noqa: E402
 from bench._machine import cpu_flags, machine  # noqa: E402
 from worker.engine.checkpoints.files import save_checkpoint  # noqa: E402
 from worker.engine.model.gpt import GPT, GPTConfig  # noqa: E402
-from worker.engine.sampling.completions import CompletionRequest, complete  # noqa: E402
+from worker.engine.sampling.completions import CompletionRequest  # noqa: E402
 from worker.engine.sampling.sample import SampleOptions, load_sampler  # noqa: E402
+from worker.engine.sampling.together import complete  # noqa: E402
 
 CHARS = sorted(set("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
 

@@ -3,9 +3,11 @@ and one sample worker (concurrency 2, as `nanogpt-studio serve` starts it), CPU.
 
     python bench/openai_streams.py [--tokens 200] [--streams 1 4 16]
 
-The model is the 4x128, block-256 char model of bench/decode_speed.py (random weights). A
-stream counts the tokens it is sent (usage, from stream_options.include_usage); tokens/s is
-all the streams' tokens over the wall time from the first request to the last [DONE].
+The model is the 4x128, block-256 char model of bench/decode_speed.py (random weights). Each
+stream has its own prompt (0 to 20 characters) and seed, so a batch holds padded rows of
+different prompts, as clients send them. A stream counts the tokens it is sent (usage, from
+stream_options.include_usage); tokens/s is all the streams' tokens over the wall time from
+the first request to the last [DONE]; "batched" is the largest X-Studio-Batch-Requests.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from bench._stack import TOKEN, machine, service
 from bench.decode_speed import write_checkpoint
 
 
-def one_stream(base: str, tokens: int, seed: int) -> tuple[int, float]:
-    """Completion tokens of one stream, and the seconds to its first piece."""
+def one_stream(base: str, tokens: int, seed: int) -> tuple[int, float, int]:
+    """Completion tokens of one stream, the seconds to its first piece, and how many
+    requests its batch generated together."""
     body = {
         "model": "run-1",
-        "prompt": "",
+        "prompt": "the quick brown fox jumps"[: seed * 7 % 21],
         "max_tokens": tokens,
         "seed": seed,
         "stream": True,
@@ -43,6 +46,7 @@ def one_stream(base: str, tokens: int, seed: int) -> tuple[int, float]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.stream("POST", base + "/completions", json=body, headers=headers, timeout=900) as r:
         r.raise_for_status()
+        together = int(r.headers["x-studio-batch-requests"])
         for line in r.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -51,7 +55,7 @@ def one_stream(base: str, tokens: int, seed: int) -> tuple[int, float]:
                 first = time.perf_counter() - started
             if chunk.get("usage"):
                 count = chunk["usage"]["completion_tokens"]
-    return count, first or 0.0
+    return count, first or 0.0, together
 
 
 def main() -> None:
@@ -73,11 +77,12 @@ def main() -> None:
             with ThreadPoolExecutor(streams) as pool:
                 results = list(pool.map(lambda s: one_stream(base, args.tokens, s), range(streams)))
             wall = time.perf_counter() - started
-            total = sum(count for count, _ in results)
-            firsts = sorted(first for _, first in results)
+            total = sum(count for count, _, _ in results)
+            firsts = sorted(first for _, first, _ in results)
+            batched = max(together for _, _, together in results)
             print(
                 f"{streams:3d} streams: {total:6d} tokens in {wall:6.2f} s = {total / wall:7.0f} "
-                f"tok/s; first piece after {firsts[0]:.2f}-{firsts[-1]:.2f} s"
+                f"tok/s; first piece after {firsts[0]:.2f}-{firsts[-1]:.2f} s; batched {batched}"
             )
 
 

@@ -18,6 +18,7 @@ from app.store.errors import UnavailableError
 from app.store.settings import Settings
 
 AsyncClient = redis.asyncio.Redis  # the API's client type, so it needs no redis import
+Connection = redis.Redis  # the workers' (`client`), likewise
 BrokerError = redis.exceptions.RedisError  # what a broker that is away raises
 
 WORKER_KEY_PREFIX = "studio:worker:"
@@ -130,7 +131,7 @@ def require_url(settings: Settings) -> str:
     return settings.redis_url
 
 
-def client(settings: Settings) -> redis.Redis:
+def client(settings: Settings) -> Connection:
     """A client for a few commands, closed after them: no health-check PING (a broker that
     refuses writes refuses PING too, MISCONF, and would fail reads that it still serves)."""
     return redis.Redis.from_url(require_url(settings), socket_connect_timeout=CONNECT_TIMEOUT_S)

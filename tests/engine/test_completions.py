@@ -10,8 +10,9 @@ import pytest
 from engine_helpers import documents_model, prepared, shakespeare, tiny_config
 
 from worker.engine.errors import ConfigError
-from worker.engine.sampling.completions import CompletionRequest, Piece, complete
+from worker.engine.sampling.completions import CompletionRequest, Piece
 from worker.engine.sampling.sample import SampleOptions, Sampler, load_sampler
+from worker.engine.sampling.together import complete
 from worker.engine.training.loop import train
 
 

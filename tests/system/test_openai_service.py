@@ -1,6 +1,6 @@
 """/v1 through the real `openai` client against the real API and sample worker: a tiny char
 model trained by the train worker, then completions, streams, n > 1, stop, seeds, logprobs,
-concurrent requests, a bad model and a missing token."""
+concurrent requests batched, a bad model and a missing token."""
 
 from __future__ import annotations
 
@@ -117,14 +117,25 @@ def test_logprobs_and_echo(client, model) -> None:
     assert all(lp <= 0 for lp in logprobs.token_logprobs[1:])
 
 
-def test_concurrent_requests_are_all_answered(client, model) -> None:
-    def ask(seed: int) -> str:
-        made = client.completions.create(model=model, prompt="O", max_tokens=10, seed=seed)
-        return made.choices[0].text
+def test_concurrent_requests_are_batched_and_each_is_what_it_is_alone(client, model) -> None:
+    """Clients' requests waiting for one model share its forward passes (the header says
+    with how many), each with its own prompt, seed and length, and each gets the text it gets
+    alone."""
+    prompts = ["O", "To", "Th", "We", "All"]
 
-    with ThreadPoolExecutor(6) as pool:
-        texts = list(pool.map(ask, range(6)))
-    assert all(texts) and texts == [ask(seed) for seed in range(6)]
+    def ask(seed: int) -> tuple[str, int]:
+        raw = client.completions.with_raw_response.create(
+            model=model, prompt=prompts[seed % 5], max_tokens=8 + seed % 5, seed=seed
+        )
+        return raw.parse().choices[0].text, int(raw.headers["x-studio-batch-requests"])
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert all(text for text, _ in answers)
+    assert max(together for _, together in answers) > 1, answers
+    alone = [ask(seed) for seed in range(16)]
+    assert [text for text, _ in answers] == [text for text, _ in alone]
+    assert {together for _, together in alone} == {1}
 
 
 def test_a_bad_model_names_the_models_there_are(client, model) -> None:

@@ -2,8 +2,9 @@
 tools built on it can use a trained model. A model is a run's checkpoint: `run-12` (its
 latest), `run-12@latest` or `run-12@best`. Completions run on the sample workers and their
 warm model cache (`worker.jobs.tasks.complete`), so training goes on; the n choices of a
-prompt are generated together, one batch per step. Errors are in OpenAI's shape here
-(`app.api.error_handlers.error_response_at`)."""
+prompt, and the requests of every client waiting for the same model, are generated together,
+one batch per step (the X-Studio-Batch-Requests header says how many requests shared it).
+Errors are in OpenAI's shape here (`app.api.error_handlers.error_response_at`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SettingsDep
@@ -47,6 +49,7 @@ router = APIRouter(tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
 CHECKPOINT_OF_SUFFIX = {"latest": "ckpt.pt", "best": "best.pt"}
 _MODEL_ID = re.compile(r"run-([1-9][0-9]{0,18})(?:@(latest|best))?")
 _NAMED_MODELS = 20  # a bad model's error names this many of those there are
+BATCH_HEADER = "X-Studio-Batch-Requests"
 
 
 class ModelNotFoundError(NotFoundError):
@@ -125,12 +128,6 @@ async def create_completion(request: Request, body: CompletionIn, settings: Sett
     request_id = new_request_id()
     pubsub = async_client(request.app).pubsub()
     await pubsub.subscribe(sample_channel(request_id))
-    followup = completions.request_completion(
-        request_id=request_id,
-        run_id=model.run_id,
-        payload=payload,
-        expires_s=settings.sample_timeout_s,
-    )
     answer = _Answer(
         id=f"cmpl-{request_id}",
         created=int(time.time()),
@@ -138,7 +135,16 @@ async def create_completion(request: Request, body: CompletionIn, settings: Sett
         n=n * len(body.prompts()),
     )
     try:
-        await run_in_threadpool(followup.send)
+        await run_in_threadpool(
+            partial(
+                completions.request_completion,
+                settings,
+                request_id=request_id,
+                run_id=model.run_id,
+                payload=payload,
+                expires_s=settings.sample_timeout_s,
+            )
+        )
         messages = messages_of(request, pubsub, settings.sample_timeout_s)
         # Wait for the worker's start: a prompt it refuses is a 4xx, streamed or not.
         async for data in messages:
@@ -146,6 +152,7 @@ async def create_completion(request: Request, body: CompletionIn, settings: Sett
                 raise _error(data)
             if data["type"] == "start":
                 answer.prompt_tokens = data["prompt_tokens"]
+                answer.together = data["together"]
                 break
         else:
             raise UnavailableError("the client went away", code="no_worker")
@@ -157,7 +164,7 @@ async def create_completion(request: Request, body: CompletionIn, settings: Sett
         return StreamingResponse(
             _chunks(messages, pubsub, answer, usage),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **answer.headers()},
         )
     try:
         async for data in messages:
@@ -165,7 +172,7 @@ async def create_completion(request: Request, body: CompletionIn, settings: Sett
                 answer.add(data)
             elif data["type"] == "error":
                 raise _error(data)
-        return answer.whole()
+        return JSONResponse(answer.whole().model_dump(mode="json"), headers=answer.headers())
     finally:
         await pubsub.aclose()
 
@@ -188,6 +195,7 @@ class _Answer:
     n: int  # choices in all
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    together: int = 1  # requests generated in one batch with this one
     texts: dict[int, list[str]] = field(default_factory=dict)
     logprobs: dict[int, LogprobsOut] = field(default_factory=dict)
     finish: dict[int, str] = field(default_factory=dict)
@@ -207,6 +215,10 @@ class _Answer:
             kept.token_logprobs += piece["token_logprobs"]
             kept.top_logprobs += piece["top_logprobs"]
             kept.text_offset += piece["text_offset"]
+
+    def headers(self) -> dict[str, str]:
+        """How many requests (this one included) shared its batch's forward passes."""
+        return {BATCH_HEADER: str(self.together)}
 
     def usage(self) -> Usage:
         return Usage(

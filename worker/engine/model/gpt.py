@@ -41,8 +41,22 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
+def padding_mask(pad: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """(B, 1, T, K) attention mask of a batch whose rows are prompts left-padded to one
+    length: row b's query at column queries[t] sees the key at column keys[k] when it is not
+    later and not one of the row's pad[b] pad columns. A pad column's query sees itself (so
+    its softmax has a term); nothing real ever reads it."""
+    causal = keys[None, :] <= queries[:, None]  # (T, K)
+    itself = keys[None, :] == queries[:, None]  # (T, K)
+    real = keys[None, :] >= pad[:, None]  # (B, K)
+    return (causal[None] & (real[:, None, :] | itself[None]))[:, None]
+
+
 class KVCache:
-    """Keys and values of every layer for the tokens seen so far, preallocated to block_size."""
+    """Keys and values of every layer for the tokens seen so far, preallocated to block_size.
+
+    `pad` (B,): rows holding different prompts are left-padded to one length, row b with
+    pad[b] pad columns, which attention masks out and positions skip (see generate_batch)."""
 
     def __init__(self, config: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype):
         head_size = config.n_embd // config.n_head
@@ -50,6 +64,14 @@ class KVCache:
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0  # tokens cached; also the position of the next token
+        self.pad: torch.Tensor | None = None
+
+    def mask(self, tokens: int) -> torch.Tensor | None:
+        """The padding mask of the next `tokens` tokens (None: no row is padded)."""
+        if self.pad is None:
+            return None
+        columns = torch.arange(self.length + tokens, device=self.pad.device)
+        return padding_mask(self.pad, columns[self.length :], columns)
 
     def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Append this step's k, v (B, nh, T, hs) and return all cached so far for the layer."""
@@ -72,7 +94,11 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
 
     def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, T, C = x.size()  # batch, sequence length, embedding dim (n_embd)
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
@@ -84,7 +110,10 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             past = cache.length
             k, v = cache.store(layer, k, v)  # (B, nh, past + T, hs)
-        if past == 0:
+        if mask is not None:
+            # rows of different prompts, left-padded: each sees its own tokens only
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        elif past == 0:
             # whole sequence at once: plain causal mask (flash attention where available)
             y = F.scaled_dot_product_attention(
                 q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
@@ -120,8 +149,14 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0):
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, mask)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -186,9 +221,14 @@ class GPT(nn.Module):
             f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}"
         )
         pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
+        mask = None
+        if cache is not None and cache.pad is not None:
+            # a left-padded row's first real token is its position 0, as it would be alone
+            pos = (pos[None, :] - cache.pad[:, None]).clamp(min=0)  # (B, T)
+            mask = cache.mask(T)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for layer, block in enumerate(self.transformer.h):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer, mask)
         if cache is not None:
             cache.length += T
         x = self.transformer.ln_f(x)  # (B, T, n_embd)

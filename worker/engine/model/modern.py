@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from worker.engine.model.gpt import GPTConfig
+from worker.engine.model.gpt import GPTConfig, padding_mask
 
 LOGIT_SOFTCAP = 15.0  # nanochat's cap (modded-nanogpt used 30, then 15)
 ROPE_BASE = 10_000.0
@@ -60,6 +60,8 @@ class SlidingKVCache:
     distances, so when the window is full the newest token overwrites the oldest slot and
     every other entry stays valid: one token per forward pass, however long the generation.
     A single query attends to every slot with no mask, so the ring order does not matter.
+    `pad` (B,): left-padded rows of different prompts, as `gpt.KVCache` has them; rotary
+    attention is relative, so a padded row computes what it would alone.
     """
 
     def __init__(self, config: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype):
@@ -69,6 +71,20 @@ class SlidingKVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.block_size = config.block_size
         self.position = 0  # absolute position of the next token (tokens seen so far)
+        self.pad: torch.Tensor | None = None
+
+    def mask(self, tokens: int) -> torch.Tensor | None:
+        """The padding mask of the next `tokens` tokens (None: no row is padded)."""
+        if self.pad is None:
+            return None
+        device = self.pad.device
+        end = self.position + tokens
+        if end <= self.block_size:  # slot i holds column i
+            keys = torch.arange(end, device=device)
+        else:  # the ring, once this token is stored: slot i holds the newest column ≡ i
+            slots = torch.arange(self.block_size, device=device)
+            keys = self.position - (self.position - slots) % self.block_size
+        return padding_mask(self.pad, torch.arange(self.position, end, device=device), keys)
 
     @property
     def length(self) -> int:
@@ -123,7 +139,7 @@ class ModernAttention(nn.Module):
         if cache is not None:
             past = cache.length
             k, v = cache.store(layer, k, v)
-        if mask is not None:  # a sequence longer than block_size: each token sees its window
+        if mask is not None:  # longer than block_size (each token sees its window), or padded
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         elif past == 0:
             y = F.scaled_dot_product_attention(
@@ -238,10 +254,11 @@ class ModernGPT(nn.Module):
         exactly what the sliding cache computes, so the two paths agree token for token.
         """
         _, T = idx.size()
+        mask = None
         if cache is not None:
             start = cache.position
             assert cache.length + T <= self.config.block_size or T == 1
-        mask = None
+            mask = cache.mask(T)
         if self.config.block_size < T:  # longer than a window: only without cache or targets
             assert targets is None and cache is None, "training windows are at most block_size"
             i = torch.arange(T, device=idx.device)

@@ -1,6 +1,6 @@
-"""Completions as OpenAI's /v1/completions gives them: n choices of one prompt generated
-together (one batch per step), stop strings, the top-k log-probabilities of each token, and
-the prompt echoed.
+"""Completions as OpenAI's /v1/completions gives them: n choices of a prompt, stop strings,
+the top-k log-probabilities of each token, and the prompt echoed. The choices of one or of
+many completions are generated together, one batch per step, in `together.py`.
 
 A choice's text is given out in pieces, token by token, but never the start of a stop
 string: text that could still become one waits until it cannot (or is cut there).
@@ -8,7 +8,7 @@ string: text that could still become one waits until it cannot (or is cut there)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,7 +16,6 @@ import torch
 from torch.nn import functional as F
 
 from worker.engine.errors import ConfigError
-from worker.engine.sampling.generate import Sampling, generate_rows
 from worker.engine.sampling.sample import Sampler
 from worker.engine.tokenizers.load import StreamDecoder, Tokenizer
 
@@ -80,30 +79,30 @@ class Piece:
 
 
 @dataclass
-class _Token:
+class Token:
     text: str  # what the token adds to the choice's text (the stream decoder's piece)
     shown: str  # the token on its own, for `logprobs.tokens`
     logprob: float | None
     top: dict[str, float] | None
 
 
-class _Choice:
+class Choice:
     """One row of the batch: what it generated, what it gave out, what waits."""
 
     def __init__(self, index: int, tokenizer: Tokenizer, stop: tuple[str, ...], offset: int):
         self.index = index
         self.decoder = StreamDecoder(tokenizer)
         self.stop = stop
-        self.waiting: list[_Token] = []
+        self.waiting: list[Token] = []
         self.offset = offset  # where the next text given out starts, in the choice's text
         self.generated = 0
         self.finished = False
 
-    def add(self, token: _Token) -> None:
+    def add(self, token: Token) -> None:
         self.generated += 1
         self.waiting.append(token)
 
-    def take(self, *, final: bool) -> tuple[list[_Token], bool]:
+    def take(self, *, final: bool) -> tuple[list[Token], bool]:
         """The tokens that can be given out now, and whether a stop string was hit."""
         text = "".join(t.text for t in self.waiting)
         cut = min((at for s in self.stop if (at := text.find(s)) >= 0), default=-1)
@@ -112,14 +111,14 @@ class _Choice:
             self.waiting = []
             return ready, True
         safe = len(text) if final else len(text) - _held_back(text, self.stop)
-        ready: list[_Token] = []
+        ready: list[Token] = []
         end = 0
         while self.waiting and end + len(self.waiting[0].text) <= safe:
             end += len(self.waiting[0].text)
             ready.append(self.waiting.pop(0))
         return ready, False
 
-    def piece(self, tokens: list[_Token], with_logprobs: bool) -> Piece:
+    def piece(self, tokens: list[Token], with_logprobs: bool) -> Piece:
         logprobs = Logprobs() if with_logprobs else None
         text = []
         for token in tokens:
@@ -144,9 +143,9 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
     return longest
 
 
-def _tokens_before(tokens: list[_Token], cut: int) -> list[_Token]:
+def _tokens_before(tokens: list[Token], cut: int) -> list[Token]:
     """The tokens of text[:cut], the last one cropped where the stop string starts."""
-    kept: list[_Token] = []
+    kept: list[Token] = []
     end = 0
     for token in tokens:
         if end >= cut:
@@ -157,12 +156,13 @@ def _tokens_before(tokens: list[_Token], cut: int) -> list[_Token]:
     return kept
 
 
-def _cropped(token: _Token, size: int) -> _Token:
-    return _Token(token.text[:size], token.shown, token.logprob, token.top)
+def _cropped(token: Token, size: int) -> Token:
+    return Token(token.text[:size], token.shown, token.logprob, token.top)
 
 
 class Completion:
-    """The choices of one prompt, generated together on a loaded checkpoint."""
+    """The choices of one prompt on a loaded checkpoint: generated together, one batch per
+    step, and with other completions' choices where several wait (`together.py`)."""
 
     def __init__(self, sampler: Sampler, request: CompletionRequest) -> None:
         request.check()
@@ -171,96 +171,27 @@ class Completion:
         self.prompt_ids = sampler.encode_prompt(request.prompt)
         self.prompt_tokens = len(self.prompt_ids) if request.prompt else 0
 
-    def pieces(self, first_index: int = 0) -> Iterator[Piece]:
-        """Every piece of every choice (numbered from first_index), as generated."""
+    def opening(self, first_index: int) -> tuple[list[Piece], list[Choice]]:
+        """The pieces given before anything is generated (the echoed prompt; every choice's
+        one piece when max_tokens is 0), and the choices left to generate (numbered from
+        first_index)."""
         request, tokenizer = self.request, self.sampler.tokenizer
         with_logprobs = request.logprobs is not None
         start = len(request.prompt) if request.echo else 0
         choices = [
-            _Choice(first_index + i, tokenizer, request.stop, start) for i in range(request.n)
+            Choice(first_index + i, tokenizer, request.stop, start) for i in range(request.n)
         ]
+        pieces: list[Piece] = []
         if request.echo:
             echoed = self._echo(with_logprobs)
-            for choice in choices:
-                yield Piece(choice.index, request.prompt, echoed(choice.index))
+            pieces += [Piece(c.index, request.prompt, echoed(c.index)) for c in choices]
         if request.max_tokens == 0:
-            for choice in choices:
-                yield Piece(choice.index, "", Logprobs() if with_logprobs else None, "length", 0)
-            return
-        yield from self._generate(choices, with_logprobs)
-
-    def _generate(self, choices: list[_Choice], with_logprobs: bool) -> Iterator[Piece]:
-        request, tokenizer = self.request, self.sampler.tokenizer
-        device = self.sampler.device
-        generators = [
-            torch.Generator(device=device).manual_seed(request.seed + i) for i in range(request.n)
-        ]
-        sampling = Sampling(
-            temperature=request.temperature,
-            top_k=None,
-            top_p=request.top_p,
-            vocab_limit=tokenizer.vocab_size,
-        )
-        steps = generate_rows(
-            self.sampler.model, self.prompt_ids, request.max_tokens, sampling, generators
-        )
-        eot = tokenizer.eot_id
-        for tokens, logits in steps:
-            scored = self._scored(logits, tokens) if with_logprobs else None
-            for row, (choice, token_id) in enumerate(zip(choices, tokens, strict=True)):
-                if choice.finished:
-                    continue
-                if token_id == eot:  # the end of a document ends the choice (not shown)
-                    choice.generated += 1
-                    yield from self._finish(choice, with_logprobs, "stop")
-                    continue
-                logprob, top = scored[row] if scored is not None else (None, None)
-                choice.add(
-                    _Token(choice.decoder.feed(token_id), _shown(tokenizer, token_id), logprob, top)
-                )
-                ready, stopped = choice.take(final=False)
-                if stopped:
-                    choice.finished = True
-                    piece = choice.piece(ready, with_logprobs)
-                    piece.finish_reason, piece.completion_tokens = "stop", choice.generated
-                    yield piece
-                elif ready:
-                    yield choice.piece(ready, with_logprobs)
-            if all(c.finished for c in choices):
-                steps.close()
-                return
-        for choice in choices:
-            if not choice.finished:
-                yield from self._finish(choice, with_logprobs, "length")
-
-    def _finish(
-        self, choice: _Choice, with_logprobs: bool, reason: FinishReason
-    ) -> Iterator[Piece]:
-        tail = choice.decoder.flush()
-        if tail:
-            choice.waiting.append(_Token(tail, "", None, None))
-        ready, stopped = choice.take(final=True)
-        choice.finished = True
-        piece = choice.piece([t for t in ready if t.shown or t.text], with_logprobs)
-        piece.finish_reason = "stop" if stopped else reason
-        piece.completion_tokens = choice.generated
-        yield piece
-
-    def _scored(
-        self, logits: torch.Tensor, tokens: list[int]
-    ) -> list[tuple[float, dict[str, float] | None]]:
-        """Each row's log-probability of its token, and its top-k alternatives."""
-        k = self.request.logprobs or 0
-        tokenizer = self.sampler.tokenizer
-        logp = F.log_softmax(logits[:, : tokenizer.vocab_size], dim=-1)
-        chosen = logp[torch.arange(len(tokens)), torch.tensor(tokens)].tolist()
-        if k == 0:
-            return [(lp, None) for lp in chosen]
-        values, ids = torch.topk(logp, min(k, logp.size(-1)), dim=-1)
-        return [
-            (lp, _top(tokenizer, ids[row].tolist(), values[row].tolist()))
-            for row, lp in enumerate(chosen)
-        ]
+            pieces += [
+                Piece(c.index, "", Logprobs() if with_logprobs else None, "length", 0)
+                for c in choices
+            ]
+            return pieces, []
+        return pieces, choices
 
     def _echo(self, with_logprobs: bool) -> Callable[[int], Logprobs | None]:
         """The echoed prompt's logprobs for a choice (the same for each): the first token has
@@ -273,7 +204,7 @@ class Completion:
         base = Logprobs()
         offset = 0
         for token_id, (logprob, top) in zip(ids, scored, strict=True):
-            shown = _shown(tokenizer, token_id)
+            shown = shown_token(tokenizer, token_id)
             base.tokens.append(shown)
             base.token_logprobs.append(logprob)
             base.top_logprobs.append(top)
@@ -291,14 +222,14 @@ class Completion:
         return echoed
 
 
-def _shown(tokenizer: Tokenizer, token_id: int) -> str:
+def shown_token(tokenizer: Tokenizer, token_id: int) -> str:
     return tokenizer.decode_bytes([token_id]).decode("utf-8", errors="replace")
 
 
-def _top(tokenizer: Tokenizer, ids: list[int], values: list[float]) -> dict[str, float]:
+def top_tokens(tokenizer: Tokenizer, ids: list[int], values: list[float]) -> dict[str, float]:
     top: dict[str, float] = {}
     for token_id, value in zip(ids, values, strict=True):
-        top.setdefault(_shown(tokenizer, token_id), value)
+        top.setdefault(shown_token(tokenizer, token_id), value)
     return top
 
 
@@ -324,14 +255,9 @@ def _prompt_logprobs(
     if k:
         values, top_ids = torch.topk(logp, min(k, logp.size(-1)), dim=-1)
         tops: list[dict[str, float] | None] = [
-            _top(sampler.tokenizer, top_ids[i].tolist(), values[i].tolist())
+            top_tokens(sampler.tokenizer, top_ids[i].tolist(), values[i].tolist())
             for i in range(len(chosen))
         ]
     else:
         tops = [None] * len(chosen)
     return scored + list(zip(chosen, tops, strict=True))
-
-
-def complete(sampler: Sampler, request: CompletionRequest) -> Iterator[Piece]:
-    """Every piece of the request's choices (see Completion)."""
-    return Completion(sampler, request).pieces()

@@ -93,16 +93,68 @@ def generate_rows(
     Each step yields the rows' new tokens and the logits they were drawn from (rows, vocab):
     float32, before temperature, for whoever wants log-probabilities."""
     assert prompt, "generation needs at least one token to start from"
-    model.eval()
     rows = len(generators)
+    block_size = model.config.block_size
+    context = torch.tensor([prompt[-block_size:]], dtype=torch.long)
+    yield from _generate(model, context.expand(rows, -1), None, max_new_tokens, [sampling],
+                         generators, use_cache)  # fmt: skip
+
+
+@torch.inference_mode()
+def generate_batch(
+    model: AnyGPT,
+    prompts: Sequence[list[int]],
+    max_new_tokens: int,
+    samplings: Sequence[Sampling],
+    generators: Sequence[torch.Generator | None],
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """generate_rows for rows that continue different prompts (requests from different
+    clients, batched): each prompt left-padded to the longest, and the padding masked out of
+    attention and skipped by positions, so row i computes what it would alone and draws with
+    samplings[i] and generators[i].
+
+    Exact for a rotary model, whose window slides. A gpt2-arch model's window jumps for the
+    whole batch when the padded length reaches block_size, so a padded row then keeps less
+    context than it would alone: `fits_unpadded` says when a batch never gets there."""
+    assert prompts and all(prompts), "generation needs at least one token to start from"
+    block_size = model.config.block_size
+    kept = [p[-block_size:] for p in prompts]
+    width = max(map(len, kept))
+    context = torch.tensor([[0] * (width - len(p)) + p for p in kept], dtype=torch.long)
+    pad = torch.tensor([width - len(p) for p in kept], dtype=torch.long)
+    yield from _generate(model, context, pad, max_new_tokens, samplings, generators, True)
+
+
+def fits_unpadded(model: AnyGPT, prompt_lengths: Sequence[int], max_new_tokens: int) -> bool:
+    """Does a batch of these prompts compute exactly what each would alone? Always for a
+    rotary model; for a gpt2-arch one, while the padded length never passes block_size."""
+    block_size = model.config.block_size
+    return (
+        model.slides_window or min(max(prompt_lengths), block_size) + max_new_tokens <= block_size
+    )
+
+
+def _generate(
+    model: AnyGPT,
+    context: torch.Tensor,
+    pad: torch.Tensor | None,
+    max_new_tokens: int,
+    samplings: Sequence[Sampling],
+    generators: Sequence[torch.Generator | None],
+    use_cache: bool,
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    model.eval()
     device = model.lm_head.weight.device
+    context = context.to(device)
+    pad = pad.to(device) if pad is not None and bool(pad.any()) else None
+    assert use_cache or pad is None, "padded rows need the cache (it carries the padding)"
     if model.slides_window:
-        steps = _sliding_logits(model, prompt, rows, device, use_cache)
+        steps = _sliding_logits(model, context, pad, use_cache)
     else:
-        steps = _jumping_logits(model, prompt, rows, device, use_cache)
+        steps = _jumping_logits(model, context, pad, use_cache)
     logits = next(steps)
     for _ in range(max_new_tokens):
-        tokens = pick_tokens(logits, sampling, generators)
+        tokens = pick_tokens(logits, samplings, generators)
         yield tokens.tolist(), logits
         logits = steps.send(tokens)
 
@@ -113,13 +165,14 @@ Steps = Generator[torch.Tensor, torch.Tensor, None]
 
 
 def _jumping_logits(
-    model: AnyGPT, prompt: list[int], rows: int, device: torch.device, use_cache: bool
+    model: AnyGPT, context: torch.Tensor, pad: torch.Tensor | None, use_cache: bool
 ) -> Steps:
     block_size = model.config.block_size
     keep = window_keep(block_size)
-    context = torch.tensor([prompt[-block_size:]], dtype=torch.long, device=device)
-    context = context.expand(rows, -1)
+    rows, device = context.size(0), context.device
     cache = model.new_cache(rows, device, model.lm_head.weight.dtype) if use_cache else None
+    if cache is not None:
+        cache.pad = pad
     flops_per_token = 2 * model.num_params()
 
     def forward(idx: torch.Tensor) -> torch.Tensor:
@@ -132,6 +185,8 @@ def _jumping_logits(
         tokens = (yield logits).view(rows, 1)
         context = torch.cat((context, tokens), dim=1)
         if context.size(1) > block_size:
+            if cache is not None and cache.pad is not None:  # the pads dropped go first
+                cache.pad = (cache.pad - (context.size(1) - keep)).clamp(min=0)
             context = context[:, -keep:]
             if cache is not None:
                 cache.length = 0  # re-read the shortened window from scratch
@@ -142,7 +197,7 @@ def _jumping_logits(
 
 
 def _sliding_logits(
-    model: AnyGPT, prompt: list[int], rows: int, device: torch.device, use_cache: bool
+    model: AnyGPT, sequence: torch.Tensor, pad: torch.Tensor | None, use_cache: bool
 ) -> Steps:
     """A rotary model: the window slides by one token, and the cache with it.
 
@@ -153,10 +208,11 @@ def _sliding_logits(
     compute the same thing.
     """
     block_size = model.config.block_size
-    sequence = torch.tensor([prompt[-block_size:]], dtype=torch.long, device=device)
-    sequence = sequence.expand(rows, -1)  # the prompt's first window starts at position 0
+    rows, device = sequence.size(0), sequence.device  # the first window starts at position 0
     reach = model.config.n_layer * (block_size - 1) + 1
     cache = model.new_cache(rows, device, model.lm_head.weight.dtype) if use_cache else None
+    if cache is not None:
+        cache.pad = pad
     flops_per_token = 2 * model.num_params()
 
     def forward(idx: torch.Tensor, start: int) -> torch.Tensor:
@@ -179,12 +235,22 @@ def _sliding_logits(
 
 
 def pick_tokens(
-    logits: torch.Tensor, sampling: Sampling, generators: Sequence[torch.Generator | None]
+    logits: torch.Tensor,
+    samplings: Sequence[Sampling],
+    generators: Sequence[torch.Generator | None],
 ) -> torch.Tensor:
-    """One token per row of (rows, vocab) logits, row i drawn with generators[i]."""
+    """One token per row of (rows, vocab) logits, row i drawn with generators[i] and
+    samplings[i] (one Sampling: every row's)."""
     if len(generators) == 1:
-        return torch.tensor([pick_token(logits, sampling, generators[0])], device=logits.device)
-    picked = [pick_token(logits[i : i + 1], sampling, g) for i, g in enumerate(generators)]
+        picked = [pick_token(logits, samplings[0], generators[0])]
+    else:
+        per_row = (
+            samplings if len(samplings) == len(generators) else [samplings[0]] * len(generators)
+        )
+        picked = [
+            pick_token(logits[i : i + 1], sampling, g)
+            for i, (sampling, g) in enumerate(zip(per_row, generators, strict=True))
+        ]
     return torch.tensor(picked, device=logits.device)
 
 
