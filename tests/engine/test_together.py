@@ -78,6 +78,12 @@ def test_a_gpt2_batch_whose_window_would_jump_goes_one_request_at_a_time(sampler
     pieces = list(complete_together(jobs, [0, 0]))
     same_pieces([p for n, p in pieces if n == 0], alone(sampler, long, 0))
     same_pieces([p for n, p in pieces if n == 1], alone(sampler, short, 0))
+    # prompts of one length are not padded: their windows jump as each would alone
+    twin = CompletionRequest(prompt="JULIET", max_tokens=40, temperature=0.8, seed=2)
+    jobs = [Completion(sampler, long), Completion(sampler, twin)]
+    assert batches(jobs) == [[0, 1]]
+    pieces = list(complete_together(jobs, [0, 0]))
+    same_pieces([p for n, p in pieces if n == 1], alone(sampler, twin, 0))
 
 
 def test_padded_rows_draw_what_each_draws_alone(sampler: Sampler) -> None:

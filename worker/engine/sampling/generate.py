@@ -127,11 +127,12 @@ def generate_batch(
 
 def fits_unpadded(model: AnyGPT, prompt_lengths: Sequence[int], max_new_tokens: int) -> bool:
     """Does a batch of these prompts compute exactly what each would alone? Always for a
-    rotary model; for a gpt2-arch one, while the padded length never passes block_size."""
+    rotary model; for a gpt2-arch one, when nothing is padded (every window jumps as it would
+    alone) or the padded length never passes block_size."""
     block_size = model.config.block_size
-    return (
-        model.slides_window or min(max(prompt_lengths), block_size) + max_new_tokens <= block_size
-    )
+    widths = {min(length, block_size) for length in prompt_lengths}
+    unpadded = len(widths) == 1
+    return model.slides_window or unpadded or max(widths) + max_new_tokens <= block_size
 
 
 def _generate(
