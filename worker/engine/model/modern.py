@@ -73,6 +73,12 @@ class SlidingKVCache:
         self.position = 0  # absolute position of the next token (tokens seen so far)
         self.pad: torch.Tensor | None = None
 
+    def keep(self, rows: torch.Tensor) -> None:
+        """Only these rows from now on (the others' generation ended)."""
+        self.k, self.v = self.k[:, rows], self.v[:, rows]
+        if self.pad is not None:
+            self.pad = self.pad[rows]
+
     def mask(self, tokens: int) -> torch.Tensor | None:
         """The padding mask of the next `tokens` tokens (None: no row is padded)."""
         if self.pad is None:

@@ -107,11 +107,13 @@ def generate_batch(
     max_new_tokens: int,
     samplings: Sequence[Sampling],
     generators: Sequence[torch.Generator | None],
+    retired: set[int] | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """generate_rows for rows that continue different prompts (requests from different
     clients, batched): each prompt left-padded to the longest, and the padding masked out of
     attention and skipped by positions, so row i computes what it would alone and draws with
-    samplings[i] and generators[i].
+    samplings[i] and generators[i]. Rows the caller puts in `retired` after a step (numbered
+    as that step's tokens are) leave the batch: later steps hold the others, in order.
 
     Exact for a rotary model, whose window slides. A gpt2-arch model's window jumps for the
     whole batch when the padded length reaches block_size, so a padded row then keeps less
@@ -122,7 +124,7 @@ def generate_batch(
     width = max(map(len, kept))
     context = torch.tensor([[0] * (width - len(p)) + p for p in kept], dtype=torch.long)
     pad = torch.tensor([width - len(p) for p in kept], dtype=torch.long)
-    yield from _generate(model, context, pad, max_new_tokens, samplings, generators, True)
+    yield from _generate(model, context, pad, max_new_tokens, samplings, generators, True, retired)
 
 
 def fits_unpadded(model: AnyGPT, prompt_lengths: Sequence[int], max_new_tokens: int) -> bool:
@@ -143,6 +145,7 @@ def _generate(
     samplings: Sequence[Sampling],
     generators: Sequence[torch.Generator | None],
     use_cache: bool,
+    retired: set[int] | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     model.eval()
     device = model.lm_head.weight.device
@@ -157,19 +160,30 @@ def _generate(
     for _ in range(max_new_tokens):
         tokens = pick_tokens(logits, samplings, generators)
         yield tokens.tolist(), logits
-        logits = steps.send(tokens)
+        keep = None
+        if retired:  # rows the caller is done with: no more steps for them
+            kept = [row for row in range(len(generators)) if row not in retired]
+            retired.clear()
+            if not kept:
+                return
+            generators = [generators[row] for row in kept]
+            if len(samplings) > 1:
+                samplings = [samplings[row] for row in kept]
+            keep = torch.tensor(kept, device=device)
+        logits = steps.send((tokens, keep))
 
 
 # A step function: yields the (rows, vocab) logits of the next token, then receives the
-# (rows,) tokens picked from them, and yields the logits after those.
-Steps = Generator[torch.Tensor, torch.Tensor, None]
+# (rows,) tokens picked from them and the rows to keep (None: all), and yields the logits
+# after those tokens, for the rows kept.
+Steps = Generator[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None], None]
 
 
 def _jumping_logits(
     model: AnyGPT, context: torch.Tensor, pad: torch.Tensor | None, use_cache: bool
 ) -> Steps:
     block_size = model.config.block_size
-    keep = window_keep(block_size)
+    kept_on_jump = window_keep(block_size)
     rows, device = context.size(0), context.device
     cache = model.new_cache(rows, device, model.lm_head.weight.dtype) if use_cache else None
     if cache is not None:
@@ -183,12 +197,17 @@ def _jumping_logits(
 
     logits = forward(context)
     while True:
-        tokens = (yield logits).view(rows, 1)
+        tokens, keep = yield logits
+        if keep is not None:
+            context, tokens = context[keep], tokens[keep]
+            if cache is not None:
+                cache.keep(keep)
+        tokens = tokens.view(-1, 1)
         context = torch.cat((context, tokens), dim=1)
         if context.size(1) > block_size:
             if cache is not None and cache.pad is not None:  # the pads dropped go first
-                cache.pad = (cache.pad - (context.size(1) - keep)).clamp(min=0)
-            context = context[:, -keep:]
+                cache.pad = (cache.pad - (context.size(1) - kept_on_jump)).clamp(min=0)
+            context = context[:, -kept_on_jump:]
             if cache is not None:
                 cache.length = 0  # re-read the shortened window from scratch
                 logits = forward(context)
@@ -224,7 +243,12 @@ def _sliding_logits(
     logits = forward(sequence, 0)
     offset = 0  # absolute position of sequence[:, 0]
     while True:
-        tokens = (yield logits).view(rows, 1)
+        tokens, keep = yield logits
+        if keep is not None:
+            sequence, tokens = sequence[keep], tokens[keep]
+            if cache is not None:
+                cache.keep(keep)
+        tokens = tokens.view(-1, 1)
         if cache is not None:
             logits = forward(tokens, 0)  # the cache knows the position
             continue

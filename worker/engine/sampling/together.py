@@ -7,8 +7,8 @@ so batching is most of the throughput under concurrent load. Each row keeps its 
 (left-padded, `generate.generate_batch`), its own sampling, seed, stop strings, log-probs
 and max_tokens, and computes what it would alone; where a batch could not (a gpt2-arch
 model whose padded window would jump, `generate.fits_unpadded`), the completions go one
-after another instead. A row that has finished stays in the batch until all have (its
-steps are wasted, not wrong): requests batched together mostly end together.
+after another instead. A row whose choice has ended (its max_tokens, a stop string, the end
+of a document) leaves the batch at once, so a short request costs the long ones nothing.
 """
 
 from __future__ import annotations
@@ -94,9 +94,11 @@ def _decode(completions: Sequence[Completion], rows: list[_Row]) -> Iterator[tup
         for r in requests
     ]
     prompts = [completions[row.completion].prompt_ids for row in rows]
+    retired: set[int] = set()  # rows whose choice ended: out of the batch from the next step
     steps = generate_batch(
-        sampler.model, prompts, max(row.max_tokens for row in rows), samplings, generators
-    )
+        sampler.model, prompts, max(row.max_tokens for row in rows), samplings, generators,
+        retired,
+    )  # fmt: skip
     eot = tokenizer.eot_id
     for tokens, logits in steps:
         scored = _scored(tokenizer, logits, tokens, [row.logprobs for row in rows])
@@ -128,6 +130,8 @@ def _decode(completions: Sequence[Completion], rows: list[_Row]) -> Iterator[tup
         if all(row.choice.finished for row in rows):
             steps.close()
             return
+        retired.update(i for i, row in enumerate(rows) if row.choice.finished)
+        rows = [row for row in rows if not row.choice.finished]
 
 
 def _finish(choice: Choice, with_logprobs: bool, reason: FinishReason) -> Piece:
