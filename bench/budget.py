@@ -118,10 +118,16 @@ def compare_budget(data: Path, work: Path, seconds: float, speed: object) -> Non
             **paths,
             out_dir=str(work / name),
             time_budget_s=plan.config.time_budget_s,  # the same loop time as the plan's
-            # the same scoring as the plan's: at the start and at the deadline, on as many
-            # batches (a preset's 200 batches of 64 x 256 would eat its minutes)
-            eval_iters=plan.config.eval_iters,
             eval_interval=10**9,
+        )
+        # the same scoring as the plan's: at the start and at the deadline, on about as many
+        # tokens (a preset's 200 batches of 64 x 256 would eat its minutes)
+        plan_batch = plan.config.batch_size * plan.config.block_size
+        cfg = dataclasses.replace(
+            cfg,
+            eval_iters=max(
+                1, round(plan.config.eval_iters * plan_batch / (cfg.batch_size * cfg.block_size))
+            ),
         )
         bpc, iters = run(cfg)
         rows.append((name, bpc, iters, time.perf_counter() - began))
@@ -191,7 +197,7 @@ def compare_sweep(data: Path, work: Path, iters: int, grid: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="each run's budget")
-    parser.add_argument("--corpora", default="shakespeare", help="shakespeare,code")
+    parser.add_argument("--corpora", default="shakespeare", help="shakespeare,code ('' for none)")
     parser.add_argument("--code-mb", type=float, default=4.0)
     parser.add_argument("--sweep", action="store_true", help="also the sweep against a grid")
     parser.add_argument("--iters", type=int, default=300, help="each sweep/grid trial's")
@@ -206,7 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sources = {"shakespeare": SHAKESPEARE, "code": None}
-        for corpus in args.corpora.split(","):
+        for corpus in filter(None, args.corpora.split(",")):
             source = sources[corpus] or code_corpus(work, args.code_mb)
             data = work / f"data-{corpus}"
             prepare(source, data, tokenizer="char")

@@ -3,10 +3,12 @@
 import pytest
 
 from worker.engine.config.budget import (
-    EPOCH_CAP,
+    MIN_TOKENS_PER_PARAM,
+    REPEAT_EPOCHS,
     SPEED_TABLE,
     TOKENS_PER_PARAM,
     BudgetPlan,
+    Speed,
     parse_budget,
     plan_budget,
 )
@@ -49,7 +51,7 @@ def test_a_plan_fits_its_budget_and_the_data(budget_s: float, tokens: int) -> No
     assert_runs(p, tokens)
     assert p.config.time_budget_s < budget_s  # the process's start is reserved
     smallest = p.config.n_layer == 2 and p.config.n_embd == 64
-    assert p.params <= EPOCH_CAP * tokens / TOKENS_PER_PARAM or smallest
+    assert p.params <= tokens or smallest  # never more parameters than the data has tokens
     assert p.epochs == pytest.approx(p.tokens / tokens)
 
 
@@ -65,12 +67,28 @@ def test_a_longer_budget_buys_a_larger_model() -> None:
     assert sizes[0] < sizes[1] < sizes[2]
 
 
+def test_data_too_small_for_the_optimal_model_buys_a_larger_one() -> None:
+    """Tiny Shakespeare in 5 minutes of this project's CPU: the compute-optimal model would
+    pass over the text 19 times; a larger one sees it at most REPEAT_EPOCHS times."""
+    cpu = Speed(flops_per_s=93.3e9, overhead_s=0.0094, source="measured")
+    p = plan(300, SHAKESPEARE, speed=cpu)
+    assert "Muennighoff" in p.reasons[2] and "19 times" in p.reasons[2]
+    assert p.epochs <= REPEAT_EPOCHS
+    assert p.tokens >= MIN_TOKENS_PER_PARAM * p.params and p.params <= SHAKESPEARE
+    optimal = plan(300, 100_000_000, speed=cpu)  # the same budget on plenty of data
+    assert p.params > optimal.params
+    assert_runs(p, SHAKESPEARE)
+
+
 def test_small_data_caps_the_model_and_trains_more_epochs() -> None:
     p = plan(7200, 2_000_000)
-    assert p.params <= EPOCH_CAP * 2_000_000 / TOKENS_PER_PARAM
-    assert p.epochs > EPOCH_CAP
+    assert p.params <= 2_000_000
+    assert p.epochs > REPEAT_EPOCHS
     assert "epochs" in p.reasons[2]
     assert p.config.block_size == 128  # still many windows of it
+    tiny = plan(7200, 20_000)  # the compute-optimal model would be 90 times the data
+    assert tiny.config.n_layer == 2 and tiny.config.n_embd == 64
+    assert "no more parameters than it has tokens" in tiny.reasons[2]
 
 
 def test_a_tiny_budget_gets_the_smallest_model_and_says_so() -> None:
