@@ -14,17 +14,16 @@ from app.api.deps import Session, SessionDep, SettingsDep
 from app.api.params import DatasetFilter, Offset, RunId
 from app.api.schemas.common import ERROR_RESPONSES
 from app.api.schemas.datasets import chosen_tokenizer
+from app.api.schemas.run_plans import RunPlanOut, present_plan
 from app.api.schemas.runs import (
     PresetOut,
     RunClone,
     RunCreate,
     RunList,
     RunOut,
-    RunPlanOut,
     RunResume,
     State,
     present_created,
-    present_plan,
     present_presets,
     present_run,
 )
