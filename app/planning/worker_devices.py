@@ -11,8 +11,8 @@ from app.store.broker import BrokerError, read_workers
 from app.store.errors import UnavailableError
 from app.store.queues import TRAIN
 from app.store.settings import Settings
-from worker.engine.config.budget import Speed
 from worker.engine.config.memory_guard import Device
+from worker.engine.config.speed import Speed
 
 
 def train_device(settings: Settings, device: str) -> Device | None:

@@ -5,10 +5,8 @@ import pytest
 from worker.engine.config.budget import (
     MIN_TOKENS_PER_PARAM,
     REPEAT_EPOCHS,
-    SPEED_TABLE,
     TOKENS_PER_PARAM,
     BudgetPlan,
-    Speed,
     parse_budget,
     plan_budget,
 )
@@ -16,6 +14,7 @@ from worker.engine.config.memory_estimate import estimate_memory
 from worker.engine.config.memory_guard import WARN_SHARE, Device
 from worker.engine.config.preflight import find_problems
 from worker.engine.config.presets import preset_config
+from worker.engine.config.speed import SPEED_TABLE, Speed
 from worker.engine.errors import ConfigError
 
 SHAKESPEARE = 1_003_854  # Tiny Shakespeare's train split, char tokens

@@ -12,14 +12,8 @@ from collections.abc import Callable, Set
 
 import torch
 
-from worker.engine.config.budget import (
-    MODERN_RECIPE,
-    Speed,
-    flops_per_iter,
-    parse_budget,
-    plan_budget,
-    scaling_params,
-)
+from worker.engine.config.budget import MODERN_RECIPE, parse_budget, plan_budget
+from worker.engine.config.speed import Speed, flops_per_iter, scaling_params
 from worker.engine.config.train_config import TrainConfig
 from worker.engine.data.prepare import read_meta
 from worker.engine.device import Runtime, attention_kernel, resolve_runtime
