@@ -22,7 +22,7 @@ def test_the_device_a_run_trains_on_is_measured_once_and_kept(tmp_path):
     # the next start reads the figure kept (a measurement could not give this one)
     kept[key] = {"flops_per_s": 1.5, "overhead_s": 0.25}
     (tmp_path / CACHE_FILE).write_text(json.dumps(kept))
-    again = [d for d in with_speed(probe(), tmp_path) if "speed" in d]
+    again = [d for d in with_speed(devices, tmp_path) if "speed" in d]
     assert [d["speed"] for d in again] == [kept[key]]
 
 
