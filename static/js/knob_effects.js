@@ -53,9 +53,9 @@ function scatter(effect, log) {
 function verdict(effect) {
   const rho = effect.correlation;
   if (rho == null) return "too few complete trials to say";
-  const strength = Math.abs(rho) >= 0.7 ? "strongly" : Math.abs(rho) >= 0.3 ? "somewhat" : "hardly";
-  if (strength === "hardly") return `hardly matters so far (ρ = ${rho})`;
-  return `${strength} better ${rho < 0 ? "higher" : "lower"} (ρ = ${rho})`;
+  if (Math.abs(rho) < 0.3) return `no clear effect yet (ρ = ${rho})`;
+  const strength = Math.abs(rho) >= 0.7 ? "strong" : "weak";
+  return `${rho < 0 ? "higher" : "lower"} is better (ρ = ${rho}, ${strength})`;
 }
 
 function choiceTable(effect) {

@@ -375,6 +375,16 @@ MODULE_CHECKS = """async () => {
   const { MetricStore } = await import('/static/js/metric_store.js');
   const { readEvents } = await import('/static/js/post_sse.js');
   const { shellQuote } = await import('/static/js/commands.js');
+  const { showEffects } = await import('/static/js/knob_effects.js');
+  const effects = document.createElement('div');
+  showEffects(effects, [
+    { knob: 'learning_rate', kind: 'number', correlation: -0.9, choices: [], points: [
+      { value: 0.001, val_bpc: 2.5, complete: true }, { value: 0.01, val_bpc: 2.1, complete: true },
+      { value: 0.1, val_bpc: 3.0, complete: false }] },
+    { knob: 'n_layer', kind: 'choices', correlation: null, points: [], choices: [
+      { value: 4, trials: 2, best: 2.1, mean: 2.2 },
+      { value: 2, trials: 1, best: 2.4, mean: 2.4 }] },
+  ], { learning_rate: { low: 0.001, high: 0.1, log: true } });
   const store = new MetricStore(40);
   for (let i = 1; i <= 100; i++) {
     store.add({ id: i, iter: i, train_loss: 5 - i / 50, val_loss: i % 25 ? null : 4, lr: 1e-3 });
@@ -398,6 +408,10 @@ MODULE_CHECKS = """async () => {
     replaced: cols.train[cols.x.indexOf(99)],
     events,
     quoted: shellQuote("it's"),
+    effects: [...effects.querySelectorAll('figure')].map((f) => ({
+      caption: f.querySelector('figcaption').textContent,
+      filled: [...f.querySelectorAll('circle')].map((c) => c.getAttribute('fill') !== 'none'),
+      rows: f.querySelectorAll('tbody tr').length })),
     problems: localProblems({ n_embd: null, n_head: 4, dropout: NaN, bias: false,
       init_from: 'scratch' }).map((p) => p.field),
   };
@@ -405,7 +419,8 @@ MODULE_CHECKS = """async () => {
 
 
 def test_the_pure_modules_compute_what_they_promise(page, studio: Studio):
-    """Smoothing, the metric store, the POST-SSE parser, shell quoting, the form's own check
+    """Smoothing, the metric store, the POST-SSE parser, shell quoting, a sweep's knob
+    effects, the form's own check
     (the figures of a run are the server's: tests/engine/test_memory_estimate.py)."""
     page.goto(studio.base + "/")
     result = page.evaluate(MODULE_CHECKS)
@@ -415,4 +430,10 @@ def test_the_pure_modules_compute_what_they_promise(page, studio: Studio):
     assert result["replaced"] == 1.5  # a later point at the same iteration wins
     assert result["events"] == [["token", '{"text":"é"}'], ["done", "{}"]]
     assert result["quoted"] == "'it'\\''s'"
+    # a sweep's knob effects: a number knob's points (pruned hollow) and its verdict, a
+    # choice knob's table, best first
+    number, choice = result["effects"]
+    assert number == {"caption": "learning_rate higher is better (ρ = -0.9, strong)",
+                      "filled": [True, True, False], "rows": 0}  # fmt: skip
+    assert choice == {"caption": "n_layer best: 4", "filled": [], "rows": 2}
     assert result["problems"] == ["n_embd", "dropout"]  # empty fields; the rest is the server's
