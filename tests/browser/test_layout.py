@@ -3,7 +3,7 @@ scrolls sideways, nothing inside a panel sticks out of it (text, help, tables ou
 scroll box), and on the laptop every table shows all its columns without scrolling.
 
 Pages: home, upload, a dataset, the new run form, a run page with its exports table,
-Compare, the API docs, and the login page (signed out)."""
+Compare, a sweep, the API docs, and the login page (signed out)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,14 @@ def pages(browser, studio: Studio) -> dict[str, str]:
     assert export.ok, export.text()
     dataset = page.request.get(f"{api}/runs/{run}").json()["dataset_id"]
     others = page.request.get(f"{api}/runs?limit=3").json()["items"]
+    space = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}
+    tiny = {"n_layer": 1, "n_head": 1, "n_embd": 16, "block_size": 16, "batch_size": 4,
+            "max_iters": 10, "eval_interval": 5, "eval_iters": 1, "device": "cpu"}  # fmt: skip
+    sweep = page.request.post(
+        f"{api}/sweeps",
+        data={"dataset_id": dataset, "config": tiny, "space": space, "trials": 1},
+    )
+    assert sweep.ok, sweep.text()
     context.close()
     compare = "&".join(f"run={i}" for i in dict.fromkeys([run, *(r["id"] for r in others)]))
     return {
@@ -69,6 +77,7 @@ def pages(browser, studio: Studio) -> dict[str, str]:
         "new-run": f"/runs/new?dataset={dataset}",
         "run": f"/runs/{run}",
         "compare": f"/compare?{compare}",
+        "sweep": f"/sweeps/{sweep.json()['id']}",
         "docs": "/docs",
         "login": "/login",
     }
