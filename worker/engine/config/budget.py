@@ -10,7 +10,8 @@ Muennighoff et al. 2023), the budget buys a larger model instead, the smallest t
 data at most REPEAT_EPOCHS times, within two bounds: no more parameters than the train split
 has tokens, and at least MIN_TOKENS_PER_PARAM tokens a parameter. (Measured: on Tiny
 Shakespeare in 5 CPU minutes the compute-optimal 0.1M-parameter model, at 19 epochs, lost to
-a 0.8M one at 2 epochs; docs/benchmarks.md.) Every knob the user set is kept; the plan says
+a 0.8M preset at 1.5 epochs; the larger model this rule buys wins; docs/benchmarks.md.)
+Every knob the user set is kept; the plan says
 why it chose what it chose.
 """
 
