@@ -45,7 +45,8 @@ def one_stream(base: str, tokens: int, seed: int) -> tuple[int, float, int]:
     count = 0
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.stream("POST", base + "/completions", json=body, headers=headers, timeout=900) as r:
-        r.raise_for_status()
+        if r.status_code != 200:
+            raise RuntimeError(f"{r.status_code}: {r.read().decode()[:500]}")
         together = int(r.headers["x-studio-batch-requests"])
         for line in r.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -68,8 +69,11 @@ def main() -> None:
         svc.spawn("sample", "worker", "--queues", "sample", "--concurrency", "2")
         svc.wait_ready(1)
         base = svc.url.removesuffix("/api/v1") + "/v1"
-        one_stream(base, 5, 0)  # each pool process loads the checkpoint once (warm cache)
-        one_stream(base, 5, 1)
+        # each pool process imports torch and loads the checkpoint once (its warm cache):
+        # bursts of concurrent requests reach both
+        for _ in range(3):
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda s: one_stream(base, 20, s), range(4)))
         print(f"{machine()}; CPU flags: {cpu_flags()}; load average {os.getloadavg()[0]:.1f}")
         print(f"{args.tokens} tokens a stream, 4x128 char model, one sample worker (2 processes)")
         for streams in args.streams:

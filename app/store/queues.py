@@ -5,6 +5,7 @@ sent only after the row it names has committed."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,9 @@ def celery_config(broker_url: str) -> dict[str, Any]:
     }
 
 
+_SEND_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def _sender(broker_url: str) -> Celery:
     from celery import Celery
@@ -75,5 +79,9 @@ def send(task: Task, *args: Any, expires_s: float | None = None, queue: str | No
     """Put a job on its queue (or on `queue`: a run's train queue, `app.planning.routing`).
     With `expires_s`, a job nobody waits for any more is dropped."""
     options = {} if expires_s is None else {"expires": expires_s}
-    sender = _sender(require_url(get_settings()))
-    sender.send_task(task.name, args=list(args), queue=queue or task.queue, **options)
+    # One send at a time: the API sends from its thread pool, and Celery's first use in a
+    # process (its lazy module attributes, the app's producer pool) is not thread-safe:
+    # concurrent first requests failed with "cannot import name 'Celery'" as a 503.
+    with _SEND_LOCK:
+        sender = _sender(require_url(get_settings()))
+        sender.send_task(task.name, args=list(args), queue=queue or task.queue, **options)
