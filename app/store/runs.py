@@ -215,12 +215,12 @@ def promote_waiting_runs(session: Session, *, prep_id: int) -> Followup:
     """preparing → queued for the runs that waited on this preparation."""
     followup = Followup()
     for run in _waiting_on(session, prep_id):
-        moved = session.execute(
+        updated = session.execute(
             update(Run)
             .where(Run.id == run.id, Run.state == RunState.PREPARING)
             .values(state=RunState.QUEUED, queued_at=utcnow())
         )
-        if moved.rowcount:
+        if updated.rowcount:
             _wake(followup, run.id, run.queue)
             moved(followup, reread(session, run.id))
     return followup
@@ -233,10 +233,10 @@ def fail_waiting_runs(
     followup = Followup()
     values = failed(reason, f"preparing the data failed: {message}", utcnow())
     for run in _waiting_on(session, prep_id):
-        moved = session.execute(
+        updated = session.execute(
             update(Run).where(Run.id == run.id, Run.state == RunState.PREPARING).values(**values)
         )
-        if moved.rowcount:
+        if updated.rowcount:
             moved(followup, reread(session, run.id))
     return followup
 
