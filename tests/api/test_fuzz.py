@@ -79,6 +79,7 @@ def _all_checks() -> list:
     return [c for c in checks if getattr(c, "__name__", "") != "max_response_time"]
 
 
+@pytest.mark.slow
 def test_no_server_errors_and_answers_match_the_schema(api_schema):
     """Every operation, each with its own examples (schemathesis' strategies, driven by
     Hypothesis directly: its pytest plugin does not run under this pytest)."""

@@ -72,6 +72,7 @@ def comparable(problems: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow
 def test_one_verdict_through_every_client(client, dataset, prepared, train_worker, tmp_path, case):
     knobs, error_fields, warning_fields = CASES[case]
     body = {"dataset_id": dataset["id"], "tokenizer": "char", "preset": PRESET, "config": knobs}

@@ -43,6 +43,7 @@ def documents() -> list[str]:
 
 @pytest.mark.parametrize(("vocab_size", "end_of_text"), [(257, True), (300, False),
                                                          (1024, True), (4096, True)])  # fmt: skip
+@pytest.mark.slow
 def test_tiktoken_gives_hugging_faces_ids_on_real_text(
     documents: list[str], vocab_size: int, end_of_text: bool
 ) -> None:

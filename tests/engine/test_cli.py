@@ -34,6 +34,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "data"
 
 
+@pytest.mark.slow
 def test_train_then_sample(data: Path, tmp_path: Path) -> None:
     config = tmp_path / "run.toml"
     config.write_text("max_iters = 20\neval_interval = 10\nlearning_rate = 3e-3\n")
@@ -53,6 +54,7 @@ def test_train_then_sample(data: Path, tmp_path: Path) -> None:
     assert samples[0] == samples[1]  # greedy: the same twice
 
 
+@pytest.mark.slow
 def test_sample_prompt_from_file(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     trained = cli("train", "--data", data, "--out", out, *TINY, "--max_iters=5",
@@ -66,6 +68,7 @@ def test_sample_prompt_from_file(data: Path, tmp_path: Path) -> None:
     assert sampled.stdout.startswith("First Citizen:")
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -85,6 +88,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(data: Path, tmp_path: Path)
     assert load_checkpoint(out / LATEST)["iter_num"] >= 3
 
 
+@pytest.mark.slow
 def test_errors_name_the_field_and_exit_2(data: Path, tmp_path: Path) -> None:
     done = cli("train", "--data", data, "--out", tmp_path, *TINY, "--n_embd=30", "--n_head=4")
     assert done.returncode == 2 and "error: n_embd:" in done.stderr
@@ -98,6 +102,7 @@ def test_errors_name_the_field_and_exit_2(data: Path, tmp_path: Path) -> None:
     assert done.returncode == 2 and "unknown sampling setting 'topk'" in done.stderr
 
 
+@pytest.mark.slow
 def test_sample_stops_at_the_end_of_a_document_when_asked(tmp_path: Path) -> None:
     documents_model(tmp_path, eot_logit=50.0)  # always the end-of-text token
     knobs = ["--start", "ab", "--max_new_tokens=3", "--temperature=0"]
@@ -168,6 +173,7 @@ def test_train_says_every_error_at_once(data: Path, tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())  # nothing started
 
 
+@pytest.mark.slow
 def test_a_budget_run_is_planned_on_this_machine_keeping_the_knobs_set(
     data: Path, tmp_path: Path
 ) -> None:

@@ -134,6 +134,7 @@ def test_what_counts_as_a_compile_failure() -> None:
         assert failure_reason(outer) == "FileNotFoundError: cc: not found"
 
 
+@pytest.mark.slow
 def test_the_command_line_says_so_and_finishes(data: Path, tmp_path: Path) -> None:
     """`nanogpt-studio train --compile=true` with CXX naming a non-compiler, as the worker's
     training process runs it: a fresh interpreter, torch configured from the environment."""

@@ -63,6 +63,7 @@ def test_ranks_from_torchrun_environment() -> None:
     assert err.value.field == "device"
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_and_resume(data: Path, tmp_path: Path) -> None:
     one = trained(data, tmp_path / "one", "--max_iters=8")
     two = trained(data, tmp_path / "two", "--max_iters=8", nproc=2)
@@ -87,6 +88,7 @@ def test_two_processes_train_like_one_and_resume(data: Path, tmp_path: Path) -> 
     assert solo["iter_num"] == 10 and "world_size" not in solo["resume"]
 
 
+@pytest.mark.slow
 def test_two_processes_fall_back_together_when_compiling_fails(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,6 +144,7 @@ def _rank_pids(root: int) -> dict[int, int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_killed_rank_ends_the_group(data: Path, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "train", "--nproc", "2", "--data", str(data),

@@ -193,6 +193,7 @@ def test_gpt2_nanogpt_export_has_no_meta(gpt2_run: Path, tmp_path: Path) -> None
     assert names == {"ckpt.pt", "README.md"}  # nanoGPT's sample.py falls back to GPT-2's BPE
 
 
+@pytest.mark.slow
 def test_export_errors_and_cli(gpt2_run: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         export_checkpoint(gpt2_run, "onnx", tmp_path / "x")

@@ -76,6 +76,7 @@ def test_finetune_lowers_the_loss_and_resumes(
     assert again["iter_num"] == 36 and again["config"]["init_from"] == str(hf_folder)
 
 
+@pytest.mark.slow
 def test_cli_train_init_from_a_folder(gpt2_data: Path, hf_folder: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "worker.cli", "train", "--data", str(gpt2_data),

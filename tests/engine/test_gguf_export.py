@@ -101,6 +101,7 @@ def check_weights(reader: gguf.GGUFReader, checkpoint: dict, n_vocab: int, atol:
     assert len(got) == 4 + 2 * 12
 
 
+@pytest.mark.slow
 def test_gpt2_tokens_f32_exact(tmp_path: Path) -> None:
     tokenizer = get_tokenizer("gpt2")
     checkpoint = checkpoint_for(tokenizer, vocab_size=50304, bias=False)  # padded, no biases

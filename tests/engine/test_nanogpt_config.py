@@ -147,6 +147,7 @@ def test_load_config_file_hooks_py_files(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_cli_train_with_a_nanogpt_config(tmp_path: Path) -> None:
     data = prepared(tmp_path, shakespeare(20_000))
     config = tmp_path / "train_tiny_char.py"

@@ -213,6 +213,7 @@ def test_import_never_overwrites_a_run(nanogpt_run: tuple[Path, Path, GPT], tmp_
     assert caught.value.field == "out_dir"
 
 
+@pytest.mark.slow
 def test_cli_import_then_sample(nanogpt_run: tuple[Path, Path, GPT], tmp_path: Path) -> None:
     ckpt, meta, _ = nanogpt_run
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from worker.jobs.device_probe import probe
 from worker.jobs.speed_probe import CACHE_FILE, measured_kind, with_speed
 
 
+@pytest.mark.slow
 def test_the_device_a_run_trains_on_is_measured_once_and_kept(tmp_path):
     devices = probe()
     measured = with_speed(devices, tmp_path)
