@@ -16,7 +16,7 @@ from engine_helpers import shakespeare
 
 from worker.engine.checkpoints.export import export_checkpoint
 from worker.engine.checkpoints.files import LATEST, save_checkpoint
-from worker.engine.checkpoints.gguf_vocab import CONTROL, NORMAL
+from worker.engine.checkpoints.gguf_vocab import CONTROL, NO_MERGE, NORMAL
 from worker.engine.errors import ConfigError
 from worker.engine.model.build import build_model
 from worker.engine.tokenizers.base import Tokenizer
@@ -161,6 +161,18 @@ def test_char_vocabulary_as_byte_level_bpe_q8_0(tmp_path: Path) -> None:
         ids = [i for char in text for i in bpe_encode(char, tokens, merges)]
         assert ids == tokenizer.encode(text), text
         assert bpe_encode(text, tokens, merges) == tokenizer.encode(text), text
+
+
+def test_an_ascii_char_vocabulary_still_has_merges_for_llama_cpp(tmp_path: Path) -> None:
+    """llama.cpp refuses a gpt2 vocabulary without the merges key (found by make
+    llama-check); the one placeholder merge never applies to text."""
+    ascii_chars = ["\0", "\n", " ", "R", "O", "M", "E", ":", "a"]
+    tokenizer = get_tokenizer("char", chars=ascii_chars)
+    reader = export(tmp_path, checkpoint_for(tokenizer, vocab_size=len(ascii_chars), bias=True))
+    tokens = field(reader, "tokenizer.ggml.tokens")
+    merges = field(reader, "tokenizer.ggml.merges")
+    assert merges == [NO_MERGE]
+    assert bpe_encode("ROMEO: a", tokens, merges) == tokenizer.encode("ROMEO: a")
 
 
 def test_refusals(tmp_path: Path) -> None:

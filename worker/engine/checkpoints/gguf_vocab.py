@@ -72,6 +72,12 @@ def _by_id(vocab: dict[str, int]) -> list[str]:
     return tokens
 
 
+# llama.cpp refuses a "gpt2" vocabulary without merges, and the gguf package cannot write an
+# empty array: an ASCII-only char vocabulary gets this one merge, of two NUL bytes, which no
+# text it can read holds (found by `make llama-check`).
+NO_MERGE = " ".join([token_text(bytes(1))] * 2)
+
+
 def _char_merges(chars: list[str]) -> list[str]:
     """The merges that join each multi-byte character's bytes, left to right, once each."""
     merges: dict[str, None] = {}
@@ -79,4 +85,4 @@ def _char_merges(chars: list[str]) -> list[str]:
         data = char.encode()
         for end in range(2, len(data) + 1):
             merges[f"{token_text(data[: end - 1])} {token_text(data[end - 1 : end])}"] = None
-    return list(merges)
+    return list(merges) or [NO_MERGE]
