@@ -68,6 +68,7 @@ def pages(browser, studio: Studio) -> dict[str, str]:
         data={"dataset_id": dataset, "config": tiny, "space": space, "trials": 1},
     )
     assert sweep.ok, sweep.text()
+    sweep_id = sweep.json()["id"]
     context.close()
     compare = "&".join(f"run={i}" for i in dict.fromkeys([run, *(r["id"] for r in others)]))
     return {
@@ -77,7 +78,7 @@ def pages(browser, studio: Studio) -> dict[str, str]:
         "new-run": f"/runs/new?dataset={dataset}",
         "run": f"/runs/{run}",
         "compare": f"/compare?{compare}",
-        "sweep": f"/sweeps/{sweep.json()['id']}",
+        "sweep": f"/sweeps/{sweep_id}",
         "docs": "/docs",
         "login": "/login",
     }
