@@ -40,8 +40,9 @@ FAST_JOBS = {
     "STUDIO_TOKEN": TOKEN,
     # Uploads above this are described by a job, so the tests cover that path too.
     "STUDIO_INSPECT_INLINE_BYTES": "200000",
-    # Each stack's fresh data directory would time its device again (seconds of both
-    # cores); the shared stacks do (below), and tests/system/test_budget_service.py reads it.
+    # Each stack's fresh data directory would time its device again (seconds of both cores,
+    # and a plan that moves with the load); tests/jobs/test_speed_probe.py measures it, and
+    # tests/api/test_budget_api.py plans with what a worker reports.
     "STUDIO_CALIBRATE": "false",
 }
 
@@ -111,7 +112,7 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The API and both workers, running."""
     use_environment(services)
-    stack = Stack({**services, "STUDIO_CALIBRATE": "true"}, tmp_path_factory.mktemp("logs"))
+    stack = Stack(services, tmp_path_factory.mktemp("logs"))
     try:
         stack.start_api()
         stack.start_train_worker()

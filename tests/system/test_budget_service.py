@@ -1,6 +1,5 @@
-"""A budget run through the service (real workers): planned with the speed the train worker
-measured, it ends within a margin of its budget, completed before max_iters, its last rate
-warmed down to min_lr."""
+"""A budget run through the service (real workers): it ends within a margin of its budget,
+completed before max_iters, its last rate warmed down to min_lr."""
 
 from __future__ import annotations
 
@@ -28,26 +27,11 @@ def seconds(run: dict) -> float:
     return (ended - began).total_seconds()
 
 
-def measured_speed(api, timeout: float = 120) -> dict:
-    """The speed the train worker reports for its CPU, once it has measured it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for worker in api.get("/system").json()["workers"]:
-            for device in worker["devices"]:
-                if "train" in worker["queues"] and device.get("speed"):
-                    return {**device["speed"], "name": device["name"]}
-        time.sleep(0.5)
-    raise AssertionError(f"no train worker reported its speed: {api.get('/system').json()}")
-
-
 def test_a_budget_run_ends_on_time_with_its_rate_decayed(api):
     dataset = api.post("/datasets/sample").json()
     body = {"dataset_id": dataset["id"], "tokenizer": "char", "budget": f"{BUDGET_S}s",
             "config": {"device": "cpu"}}  # fmt: skip
-    speed = measured_speed(api)
     plan = api.post("/runs", json=body, params={"dry_run": True}).json()["budget"]
-    assert plan["speed"] == f"measured by a train worker on {speed['name']}"
-    assert f"{speed['flops_per_s'] / 1e9:,.1f} GFLOP/s" in plan["reasons"][1]
     response = api.post("/runs", json=body)
     assert response.status_code == 201, response.text
     run = wait_for_end(api, response.json()["id"])
