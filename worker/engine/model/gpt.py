@@ -52,18 +52,16 @@ def padding_mask(pad: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor) -
     return (causal[None] & (real[:, None, :] | itself[None]))[:, None]
 
 
-class KVCache:
-    """Keys and values of every layer for the tokens seen so far, preallocated to block_size.
-
+class RowCache:
+    """Keys and values of every layer, one row per sequence, preallocated to block_size; and
     `pad` (B,): rows holding different prompts are left-padded to one length, row b with
-    pad[b] pad columns, which attention masks out and positions skip (see generate_batch)."""
+    pad[b] pad columns, which attention masks out (see generate_batch)."""
 
     def __init__(self, config: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype):
         head_size = config.n_embd // config.n_head
         shape = (config.n_layer, batch, config.n_head, config.block_size, head_size)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.length = 0  # tokens cached; also the position of the next token
         self.pad: torch.Tensor | None = None
 
     def keep(self, rows: torch.Tensor) -> None:
@@ -71,6 +69,14 @@ class KVCache:
         self.k, self.v = self.k[:, rows], self.v[:, rows]
         if self.pad is not None:
             self.pad = self.pad[rows]
+
+
+class KVCache(RowCache):
+    """The tokens seen so far, in order; a padded row's positions also skip its pads."""
+
+    def __init__(self, config: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype):
+        super().__init__(config, batch, device, dtype)
+        self.length = 0  # tokens cached; also the position of the next token
 
     def mask(self, tokens: int) -> torch.Tensor | None:
         """The padding mask of the next `tokens` tokens (None: no row is padded)."""

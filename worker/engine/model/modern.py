@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from worker.engine.model.gpt import GPTConfig, padding_mask
+from worker.engine.model.gpt import GPTConfig, RowCache, padding_mask
 
 LOGIT_SOFTCAP = 15.0  # nanochat's cap (modded-nanogpt used 30, then 15)
 ROPE_BASE = 10_000.0
@@ -53,31 +53,21 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1)
 
 
-class SlidingKVCache:
+class SlidingKVCache(RowCache):
     """Keys and values of the last block_size tokens, a ring buffer per layer.
 
     Rotary positions are baked into the cached keys, and attention depends only on relative
     distances, so when the window is full the newest token overwrites the oldest slot and
     every other entry stays valid: one token per forward pass, however long the generation.
     A single query attends to every slot with no mask, so the ring order does not matter.
-    `pad` (B,): left-padded rows of different prompts, as `gpt.KVCache` has them; rotary
+    `pad` (B,): left-padded rows of different prompts (`gpt.RowCache`); rotary
     attention is relative, so a padded row computes what it would alone.
     """
 
     def __init__(self, config: GPTConfig, batch: int, device: torch.device, dtype: torch.dtype):
-        head_size = config.n_embd // config.n_head
-        shape = (config.n_layer, batch, config.n_head, config.block_size, head_size)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        super().__init__(config, batch, device, dtype)
         self.block_size = config.block_size
         self.position = 0  # absolute position of the next token (tokens seen so far)
-        self.pad: torch.Tensor | None = None
-
-    def keep(self, rows: torch.Tensor) -> None:
-        """Only these rows from now on (the others' generation ended)."""
-        self.k, self.v = self.k[:, rows], self.v[:, rows]
-        if self.pad is not None:
-            self.pad = self.pad[rows]
 
     def mask(self, tokens: int) -> torch.Tensor | None:
         """The padding mask of the next `tokens` tokens (None: no row is padded)."""
