@@ -4,12 +4,12 @@
     python bench/budget.py --seconds 300 --corpora shakespeare,code --sweep   # make bench-budget
 
 1. For each corpus (Tiny Shakespeare, char; and a code corpus of --code-mb MB built from this
-   machine's /usr/lib/python3*/ files), a --seconds budget run (worker/engine/config/budget.py,
-   with this CPU's calibrated speed) against each CPU-sized shipped preset trained for the
-   same seconds (its loop stopped by the same time budget, its own schedule): final val bits
-   per character.
-2. With --sweep, on Shakespeare: an 8-trial sweep (Optuna's TPE with the median pruner, as
-   worker/jobs/sweeper.py drives it) against a full grid of --grid learning rates, each trial
+   machine's standard library, /usr/lib/python3.*/, files shuffled), a --seconds budget run
+   (worker/engine/config/budget.py, with this CPU's calibrated speed) against each CPU-sized
+   shipped preset trained for the same seconds (its loop stopped by the same time budget, its own
+   schedule): final val bits per character.
+2. With --sweep, on Shakespeare: an 8-trial sweep (Optuna's TPE with the sweeper's pruner,
+   as worker/jobs/sweeper.py drives it) against a full grid of --grid learning rates, each trial
    --iters iterations of tiny-cpu-fast: the best val bpc each finds and the CPU seconds each
    spent (this process's user + system time).
 Runs alternate nothing: each figure is one run, on a shared machine; the CPU flags are
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import random
 import resource
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from worker.engine.data.prepare import prepare, read_meta  # noqa: E402
 from worker.engine.events import StepEvent, TrainCallbacks  # noqa: E402
 from worker.engine.training.calibration import measure_speed  # noqa: E402
 from worker.engine.training.loop import train  # noqa: E402
+from worker.jobs.sweeper import trial_pruner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT / "app" / "sample_data" / "tinyshakespeare.txt"
@@ -70,10 +72,13 @@ class Scores(TrainCallbacks):
 
 
 def code_corpus(folder: Path, megabytes: float) -> Path:
-    """Python files of this machine's standard library, up to `megabytes`."""
+    """Python files of this machine's standard library, up to `megabytes`, in a seeded
+    shuffle: the val split (the corpus's last tenth) is then code like the train split's.
+    (In sorted order it was pip's vendored chardet tables, numbers no model learns from code.)"""
     out, size, limit = folder / "code.txt", 0, int(megabytes * 2**20)
+    files = sorted(f for lib in Path("/usr/lib").glob("python3.*") for f in lib.rglob("*.py"))
+    random.Random(1337).shuffle(files)
     with out.open("w", encoding="utf-8") as sink:
-        files = sorted(f for lib in Path("/usr/lib").glob("python3*") for f in lib.rglob("*.py"))
         for name in files:
             try:
                 text = name.read_text(encoding="utf-8")
@@ -167,7 +172,7 @@ def compare_sweep(data: Path, work: Path, iters: int, grid: int) -> None:
     began = cpu_seconds()
     study = optuna.create_study(
         sampler=optuna.samplers.TPESampler(seed=1337, n_startup_trials=3),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
+        pruner=trial_pruner(),
     )
     for number in range(8):
         trial = study.ask({"lr": optuna.distributions.FloatDistribution(low, high, log=True)})

@@ -1,18 +1,20 @@
 """A budget run's plan: the model, batch and iterations a wall-time budget buys on a device.
 
-Pure arithmetic on the config (no torch): the device's speed (a measured `Speed`, or the
-cached figure for its kind), the train split's token count and a compute-optimal rule choose
-the size. The rule is Chinchilla's and nanochat's: about TOKENS_PER_PARAM training tokens per
-parameter, so of the shapes whose iterations fit the budget, the largest that still sees that
-many tokens. When the data is too small for that model (it would pass over the train split
-more than REPEAT_EPOCHS times, past which repeated tokens are worth less than new ones,
-Muennighoff et al. 2023), the budget buys a larger model instead, the smallest that sees the
-data at most REPEAT_EPOCHS times, within two bounds: no more parameters than the train split
-has tokens, and at least MIN_TOKENS_PER_PARAM tokens a parameter. (Measured: on Tiny
-Shakespeare in 5 CPU minutes the compute-optimal 0.1M-parameter model, at 19 epochs, lost to
-a 0.8M preset at 1.5 epochs; the larger model this rule buys wins; docs/benchmarks.md.)
-Every knob the user set is kept; the plan says
-why it chose what it chose.
+Pure arithmetic on the config (no torch): the device's speed (a measured `Speed`, or the cached
+figure for its kind), the train split's token count and a compute-optimal rule choose the size. The
+rule is Chinchilla's and nanochat's: about TOKENS_PER_PARAM training tokens per parameter, so of the
+shapes whose iterations fit the budget, the largest that still sees that many tokens. That ratio was
+fit on models of 70M parameters and up; below a million, where CPU budgets of minutes land, a
+model's capacity limits it before its tokens do, and this project's bench found about
+SMALL_TOKENS_PER_PARAM best (`tokens_per_param`: the ratio slides from one to the other between a
+million and a hundred million parameters). When the data is too small for that model (it would pass
+over the train split more than REPEAT_EPOCHS times, past which repeated tokens are worth less than
+new ones, Muennighoff et al. 2023), the budget buys a larger model instead, the smallest that sees
+the data at most REPEAT_EPOCHS times, within two bounds: no more parameters than the train split has
+tokens, and at least MIN_TOKENS_PER_PARAM tokens a parameter. (Measured: on Tiny Shakespeare in 5
+CPU minutes the compute-optimal 0.1M-parameter model, at 19 epochs, lost to a 0.8M preset at 1.5
+epochs; the larger model this rule buys wins; docs/benchmarks.md.) Every knob the user set is
+kept; the plan says why it chose what it chose.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from worker.engine.config.train_config import MAX_TIME_BUDGET_S, TrainConfig
 from worker.engine.errors import ConfigError
 
 TOKENS_PER_PARAM = 20.0
+SMALL_TOKENS_PER_PARAM = 5.0  # at SMALL_PARAMS and below (docs/benchmarks.md: budget runs)
+SMALL_PARAMS, LARGE_PARAMS = 1e6, 1e8  # the ratio slides between them, on a log scale
 REPEAT_EPOCHS = 4.0  # passes over the data that are worth about as much as new tokens
 MIN_TOKENS_PER_PARAM = 2.0  # a larger model than this feeds would be mostly untrained
 MIN_BUDGET_S = 10.0  # the process's start and one evaluation need some seconds of their own
@@ -221,17 +225,27 @@ def plan_budget(
     )
 
 
+def tokens_per_param(params: float) -> float:
+    """The compute-optimal training tokens per parameter for a model of `params`."""
+    if params <= SMALL_PARAMS:
+        return SMALL_TOKENS_PER_PARAM
+    if params >= LARGE_PARAMS:
+        return TOKENS_PER_PARAM
+    share = math.log(params / SMALL_PARAMS) / math.log(LARGE_PARAMS / SMALL_PARAMS)
+    return SMALL_TOKENS_PER_PARAM * (TOKENS_PER_PARAM / SMALL_TOKENS_PER_PARAM) ** share
+
+
 def _choose(ladder: list[_Sized], train_tokens: int) -> tuple[_Sized, str]:
     """The size for the data (see the module's docstring), and why, in words."""
     data = max(train_tokens, 1)
 
     def optimal(s: _Sized) -> bool:
-        return s.tokens >= TOKENS_PER_PARAM * s.params
+        return s.tokens >= tokens_per_param(s.params) * s.params
 
     if not optimal(ladder[0]):
         return ladder[0], (
-            f"even the smallest model sees fewer than {TOKENS_PER_PARAM:.0f} tokens a "
-            "parameter in this budget: a longer budget trains a better one"
+            f"even the smallest model sees fewer than {tokens_per_param(ladder[0].params):.0f} "
+            "tokens a parameter in this budget: a longer budget trains a better one"
         )
     # no more parameters than the train split has tokens (past that a model memorises it)
     fitting = [s for s in ladder if s.params <= data] or ladder[:1]
@@ -244,8 +258,9 @@ def _choose(ladder: list[_Sized], train_tokens: int) -> tuple[_Sized, str]:
         )
     if chosen.tokens <= REPEAT_EPOCHS * data:
         return chosen, (
-            f"the largest model that sees about {TOKENS_PER_PARAM:.0f} tokens per parameter "
-            "in the budget (Chinchilla's and nanochat's compute-optimal ratio)"
+            f"the largest model that sees about {tokens_per_param(chosen.params):.0f} tokens "
+            "per parameter in the budget (the compute-optimal ratio: Chinchilla's and "
+            "nanochat's 20 for large models, fewer below a million parameters)"
         )
     larger = [
         s
