@@ -164,21 +164,51 @@ def client(local_env: dict[str, str]) -> Iterator[object]:
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Markers by folder: tests/system/ starts real processes (`service`), tests/browser/
-    drives Chromium (`browser`). Under pytest-xdist (`make test` runs two workers), every test
-    on the shared service stacks (the `backend` databases and brokers: one PostgreSQL database
-    and one Redis database that a second stack would reset) runs in one worker, in order, and
-    the browser tests in one; everything else spreads over both."""
+    drives Chromium (`browser`); one backend for a test marked `on_backend`; and groups for
+    pytest-xdist (`make test` runs two workers)."""
+    elsewhere = [item for item in items if not on_its_backend(item)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if on_its_backend(item)]
     tests = Path(__file__).parent
     for item in items:
         folder = item.path.relative_to(tests).parts[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
-        if folder == "browser":
-            item.add_marker(pytest.mark.xdist_group("browser"))
-        elif folder == "system" or SHARED_STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("services"))
+        group = xdist_group(item, folder)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def on_its_backend(item: pytest.Item) -> bool:
+    """A service test runs on every backend's stack, unless it is marked `on_backend(name)`:
+    a test of a feature (a tokenizer, sweeps, exports) and not of the store. The store's
+    own tests (tests/store/) run every transition on both backends, the lease's flows through
+    the service run on both, and the features are spread over the two so each backend serves
+    some; without PostgreSQL they run on SQLite."""
+    marker = item.get_closest_marker("on_backend")
+    callspec = getattr(item, "callspec", None)
+    if marker is None or callspec is None or "backend" not in callspec.params:
+        return True
+    return callspec.params["backend"] == (marker.args[0] if PG_URL else "sqlite")
+
+
+def xdist_group(item: pytest.Item, folder: str) -> str | None:
+    """The tests that must share a worker. Every test on one backend's shared service stack
+    (its database and broker: one PostgreSQL database and one Redis database per worker,
+    which a second stack in that worker would reset) runs in one worker, in order; the two
+    backends' stacks run side by side, one in each worker. The browser tests share one
+    worker (and their browser); a system test module that starts its own processes keeps
+    its module's fixtures in one worker. Everything else spreads over both."""
+    if folder == "browser":
+        return "browser"
+    if SHARED_STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return f"services-{item.callspec.params['backend']}"  # type: ignore[attr-defined]
+    if folder == "system":
+        return f"system-{item.path.stem}"
+    return None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -5,6 +5,7 @@ resumes on one process, a resume on two is exact, and a killed rank ends the gro
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,21 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepared(tmp_path_factory.mktemp("ddp"), shakespeare(20_000))
 
 
+@pytest.fixture(scope="module")
+def two_ranks(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Runs on two processes both tests below start from (each copies what it changes):
+    8 steps at once, and 4 steps to resume from."""
+    root = tmp_path_factory.mktemp("two-ranks")
+    trained(data, root / "eight", "--max_iters=8", nproc=2)
+    trained(data, root / "four", "--max_iters=4", nproc=2)
+    return {"eight": root / "eight", "four": root / "four"}
+
+
+def copied(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to)
+    return to
+
+
 def test_ranks_from_torchrun_environment() -> None:
     assert from_env({}) == Ranks()
     ranks = from_env({"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"})
@@ -64,9 +80,11 @@ def test_ranks_from_torchrun_environment() -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one_and_resume(data: Path, tmp_path: Path) -> None:
+def test_two_processes_train_like_one_and_resume(
+    data: Path, two_ranks: dict[str, Path], tmp_path: Path
+) -> None:
     one = trained(data, tmp_path / "one", "--max_iters=8")
-    two = trained(data, tmp_path / "two", "--max_iters=8", nproc=2)
+    two = load_checkpoint(copied(two_ranks["eight"], tmp_path / "two") / LATEST)
     assert two["iter_num"] == one["iter_num"] == 8
     print("val loss: one process", one["val_loss"], "two", two["val_loss"])
     assert abs(two["val_loss"] - one["val_loss"]) < LOSS_TOLERANCE
@@ -77,8 +95,7 @@ def test_two_processes_train_like_one_and_resume(data: Path, tmp_path: Path) -> 
     assert two["resume"]["world_size"] == 2 and len(two["resume"]["ranks"]) == 1
 
     # Exact resume on the same world size: 4 steps, then 4 more, equals 8 at once.
-    split = tmp_path / "split"
-    trained(data, split, "--max_iters=4", nproc=2)
+    split = copied(two_ranks["four"], tmp_path / "split")
     resumed = trained(data, split, "--max_iters=8", "--init_from=resume", nproc=2)
     for name, tensor in two["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
@@ -90,14 +107,13 @@ def test_two_processes_train_like_one_and_resume(data: Path, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_two_processes_fall_back_together_when_compiling_fails(
-    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: Path, two_ranks: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A resume between evaluations compiles first in a training step, on both ranks; with no
     usable C++ compiler (CXX names one that is not) it fails for real on each, both undo the
     step, wrap DDP again around the plain model, and end with an eager run's exact weights."""
-    eager = trained(data, tmp_path / "eager", "--max_iters=8", nproc=2)
-    split = tmp_path / "split"
-    trained(data, split, "--max_iters=4", nproc=2)
+    eager = load_checkpoint(two_ranks["eight"] / LATEST)
+    split = copied(two_ranks["four"], tmp_path / "split")
     monkeypatch.setenv("CXX", "/bin/false")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor-cache"))
     args = ["--max_iters=8", "--init_from=resume", "--compile=true"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.on_backend("sqlite")  # a feature: one backend serves it
+
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "app" / "sample_data" / "tinyshakespeare.txt"
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "batch_size": 4,
         "max_iters": 6, "lr_decay_iters": 6, "warmup_iters": 1, "eval_interval": 3,

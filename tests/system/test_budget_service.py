@@ -6,6 +6,10 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+import pytest
+
+pytestmark = pytest.mark.on_backend("sqlite")  # a feature: one backend serves it
+
 BUDGET_S = 20
 # The loop's deadline is the budget less the start's reserve; what can overrun it is the
 # training process's start (importing torch, on a loaded box) and the last checkpoint.

@@ -10,9 +10,12 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from app.store.settings import get_settings
 from worker.engine.data.prepare import read_meta, token_memmap
+
+pytestmark = pytest.mark.on_backend("postgresql")  # a feature: one backend serves it
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "batch_size": 8,
         "max_iters": 30, "lr_decay_iters": 30, "warmup_iters": 1, "eval_interval": 30,

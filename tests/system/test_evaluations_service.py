@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.on_backend("sqlite")  # a feature: one backend serves it
+
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "app" / "sample_data" / "tinyshakespeare.txt"
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,
         "max_iters": 4, "lr_decay_iters": 4, "warmup_iters": 1, "eval_interval": 4,

@@ -9,8 +9,11 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
 import torch
 from hf_helpers import all_logits, ours_from_state
+
+pytestmark = pytest.mark.on_backend("postgresql")  # a feature: one backend serves it
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "app" / "sample_data" / "tinyshakespeare.txt"
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "batch_size": 2,

@@ -13,6 +13,8 @@ import openai
 import pytest
 from studio_stack import TOKEN
 
+pytestmark = pytest.mark.on_backend("postgresql")  # a feature: one backend serves it
+
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "app" / "sample_data" / "tinyshakespeare.txt"
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 4,
         "max_iters": 30, "lr_decay_iters": 30, "warmup_iters": 2, "eval_interval": 30,

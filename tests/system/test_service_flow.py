@@ -141,6 +141,7 @@ def _extremes_sample_without_error(api, run_id: int) -> None:
         assert events[-1].data["completion"] == answer.json()["completion"]
 
 
+@pytest.mark.on_backend("postgresql")
 def test_cancel_leaves_a_checkpoint_and_resume_continues_the_curve(api, dataset):
     run = start(api, dataset, max_iters=100_000, lr_decay_iters=100_000, eval_interval=50)
     live: list = []
@@ -282,6 +283,7 @@ def test_a_cancel_sent_while_the_worker_is_dead_is_kept(api, dataset, stack):
 
 
 @pytest.mark.slow
+@pytest.mark.on_backend("sqlite")
 def test_a_training_process_killed_by_a_signal_is_resumed(api, dataset):
     """kill -9 of the training process alone (what the OOM killer does, but for memory
     reasons the kernel would count): the run resumes from its checkpoint and succeeds."""
@@ -307,6 +309,7 @@ def test_a_training_process_killed_by_a_signal_is_resumed(api, dataset):
     assert any("resuming at iteration" in line for line in logs)
 
 
+@pytest.mark.on_backend("sqlite")
 def test_cancel_reaches_a_long_evaluation(api, dataset):
     """2 × 10,000 batches to score at iteration 0: the cancel ends the run during them."""
     run = start(api, dataset, eval_iters=10_000, batch_size=64)
@@ -327,6 +330,7 @@ def test_cancel_reaches_a_long_evaluation(api, dataset):
     assert logs[-1] == "this attempt ended: cancelled"  # the cause of the end, in the log
 
 
+@pytest.mark.on_backend("postgresql")
 def test_a_model_that_cannot_be_allocated_fails_as_out_of_memory(stack, api, dataset, tmp_path):
     """The memory guard refuses it; with the guard off (a second API process on the same
     database, broker and workers) the worker's allocation fails: oom, with what to lower."""

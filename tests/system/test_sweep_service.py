@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from studio_stack import Stack
+
+pytestmark = pytest.mark.on_backend("postgresql")  # a feature: one backend serves it
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 8,
         "max_iters": 300, "lr_decay_iters": 300, "warmup_iters": 0, "eval_interval": 10,
