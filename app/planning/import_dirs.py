@@ -17,8 +17,8 @@ def resolve_import_path(settings: Settings, raw: str) -> Path:
     """The real path of `raw` (absolute, or relative to the first import directory).
 
     403 `import_disabled` when no import directory is set, 403 `outside_import_dirs` for a
-    path that resolves outside them, 422 for one that does not exist (said only of paths
-    inside, so nothing is learnt about the rest of the disk)."""
+    path that resolves outside them, 422 `no_such_path` for one that does not exist (said
+    only of paths inside, so nothing is learnt about the rest of the disk)."""
     roots = settings.import_roots
     if not roots:
         raise ForbiddenError(
@@ -43,7 +43,7 @@ def resolve_import_path(settings: Settings, raw: str) -> Path:
             code="outside_import_dirs",
         )
     if not real.exists():
-        raise InvalidError(f"no such file or directory: {raw}", field=FIELD)
+        raise InvalidError(f"no such file or directory: {raw}", field=FIELD, code="no_such_path")
     if not (real.is_file() or real.is_dir()):
         raise InvalidError(f"{raw} is not a regular file or a directory", field=FIELD)
     return real

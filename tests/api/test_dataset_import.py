@@ -61,7 +61,7 @@ def test_paths_outside_the_import_directories_are_refused(client, corpora, tmp_p
         response = client.post("/api/v1/datasets/import", json={"path": path})
         assert_error(response, 403, "outside_import_dirs", "path")
     missing = client.post("/api/v1/datasets/import", json={"path": str(corpora / "nope")})
-    assert_error(missing, 422, field="path")
+    assert_error(missing, 422, "no_such_path", "path")
 
 
 def test_a_bad_record_names_the_path(client, corpora):
