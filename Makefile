@@ -41,8 +41,8 @@ proxy-deps:
 		echo "could not install nginx: the reverse-proxy test will skip"; \
 	fi
 
-# Two test processes (pytest-xdist): the tests on the shared service stacks run in one, in
-# order, the browser tests in one, and the rest spread over both (tests/conftest.py).
+# Two test processes (pytest-xdist): each backend's shared service stack is a group (the two
+# run side by side), the browser tests are one, and the rest spread over both (tests/conftest.py).
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 

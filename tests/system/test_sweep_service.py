@@ -1,5 +1,5 @@
 """Sweeps through the service (real workers, the reaper's sweeper pass): trials queued one at a
-time, a trial behind the best completed ones pruned with its checkpoint kept, the best reported,
+time, a trial behind the best completed one pruned with its checkpoint kept, the best reported,
 through a restart of the workers; and a cancel that stops the trials."""
 
 from __future__ import annotations
