@@ -46,6 +46,7 @@ def train_run(tmp: Path, tokenizer: str, iters: int) -> Path:
     cfg = TrainConfig.from_mapping({
         "data_dir": str(data), "out_dir": str(out), "device": "cpu", "compile": False,
         "n_layer": 2, "n_head": 2, "n_embd": 64, "block_size": 64, "batch_size": 16,
+        "gradient_accumulation_steps": 1,  # not nanoGPT's 40: GPT-2's 50k-token head is slow
         "max_iters": iters, "eval_interval": iters, "eval_iters": 2, "log_interval": iters,
         "learning_rate": 3e-3, "warmup_iters": 10, "lr_decay_iters": iters, "min_lr": 3e-4,
         "dropout": 0.0, "bias": tokenizer != "gpt2",
