@@ -98,6 +98,7 @@ def test_a_failed_compile_trains_on_eagerly_on_the_same_curve(
     assert _curve(fell_back) == pytest.approx(_curve(eager), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_falls_back_at_its_first_step(
     data: Path, tmp_path: Path, no_cxx: None
 ) -> None:

@@ -69,6 +69,7 @@ def hf_model(folder: Path) -> GPT2LMHeadModel:
     return model.eval()
 
 
+@pytest.mark.slow
 def test_hf_export_gives_our_logits_and_greedy_text(gpt2_run: Path, tmp_path: Path) -> None:
     files = export_checkpoint(gpt2_run, "hf", tmp_path / "hf")
     assert {f.name for f in files} == {"config.json", "model.safetensors", "vocab.json",
@@ -124,6 +125,7 @@ def test_padded_vocabulary_is_cut_to_gpt2s(tmp_path: Path) -> None:
                                    rtol=0)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_char_model_exports_weights_with_its_vocabulary(char_run: Path, tmp_path: Path) -> None:
     files = {f.name for f in export_checkpoint(char_run, "hf", tmp_path)}
     assert files == {"config.json", "model.safetensors", "studio_tokenizer.json", "README.md"}

@@ -43,6 +43,7 @@ def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_finetune_lowers_the_loss_and_resumes(
     gpt2_data: Path, hf_folder: Path, tmp_path: Path
 ) -> None:
