@@ -168,10 +168,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Markers by folder: tests/system/ starts real processes (`service`), tests/browser/
     drives Chromium (`browser`); one backend for a test marked `on_backend`; and groups for
     pytest-xdist (`make test` runs two workers)."""
-    elsewhere = [item for item in items if not on_its_backend(item)]
+    kept, elsewhere = [], []
+    for item in items:
+        (kept if on_its_backend(item) else elsewhere).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if on_its_backend(item)]
+        items[:] = kept
     tests = Path(__file__).parent
     for item in items:
         folder = item.path.relative_to(tests).parts[0]
